@@ -1,0 +1,36 @@
+"""
+A broadcast chat: every message is relayed, unchanged, to every other client.
+
+Over WebSocket:      twistd -n ratchetpy --component examples.chat:Chat
+Over raw TCP/telnet: twistd -n ratchetpy --component examples.chat:Chat --raw
+"""
+
+from twisted.logger import Logger
+
+from ratchetpy import MessageComponent
+
+
+class Chat(MessageComponent):
+    log = Logger()
+
+    def __init__(self):
+        self.clients = set()
+
+    def onOpen(self, conn):
+        self.clients.add(conn)
+        self.log.info("New connection! ({id})", id=conn.resourceId)
+
+    def onMessage(self, conn, msg):
+        for client in self.clients:
+            if client is not conn:
+                client.send(msg)
+
+    def onClose(self, conn):
+        self.clients.discard(conn)
+        self.log.info("Connection {id} has disconnected", id=conn.resourceId)
+
+
+if __name__ == "__main__":
+    from ratchetpy import HttpServer, IoServer, WsServer
+
+    IoServer.factory(HttpServer(WsServer(Chat())), 8080).run()

@@ -1,0 +1,140 @@
+# -*- test-case-name: tests.test_dispatch -*-
+"""
+Calling a component's hooks for one connection: plain, Deferred or coroutine
+results, in order, with every failure caught.
+
+Mixed into the per-connection protocol objects (rather than kept as a separate
+object) so that an idle connection costs no extra allocation.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from inspect import iscoroutine
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+log = Logger(namespace="ratchetpy")
+
+#: Close code sent when a component's hook fails (RFC 6455: internal error).
+INTERNAL_ERROR = 1011
+
+
+class HookDispatcher:
+    """
+    Calls the hooks of C{_component} for the connection C{_connection}.
+
+    A hook's result may be C{None}, a L{Deferred} or a coroutine. While one
+    is pending, later calls wait in a backlog and the transport stops being read,
+    so hooks of one connection never overlap and the backlog stays as small as
+    one read. A failing hook is logged, reported to C{onError}, and the
+    connection is closed with code 1011; after that only C{onClose} is still
+    delivered.
+
+    Subclasses set C{_component} and C{_connection}.
+    """
+
+    _component: Any
+    _connection: Any
+    # Class-level defaults: an idle connection that never awaited anything
+    # carries no instance attributes for them.
+    _waiting: Deferred[object] | None = None
+    _backlog: deque[tuple[str, tuple[object, ...]]] | None = None
+    _readingPaused: bool = False
+    _hooksFailed: bool = False
+
+    def callHook(self, name: str, *args: object) -> None:
+        """
+        Call hook C{name} with the connection and C{args}, now or, if an
+        earlier hook of this connection is still pending, after it.
+        """
+        if self._waiting is not None or self._backlog:
+            if self._backlog is None:
+                self._backlog = deque()
+            self._backlog.append((name, args))
+            return
+        self._runHook(name, args)
+
+    def _runHook(self, name: str, args: tuple[object, ...]) -> None:
+        if self._hooksFailed and name != "onClose":
+            return
+        try:
+            result = getattr(self._component, name)(self._connection, *args)
+        except Exception:
+            self._hookFailed(name, Failure())
+            return
+        if result is None:
+            return
+        if iscoroutine(result):
+            result = Deferred.fromCoroutine(result)
+        elif not isinstance(result, Deferred):
+            return
+        self._waiting = result
+        result.addBoth(self._hookSettled, name)
+        if self._waiting is result:
+            self._pauseReading()
+
+    def _hookSettled(self, result: object, name: str) -> None:
+        self._waiting = None
+        if isinstance(result, Failure):
+            self._hookFailed(name, result)
+        self._drainBacklog()
+
+    def _drainBacklog(self) -> None:
+        backlog = self._backlog
+        while backlog and self._waiting is None:
+            name, args = backlog.popleft()
+            self._runHook(name, args)
+        if self._waiting is None and self._readingPaused:
+            self._readingPaused = False
+            resume = getattr(self._connection.transport, "resumeProducing", None)
+            if resume is not None:
+                resume()
+
+    def _pauseReading(self) -> None:
+        if not self._readingPaused:
+            pause = getattr(self._connection.transport, "pauseProducing", None)
+            if pause is not None:
+                self._readingPaused = True
+                pause()
+
+    def _hookFailed(self, name: str, failure: Failure) -> None:
+        conn = self._connection
+        log.failure(
+            "{component}.{hook} failed on connection {resourceId}",
+            failure,
+            component=type(self._component).__name__,
+            hook=name,
+            resourceId=conn.resourceId,
+        )
+        if name == "onError":
+            self._closeAfterFailure()
+            return
+        try:
+            result = self._component.onError(conn, failure.value)
+        except Exception:
+            result = Failure()
+        if iscoroutine(result):
+            result = Deferred.fromCoroutine(result)
+        if isinstance(result, Failure):
+            self._onErrorFailed(result)
+        elif isinstance(result, Deferred):
+            result.addErrback(self._onErrorFailed)
+        self._closeAfterFailure()
+
+    def _onErrorFailed(self, failure: Failure) -> None:
+        log.failure(
+            "{component}.onError failed on connection {resourceId}",
+            failure,
+            component=type(self._component).__name__,
+            resourceId=self._connection.resourceId,
+        )
+        self._closeAfterFailure()
+
+    def _closeAfterFailure(self) -> None:
+        if not self._hooksFailed:
+            self._hooksFailed = True
+            self._connection.close(INTERNAL_ERROR, "internal error")

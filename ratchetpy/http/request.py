@@ -1,0 +1,108 @@
+# -*- test-case-name: tests.test_httpserver -*-
+"""
+The parsed request head that the HTTP layer hands to its component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+import h11
+from zope.interface import implementer
+
+from ..interfaces import IHttpRequest
+from .response import HttpError
+
+
+class Headers(Mapping[str, str]):
+    """
+    Request headers: a read-only mapping with case-insensitive names.
+
+    A header sent several times reads as its values joined by C{", "} (RFC 9110
+    section 5.3); L{getAll} returns them one by one.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            values.setdefault(name.lower(), []).append(value)
+        self._values = values
+
+    def __getitem__(self, name: str) -> str:
+        return ", ".join(self._values[name.lower()])
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def getAll(self, name: str) -> list[str]:
+        """
+        Every value of header C{name}, in the order received; C{[]} if absent.
+        """
+        return list(self._values.get(name.lower(), ()))
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self)!r})"
+
+
+@implementer(IHttpRequest)
+class HttpRequest:
+    """
+    A parsed HTTP/1.x request head; see L{IHttpRequest}.
+    """
+
+    __slots__ = ("method", "target", "path", "query", "version", "headers", "rawHead")
+
+    def __init__(
+        self, method: str, target: str, version: str, headers: Headers, rawHead: bytes = b""
+    ) -> None:
+        self.method = method
+        self.target = target
+        path, _, query = target.partition("?")
+        self.path = path
+        self.query = query
+        self.version = version
+        self.headers = headers
+        self.rawHead = rawHead
+
+    @property
+    def isWebSocketUpgrade(self) -> bool:
+        """
+        Whether the client asks to switch this connection to WebSocket.
+        """
+        upgrade = self.headers.get("upgrade", "")
+        return "websocket" in (token.strip().lower() for token in upgrade.split(","))
+
+    def __repr__(self) -> str:
+        return f"<HttpRequest {self.method} {self.target} HTTP/{self.version}>"
+
+
+def parseHead(head: bytes) -> HttpRequest:
+    """
+    Parse a complete request head (request line to blank line included).
+
+    @raise HttpError: the head is not a valid HTTP/1.x request head.
+    """
+    parser = h11.Connection(h11.SERVER, max_incomplete_event_size=len(head) + 1)
+    try:
+        parser.receive_data(head)
+        event = parser.next_event()
+    except h11.RemoteProtocolError as exc:
+        raise HttpError(exc.error_status_hint, f"malformed request head: {exc}") from None
+    if not isinstance(event, h11.Request):
+        raise HttpError(400, "malformed request head")
+    headers = Headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers)
+    return HttpRequest(
+        event.method.decode("ascii"),
+        event.target.decode("ascii"),
+        event.http_version.decode("ascii"),
+        headers,
+        head,
+    )

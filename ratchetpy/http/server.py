@@ -1,0 +1,159 @@
+# -*- test-case-name: tests.test_httpserver -*-
+"""
+L{HttpServer}: reads and checks the HTTP request head, then opens the component
+behind it with the parsed request (PHP Ratchet's C{HttpServer}).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zope.interface import implementer
+
+from ..interfaces import IConnection, IHttpServerComponent, IMessageComponent
+from .request import parseHead
+from .response import HttpError, closeWithResponse
+
+#: Defaults for the limits; each is a constructor argument.
+MAX_HEAD_SIZE = 16 * 1024
+MAX_HEADERS = 100
+MAX_REQUEST_LINE = 8 * 1024
+HEAD_TIMEOUT = 10.0
+
+
+class _HeadReader:
+    """
+    A connection whose request head is still arriving.
+    """
+
+    __slots__ = ("buffer", "timer")
+
+    def __init__(self, timer: Any) -> None:
+        self.buffer = bytearray()
+        self.timer = timer
+
+
+# Marks a connection this layer has answered with an error: what else arrives
+# on it is dropped, and the component behind never hears of it.
+_REFUSED = None
+
+
+@implementer(IMessageComponent)
+class HttpServer:
+    """
+    Buffers each connection's bytes until its HTTP request head is complete,
+    parses it (with h11) and calls C{component.onOpen(conn, request)}; later
+    bytes go to C{component.onMessage}. The component only ever sees a
+    complete, well-formed request head.
+
+    Refused, with a plain-text response and the connection closed:
+        - a malformed head: 400;
+        - a request line longer than C{maxRequestLine} bytes: 414;
+        - a head longer than C{maxHeadSize} bytes or with more than
+          C{maxHeaders} header lines: 431;
+        - a head not complete within C{headTimeout} seconds of connecting
+          (slowloris): 408.
+
+    @ivar component: the L{IHttpServerComponent} behind this layer.
+    """
+
+    def __init__(
+        self,
+        component: IHttpServerComponent,
+        *,
+        maxHeadSize: int = MAX_HEAD_SIZE,
+        maxHeaders: int = MAX_HEADERS,
+        maxRequestLine: int = MAX_REQUEST_LINE,
+        headTimeout: float = HEAD_TIMEOUT,
+        reactor: Any = None,
+    ) -> None:
+        self.component = component
+        self.maxHeadSize = maxHeadSize
+        self.maxHeaders = maxHeaders
+        self.maxRequestLine = maxRequestLine
+        self.headTimeout = headTimeout
+        self._reactor = reactor
+        # Connections whose head is still arriving or that were refused; the
+        # connections in neither state have been handed to the component.
+        self._reading: dict[IConnection, _HeadReader | None] = {}
+
+    @property
+    def reactor(self) -> Any:
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            self._reactor = reactor
+        return self._reactor
+
+    def onOpen(self, conn: IConnection) -> None:
+        timer = self.reactor.callLater(self.headTimeout, self._headTimedOut, conn)
+        self._reading[conn] = _HeadReader(timer)
+
+    def onMessage(self, conn: IConnection, data: bytes) -> None:
+        if conn not in self._reading:
+            self.component.onMessage(conn, data)
+            return
+        reader = self._reading[conn]
+        if reader is _REFUSED:
+            return
+        buffer = reader.buffer
+        searchFrom = max(0, len(buffer) - 3)
+        buffer += data
+        end = buffer.find(b"\r\n\r\n", searchFrom)
+        try:
+            if end < 0:
+                self._checkIncomplete(buffer)
+                return
+            headEnd = end + 4
+            request = self._parse(bytes(buffer[:headEnd]))
+        except HttpError as error:
+            self._refuse(conn, error)
+            return
+        rest = bytes(buffer[headEnd:])
+        reader.timer.cancel()
+        del self._reading[conn]
+        conn.httpRequest = request
+        self.component.onOpen(conn, request)
+        if rest:
+            self.component.onMessage(conn, rest)
+
+    def _checkIncomplete(self, buffer: bytearray) -> None:
+        if buffer.find(b"\n", 0, self.maxRequestLine + 2) < 0 and len(buffer) > self.maxRequestLine:
+            raise HttpError(414, f"request line longer than {self.maxRequestLine} bytes")
+        if len(buffer) > self.maxHeadSize:
+            raise HttpError(431, f"request head longer than {self.maxHeadSize} bytes")
+        if b"\n\n" in buffer:
+            raise HttpError(400, "request head lines must end with CRLF")
+
+    def _parse(self, head: bytes) -> Any:
+        lineEnd = head.find(b"\r\n")
+        if lineEnd > self.maxRequestLine:
+            raise HttpError(414, f"request line longer than {self.maxRequestLine} bytes")
+        if len(head) > self.maxHeadSize:
+            raise HttpError(431, f"request head longer than {self.maxHeadSize} bytes")
+        if head.count(b"\n") - 2 > self.maxHeaders:
+            raise HttpError(431, f"more than {self.maxHeaders} header lines")
+        return parseHead(head)
+
+    def _refuse(self, conn: IConnection, error: HttpError) -> None:
+        reader = self._reading.get(conn)
+        if reader is not None:
+            if reader.timer.active():
+                reader.timer.cancel()
+            self._reading[conn] = _REFUSED
+        closeWithResponse(conn, error.status, error.message, error.headers)
+
+    def _headTimedOut(self, conn: IConnection) -> None:
+        self._refuse(conn, HttpError(408, f"request head not received within {self.headTimeout:g} seconds"))
+
+    def onClose(self, conn: IConnection) -> None:
+        if conn in self._reading:
+            reader = self._reading.pop(conn)
+            if reader is not None and reader.timer.active():
+                reader.timer.cancel()
+            return
+        self.component.onClose(conn)
+
+    def onError(self, conn: IConnection, exc: BaseException) -> None:
+        if conn not in self._reading:
+            self.component.onError(conn, exc)

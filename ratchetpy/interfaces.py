@@ -1,0 +1,222 @@
+# -*- test-case-name: tests.test_interfaces -*-
+"""
+The contracts between ratchetpy's layers and the components they wrap.
+
+A ratchetpy server is a stack of components, each wrapping the next, in the
+decorator pattern of PHP Ratchet::
+
+    IoServer                 bytes from a Twisted transport      calls an IMessageComponent
+     └ HttpServer            IMessageComponent                   calls an IHttpServerComponent
+        └ WsServer           IHttpServerComponent                calls an IMessageComponent
+           └ your component  IMessageComponent
+
+Each layer implements the interface that the layer outside it calls and takes
+the layer inside it as its first constructor argument, so decorators (routing,
+origin checks, address blocks, your own) slot in anywhere the interfaces match.
+``IoServer`` around a component alone is a raw TCP server.
+
+Lifecycle of one connection, as a component sees it:
+
+1. ``onOpen(conn)`` exactly once, first;
+2. ``onMessage(conn, msg)`` zero or more times, in the order the peer sent them;
+3. ``onError(conn, exc)`` when one of the component's own hooks failed; the
+   connection is then closed (WebSocket close code 1011);
+4. ``onClose(conn)`` exactly once, last, however the connection ended.
+
+Every hook may return ``None``, a L{Deferred} or a coroutine (``async def``).
+A connection's hooks never overlap: while one hook's result is pending, later
+events for that connection wait (and the socket stops being read), so an
+``async def onOpen`` finishes before the first ``onMessage`` starts.
+Different connections never wait for each other.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+__all__ = [
+    "IConnection",
+    "IComponent",
+    "IMessageComponent",
+    "IHttpServerComponent",
+    "IWsServerComponent",
+    "IHttpRequest",
+]
+
+
+class IConnection(Interface):
+    """
+    One client connection, as handed to a component's hooks.
+
+    The same object is passed to every hook of the same connection, so it can be
+    kept in sets and dicts (it hashes by identity). Layers hand their inner
+    component a connection of their own (a WebSocket layer gives out a
+    connection whose C{send} writes WebSocket frames) that shares
+    C{resourceId}, C{remoteAddress}, C{httpRequest} and C{state} with the
+    connection underneath.
+    """
+
+    resourceId = Attribute(
+        """
+        An C{int} unique among all connections this process has accepted.
+        Useful in logs and as a key.
+        """
+    )
+
+    remoteAddress = Attribute(
+        """
+        The peer's IP address as text (C{"127.0.0.1"}, C{"::1"}: IPv6 without
+        brackets), or C{""} where the transport has none (a UNIX socket).
+        """
+    )
+
+    httpRequest = Attribute(
+        """
+        The L{IHttpRequest} that opened this connection, or C{None} on a raw TCP
+        connection and before the HTTP layer has read a complete request head.
+        """
+    )
+
+    state = Attribute(
+        """
+        The one place for per-connection application state: a
+        L{types.SimpleNamespace} shared by every layer's view of this
+        connection. Set what you like on it (C{conn.state.nickname = "ann"});
+        ratchetpy itself never stores anything there.
+        """
+    )
+
+    transport = Attribute(
+        """
+        The Twisted L{ITransport} underneath. For protocol layers (the WebSocket
+        layer hands it to Autobahn); components should use L{send} and L{close}.
+        """
+    )
+
+    def send(data: str | bytes) -> None:
+        """
+        Send C{data} to the peer.
+
+        On a WebSocket connection a C{str} is sent as one text message and
+        C{bytes} as one binary message. On a raw TCP connection C{bytes} are
+        written as they are and a C{str} is encoded as UTF-8 first.
+
+        Sending on a connection that is closing or closed does nothing: the
+        peer can no longer receive it, and a broadcast loop should not fail
+        because one receiver left a moment ago.
+        """
+
+    def close(code: int = 1000, reason: str = "") -> None:
+        """
+        Close the connection.
+
+        On a WebSocket connection this starts the closing handshake with the
+        given close code (RFC 6455 section 7.4) and reason (at most 123 bytes
+        of UTF-8); the transport is dropped if the peer does not answer in
+        time. On a raw TCP connection C{code} and C{reason} are ignored and
+        the transport is closed once pending data is written.
+        Closing twice is harmless.
+        """
+
+
+class IComponent(Interface):
+    """
+    The hooks every component has: PHP Ratchet's C{ComponentInterface}.
+
+    Every hook may return C{None}, a L{Deferred} or a coroutine.
+    """
+
+    def onOpen(conn: IConnection) -> object:
+        """
+        A new connection was opened. Called once, before any other hook.
+        """
+
+    def onClose(conn: IConnection) -> object:
+        """
+        The connection is gone. Called exactly once per opened connection,
+        last, whatever ended it (a clean close, the peer vanishing, a timeout,
+        an error, the server shutting down). Sending on C{conn} does nothing.
+        """
+
+    def onError(conn: IConnection, exc: BaseException) -> object:
+        """
+        One of this component's hooks for C{conn} raised C{exc} (or its
+        Deferred or coroutine failed). It has already been logged with a
+        traceback; the connection is closed after this hook returns (with close
+        code 1011 on a WebSocket). If C{onError} itself fails, that is logged
+        too and the connection is closed.
+        """
+
+
+class IMessageComponent(IComponent):
+    """
+    A component that receives messages: what an application implements, usually
+    by subclassing L{ratchetpy.MessageComponent}.
+    """
+
+    def onMessage(conn: IConnection, msg: str | bytes) -> object:
+        """
+        A message arrived from C{conn}.
+
+        Behind a WebSocket layer, C{msg} is one whole message: a C{str} for a
+        text message (already validated as UTF-8), C{bytes} for a binary one.
+        Behind a bare L{ratchetpy.IoServer}, C{msg} is whatever C{bytes} the
+        transport delivered: TCP is a stream, so a line may arrive in pieces.
+        """
+
+
+class IHttpServerComponent(IMessageComponent):
+    """
+    A component behind L{ratchetpy.HttpServer}: it is opened with the parsed
+    request head (PHP Ratchet's C{HttpServerInterface}).
+
+    Bytes that follow the request head on the connection (a request body, or
+    the first WebSocket frames a client pipelined after its handshake) arrive
+    through C{onMessage} as C{bytes}.
+    """
+
+    def onOpen(conn: IConnection, request: IHttpRequest) -> object:  # type: ignore[override]
+        """
+        A complete, well-formed request head has arrived on C{conn}.
+        """
+
+
+class IWsServerComponent(Interface):
+    """
+    An optional capability of a component behind L{ratchetpy.WsServer}: the
+    WebSocket subprotocols it speaks (PHP Ratchet's C{WsServerInterface}).
+    """
+
+    def getSubProtocols() -> list[str]:
+        """
+        Return the subprotocol names this component supports. During the
+        handshake the first of the client's offered subprotocols (in the
+        client's order of preference) that is in this list is selected; a
+        client that offers none of them is accepted without a subprotocol.
+        """
+
+
+class IHttpRequest(Interface):
+    """
+    A parsed HTTP/1.x request head.
+    """
+
+    method = Attribute('The request method as text, e.g. C{"GET"}.')
+    target = Attribute('The request target as sent, e.g. C{"/chat?room=1"}.')
+    path = Attribute('The path part of the target as sent (percent-encoded), e.g. C{"/chat"}.')
+    query = Attribute('The query string without the C{"?"}, as sent, e.g. C{"room=1"}; C{""} if none.')
+    version = Attribute('The HTTP version as text, C{"1.1"} or C{"1.0"}.')
+    headers = Attribute(
+        """
+        The headers as a L{ratchetpy.http.request.Headers}: a read-only mapping
+        with case-insensitive names (C{request.headers["Host"]}); a header sent
+        several times reads as its values joined by C{", "}, and
+        C{getAll(name)} returns them one by one.
+        """
+    )
+    rawHead = Attribute(
+        """
+        The request head exactly as received, request line to the blank line
+        included, as C{bytes}. The WebSocket layer replays it into Autobahn.
+        """
+    )

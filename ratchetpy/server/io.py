@@ -1,0 +1,264 @@
+# -*- test-case-name: tests.test_ioserver -*-
+"""
+L{IoServer}: the outermost layer, bytes from Twisted transports in, calls on an
+L{IMessageComponent} out (PHP Ratchet's C{IoServer}).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from .._dispatch import HookDispatcher
+from ..interfaces import IMessageComponent
+from .connection import IoConnection
+
+log = Logger(namespace="ratchetpy")
+
+#: Close code sent to every open connection when the server shuts down.
+GOING_AWAY = 1001
+
+ENDPOINT_EXAMPLES = (
+    "tcp:8080, tcp:8080:interface=127.0.0.1, ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/app.sock"
+)
+
+
+class BadEndpoint(ValueError):
+    """
+    An endpoint description that Twisted cannot parse.
+    """
+
+
+class IoProtocol(Protocol, HookDispatcher):
+    """
+    One transport's connection, driving the server's component.
+    """
+
+    def __init__(self, server: IoServer) -> None:
+        self._server = server
+        self._component = server.component
+
+    def connectionMade(self) -> None:
+        self._connection = IoConnection(self.transport)
+        self._server._opened(self)
+        self.callHook("onOpen")
+
+    def dataReceived(self, data: bytes) -> None:
+        self.callHook("onMessage", data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._server._closed(self)
+        self.callHook("onClose")
+
+
+def parseEndpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
+    """
+    Parse a Twisted server endpoint description, with an error that says what to
+    write instead.
+    """
+    try:
+        return serverFromString(reactor, description)
+    except Exception as exc:
+        raise BadEndpoint(
+            f"bad endpoint {description!r}: {exc}. Examples: {ENDPOINT_EXAMPLES}"
+        ) from exc
+
+
+class IoServer(Factory):
+    """
+    Serves C{component} on Twisted stream endpoints: TCP, TLS, UNIX sockets,
+    anything C{serverFromString} understands.
+
+    C{IoServer} is a Twisted L{Factory}, so a Twisted program can also hand it
+    to any endpoint's C{listen} itself.
+
+    @ivar component: the L{IMessageComponent} every connection is handed to.
+    @ivar shutdownTimeout: seconds L{shutdown} waits for connections to close
+        before it cuts the rest.
+    """
+
+    # Twisted's "Starting factory" lines say nothing the listening line doesn't.
+    noisy = False
+
+    def __init__(
+        self,
+        component: IMessageComponent,
+        endpoint: str | IStreamServerEndpoint = "tcp:8080",
+        *,
+        reactor: Any = None,
+        shutdownTimeout: float = 5.0,
+    ) -> None:
+        self.component = component
+        self.endpoint = endpoint
+        self.shutdownTimeout = shutdownTimeout
+        self._reactor = reactor
+        self._protocols: set[IoProtocol] = set()
+        self._ports: list[IListeningPort] = []
+        self._allClosed: list[defer.Deferred[None]] = []
+
+    @classmethod
+    def factory(
+        cls, component: IMessageComponent, port: int = 8080, address: str = "0.0.0.0", **kwargs: Any
+    ) -> IoServer:
+        """
+        An C{IoServer} for C{component} on TCP C{port} of C{address}, as in PHP
+        Ratchet: C{IoServer.factory(HttpServer(WsServer(Chat())), 8080).run()}.
+        """
+        interface = address.replace(":", "\\:")
+        return cls(component, f"tcp:{int(port)}:interface={interface}", **kwargs)
+
+    @property
+    def reactor(self) -> Any:
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            self._reactor = reactor
+        return self._reactor
+
+    @property
+    def connectionCount(self) -> int:
+        """
+        The number of connections open now.
+        """
+        return len(self._protocols)
+
+    def buildProtocol(self, addr: object) -> IoProtocol:
+        return IoProtocol(self)
+
+    def _opened(self, protocol: IoProtocol) -> None:
+        self._protocols.add(protocol)
+
+    def _closed(self, protocol: IoProtocol) -> None:
+        self._protocols.discard(protocol)
+        if not self._protocols and self._allClosed:
+            waiting, self._allClosed = self._allClosed, []
+            for d in waiting:
+                d.callback(None)
+
+    # Lifecycle
+
+    def listen(self, endpoint: str | IStreamServerEndpoint | None = None) -> defer.Deferred[IListeningPort]:
+        """
+        Start listening on C{endpoint} (default: the one given to the
+        constructor), without running the reactor.
+
+        @return: a L{Deferred} firing with the L{IListeningPort}, or failing
+            with L{CannotListenError} (e.g. the port is in use).
+        @raise BadEndpoint: C{endpoint} is a description Twisted cannot parse.
+        """
+        endpoint = self.endpoint if endpoint is None else endpoint
+        if isinstance(endpoint, str):
+            endpoint = parseEndpoint(self.reactor, endpoint)
+        d = endpoint.listen(self)
+
+        def listening(port: IListeningPort) -> IListeningPort:
+            self._ports.append(port)
+            log.info("ratchetpy listening on {address}", address=describeAddress(port.getHost()))
+            return port
+
+        return d.addCallback(listening)
+
+    def run(self) -> None:
+        """
+        Listen, then run the reactor until the process is stopped (SIGINT or
+        SIGTERM), closing every connection with 1001 on the way out.
+
+        @raise CannotListenError: the endpoint cannot be listened on.
+        """
+        reactor = self.reactor
+        raiseIfFailedNow(self.listen())
+        reactor.addSystemEventTrigger("before", "shutdown", self.shutdown)
+        reactor.run()
+
+    def shutdown(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> defer.Deferred[None]:
+        """
+        Stop listening, close every connection (WebSockets with close code
+        C{code}), and wait up to C{shutdownTimeout} seconds for them to go;
+        whatever is left then is cut.
+
+        @return: a L{Deferred} that fires when every connection is gone.
+        """
+        ports, self._ports = self._ports, []
+        stopped = [defer.maybeDeferred(port.stopListening) for port in ports]
+        for protocol in list(self._protocols):
+            protocol._connection.close(code, reason)
+        d = defer.DeferredList(stopped).addCallback(lambda _: self._waitForConnections())
+        return d
+
+    def _waitForConnections(self) -> defer.Deferred[None]:
+        if not self._protocols:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._allClosed.append(d)
+        timer = self.reactor.callLater(self.shutdownTimeout, self._abortAll)
+
+        def done(result: None) -> None:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        return d.addBoth(done)
+
+    def _abortAll(self) -> None:
+        if self._protocols:
+            log.warn(
+                "shutdown: cutting {count} connections that did not close in time",
+                count=len(self._protocols),
+            )
+        for protocol in list(self._protocols):
+            protocol.transport.abortConnection()
+
+
+def raiseIfFailedNow(d: defer.Deferred[Any]) -> defer.Deferred[Any]:
+    """
+    Raise the exception of C{d} if it has already failed (as listening on a
+    TCP, TLS or UNIX endpoint does at once), so that a script or twistd stops
+    right there instead of logging an unhandled error later. Otherwise return
+    C{d} unchanged.
+    """
+    results: list[object] = []
+
+    def record(result: object) -> object:
+        results.append(result)
+        return result
+
+    d.addBoth(record)
+    if results and isinstance(results[0], Failure):
+        d.addErrback(lambda failure: None)
+        results[0].raiseException()
+    return d
+
+
+def describeAddress(address: object) -> str:
+    """
+    Describe a listening address as an endpoint-like string for log lines,
+    e.g. C{tcp:127.0.0.1:8080}.
+    """
+    kind = getattr(address, "type", None)
+    if kind in ("TCP", "TCP4", "TCP6"):
+        host = getattr(address, "host", "")
+        if ":" in host:
+            host = f"[{host}]"
+        return f"tcp:{host}:{address.port}"  # type: ignore[attr-defined]
+    name = getattr(address, "name", None)
+    if name is not None:
+        return f"unix:{name.decode() if isinstance(name, bytes) else name}"
+    return str(address)
+
+
+__all__ = [
+    "IoServer",
+    "IoProtocol",
+    "BadEndpoint",
+    "CannotListenError",
+    "parseEndpoint",
+    "raiseIfFailedNow",
+    "GOING_AWAY",
+]

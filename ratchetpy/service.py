@@ -1,0 +1,53 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+L{IoServerService}: an L{IoServer} as a Twisted L{IService}, for twistd and
+Twisted applications.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.logger import Logger
+
+from .server.io import IoServer, raiseIfFailedNow
+
+log = Logger(namespace="ratchetpy")
+
+
+class IoServerService(Service):
+    """
+    Listens when started (in C{privilegedStartService}, so privileged ports can
+    be bound before twistd drops privileges) and shuts the server down
+    gracefully when stopped: listening stops, every connection is closed
+    (WebSockets with 1001 Going Away), and stopping waits for them, at most
+    C{ioServer.shutdownTimeout} seconds.
+
+    @ivar port: the L{IListeningPort} once listening, else C{None}.
+    """
+
+    def __init__(self, ioServer: IoServer, endpoint: str | IStreamServerEndpoint | None = None) -> None:
+        self.ioServer = ioServer
+        self.endpoint = endpoint
+        self.port: IListeningPort | None = None
+        self.whenListening: defer.Deferred[IListeningPort] | None = None
+
+    def privilegedStartService(self) -> None:
+        """
+        Start listening.
+
+        @raise CannotListenError: the endpoint cannot be listened on (when the
+            endpoint fails at once, as TCP, TLS and UNIX endpoints do).
+        """
+        super().privilegedStartService()
+        listening = raiseIfFailedNow(self.ioServer.listen(self.endpoint))
+        self.whenListening = listening.addCallback(self._listening)
+
+    def _listening(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        return port
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        return self.ioServer.shutdown()

@@ -1,0 +1,100 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+The twistd plugin's options and service:
+C{twistd -n ratchetpy --component MODULE:NAME [--port ENDPOINT] [--raw] ...}.
+
+A mistake a user can make (a component that cannot be found or is not one, a
+bad endpoint, a port in use) ends the process with one line saying what went
+wrong and what to do, and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from twisted.application.service import IService
+from twisted.internet.error import CannotListenError
+from twisted.python import usage
+
+from .loader import ComponentError, loadComponent
+from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint
+from .service import IoServerService
+from .websocket.server import KEEPALIVE_INTERVAL, MAX_MESSAGE_SIZE
+
+
+class Options(usage.Options):
+    synopsis = "--component MODULE:NAME [--port ENDPOINT] [--raw] [options]"
+    longdesc = (
+        "Serve a ratchetpy component. NAME is a component class (instantiated with no "
+        "arguments), a factory callable, or an instance. The current directory is "
+        "importable, so `--component examples.chat:Chat` works from a checkout."
+    )
+    optFlags = [
+        ["raw", None, "Serve the component over plain TCP (IoServer alone), without HTTP or WebSocket."],
+    ]
+    optParameters = [
+        ["component", "c", None, "The component to serve, as MODULE:NAME."],
+        ["port", "p", "tcp:8080", f"Endpoint to listen on, e.g. {ENDPOINT_EXAMPLES}."],
+        ["max-message-size", None, MAX_MESSAGE_SIZE, "Largest WebSocket message accepted, in bytes.", int],
+        ["keepalive", None, KEEPALIVE_INTERVAL, "Seconds between WebSocket keepalive pings; 0 turns them off.", float],
+        ["shutdown-timeout", None, 5.0, "Seconds to wait for connections to close on shutdown.", float],
+    ]
+
+    def postOptions(self) -> None:
+        if not self["component"]:
+            raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
+        if self["max-message-size"] <= 0:
+            raise usage.UsageError("--max-message-size must be a positive number of bytes")
+        if self["keepalive"] < 0:
+            raise usage.UsageError("--keepalive must be 0 (off) or a positive number of seconds")
+
+
+class _TapService(IoServerService):
+    """
+    Turns a port that cannot be listened on into one clear line and exit status 1.
+    """
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except CannotListenError as exc:
+            raise SystemExit(
+                f"ratchetpy: cannot listen on {self.endpoint}: {exc.socketError}. "
+                "Is another server using it? Choose another with --port."
+            ) from None
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    # An installed twistd does not put the current directory on sys.path.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        component = loadComponent(options["component"])
+    except ComponentError as exc:
+        raise SystemExit(f"ratchetpy: {exc}") from None
+    try:
+        parseEndpoint(reactor, options["port"])
+    except BadEndpoint as exc:
+        raise SystemExit(f"ratchetpy: {exc}") from None
+    return _TapService(buildServer(component, options), options["port"])
+
+
+def buildServer(component: Any, options: Options) -> IoServer:
+    """
+    The stack the options describe: C{IoServer(HttpServer(WsServer(component)))},
+    or C{IoServer(component)} with C{--raw}.
+    """
+    from .http.server import HttpServer
+    from .websocket.server import WsServer
+
+    if options["raw"]:
+        inner = component
+    else:
+        inner = HttpServer(
+            WsServer(component, maxMessageSize=options["max-message-size"], keepAlive=options["keepalive"])
+        )
+    return IoServer(inner, options["port"], shutdownTimeout=options["shutdown-timeout"])

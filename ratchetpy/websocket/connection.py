@@ -1,0 +1,91 @@
+# -*- test-case-name: tests.test_wsserver -*-
+"""
+The connection object of the WebSocket layer.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from autobahn.util import encode_truncate
+from autobahn.websocket.protocol import WebSocketProtocol
+from zope.interface import implementer
+
+from ..interfaces import IConnection
+
+if TYPE_CHECKING:
+    from ..interfaces import IHttpRequest
+
+_OPEN = WebSocketProtocol.STATE_OPEN
+
+
+def isSendableCloseCode(code: int) -> bool:
+    """
+    Whether an endpoint may send close code C{code} (RFC 6455 section 7.4,
+    and the IANA registry): 1000-1003, 1007-1014, 3000-4999.
+    """
+    return code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+@implementer(IConnection)
+class WsConnection:
+    """
+    A WebSocket connection, as L{ratchetpy.WsServer} hands it to its component:
+    C{send} writes a message, C{close} starts the closing handshake. Identity
+    and C{state} are those of the connection underneath.
+    """
+
+    __slots__ = ("resourceId", "remoteAddress", "_inner", "_protocol")
+
+    def __init__(self, inner: IConnection, protocol: Any) -> None:
+        self.resourceId: int = inner.resourceId
+        self.remoteAddress: str = inner.remoteAddress
+        self._inner = inner
+        self._protocol = protocol
+
+    @property
+    def state(self) -> SimpleNamespace:
+        return self._inner.state  # type: ignore[no-any-return]
+
+    @property
+    def httpRequest(self) -> IHttpRequest | None:
+        return self._inner.httpRequest  # type: ignore[no-any-return]
+
+    @property
+    def transport(self) -> Any:
+        return self._inner.transport
+
+    @property
+    def subProtocol(self) -> str | None:
+        """
+        The subprotocol agreed in the handshake, or C{None}.
+        """
+        return self._protocol.websocket_protocol_in_use  # type: ignore[no-any-return]
+
+    @property
+    def isOpen(self) -> bool:
+        """
+        Whether messages sent now can still reach the peer.
+        """
+        return self._protocol.state == _OPEN  # type: ignore[no-any-return]
+
+    def send(self, data: str | bytes) -> None:
+        protocol = self._protocol
+        if protocol.state != _OPEN:
+            return
+        if isinstance(data, str):
+            protocol.sendMessage(data.encode("utf-8"), False)
+        else:
+            protocol.sendMessage(bytes(data) if not isinstance(data, bytes) else data, True)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if not isSendableCloseCode(code):
+            raise ValueError(f"close code {code} cannot be sent; use 1000, 1001-1003, 1007-1014 or 3000-4999")
+        protocol = self._protocol
+        if protocol.state != _OPEN:
+            return
+        protocol.sendCloseFrame(code=code, reasonUtf8=encode_truncate(reason, 123) if reason else None)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.resourceId} from {self.remoteAddress or 'local'}>"

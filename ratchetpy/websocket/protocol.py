@@ -1,0 +1,47 @@
+# -*- test-case-name: tests.test_wsserver -*-
+"""
+The bridge from Autobahn's WebSocket protocol engine to a ratchetpy component.
+
+Autobahn does the handshake, framing, masking, UTF-8 validation, compression,
+pings and the closing handshake; this class only maps its callbacks onto the
+component's hooks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autobahn.twisted.websocket import WebSocketServerProtocol
+
+from .._dispatch import HookDispatcher
+from ..interfaces import IConnection
+from .connection import WsConnection
+
+
+class WsProtocol(WebSocketServerProtocol, HookDispatcher):
+    """
+    One WebSocket connection's Autobahn protocol, driving the component.
+
+    Built by L{ratchetpy.WsServer}, which sets C{_ioConnection} and
+    C{_component} before the handshake is replayed into it.
+    """
+
+    _ioConnection: IConnection
+    _connection: WsConnection | None = None
+    _closeDelivered = False
+
+    def onConnect(self, request: Any) -> str | None:
+        return self.factory.selectSubProtocol(request.protocols)  # type: ignore[no-any-return]
+
+    def onOpen(self) -> None:
+        self._connection = WsConnection(self._ioConnection, self)
+        self._ioConnection.upgradeTo(self._connection)  # type: ignore[attr-defined]
+        self.callHook("onOpen")
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.callHook("onMessage", payload if isBinary else payload.decode("utf-8"))
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if self._connection is not None and not self._closeDelivered:
+            self._closeDelivered = True
+            self.callHook("onClose")

@@ -1,0 +1,158 @@
+# -*- test-case-name: tests.test_wsserver -*-
+"""
+L{WsServer}: the RFC 6455 / RFC 7692 layer, through Autobahn's protocol engine
+(PHP Ratchet's C{WsServer}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from autobahn.twisted.websocket import WebSocketServerFactory
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..http.response import closeWithResponse
+from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent, IMessageComponent
+from .protocol import WsProtocol
+
+#: Default limit on the size of one message (and of one frame), in bytes.
+MAX_MESSAGE_SIZE = 2**20
+#: Default seconds between keepalive pings.
+KEEPALIVE_INTERVAL = 30.0
+
+
+def acceptPerMessageDeflate(offers: Sequence[Any]) -> PerMessageDeflateOfferAccept | None:
+    """
+    Accept the client's first permessage-deflate offer (RFC 7692) as offered.
+    """
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return PerMessageDeflateOfferAccept(offer)
+    return None
+
+
+class _Factory(WebSocketServerFactory):
+    """
+    Autobahn's factory, holding the options every connection of one L{WsServer}
+    shares.
+    """
+
+    protocol = WsProtocol
+
+    def __init__(self, subProtocols: Sequence[str]) -> None:
+        super().__init__()
+        self._subProtocols = tuple(subProtocols)
+
+    def selectSubProtocol(self, offered: Sequence[str]) -> str | None:
+        for name in offered:
+            if name in self._subProtocols:
+                return name
+        return None
+
+
+@implementer(IHttpServerComponent)
+class WsServer:
+    """
+    Upgrades HTTP requests to WebSocket connections and hands their messages to
+    C{component} as C{str} (text) and C{bytes} (binary).
+
+    @param component: the L{IMessageComponent} to serve. If it has
+        C{getSubProtocols()} (L{IWsServerComponent}), the first subprotocol the
+        client offers from that list is agreed.
+    @param maxMessageSize: the largest message accepted, in bytes, after
+        decompression; a larger one closes the connection with 1009.
+    @param maxFrameSize: the largest frame accepted; defaults to
+        C{maxMessageSize}.
+    @param keepAlive: seconds between pings to an idle peer; a peer that does
+        not answer within C{keepAliveTimeout} (default: C{keepAlive}) seconds is
+        dropped. C{0} turns keepalive off.
+    @param compression: accept permessage-deflate when a client offers it.
+    @param openHandshakeTimeout: seconds a client gets to complete the opening
+        handshake once its request head has arrived.
+    @param closeHandshakeTimeout: seconds the peer gets to answer a close frame
+        before the connection is dropped.
+    """
+
+    def __init__(
+        self,
+        component: IMessageComponent,
+        *,
+        maxMessageSize: int = MAX_MESSAGE_SIZE,
+        maxFrameSize: int | None = None,
+        keepAlive: float = KEEPALIVE_INTERVAL,
+        keepAliveTimeout: float | None = None,
+        compression: bool = True,
+        openHandshakeTimeout: float = 5.0,
+        closeHandshakeTimeout: float = 1.0,
+    ) -> None:
+        if maxMessageSize <= 0:
+            raise ValueError("maxMessageSize must be positive: without a limit one client can exhaust memory")
+        getSubProtocols = getattr(component, "getSubProtocols", None)
+        self.component = component
+        self.maxMessageSize = maxMessageSize
+        self.keepAlive = keepAlive
+        self._factory = _Factory(list(getSubProtocols()) if getSubProtocols is not None else [])
+        self._factory.setProtocolOptions(
+            maxMessagePayloadSize=maxMessageSize,
+            maxFramePayloadSize=maxFrameSize or maxMessageSize,
+            autoPingInterval=keepAlive,
+            autoPingTimeout=keepAliveTimeout if keepAliveTimeout is not None else keepAlive,
+            perMessageCompressionAccept=acceptPerMessageDeflate if compression else (lambda offers: None),
+            openHandshakeTimeout=openHandshakeTimeout,
+            closeHandshakeTimeout=closeHandshakeTimeout,
+            # Answer protocol errors and oversized messages with a close frame
+            # (1002, 1007, 1009) rather than a bare TCP drop.
+            failByDrop=False,
+            # Non-upgrade requests are answered in onOpen, never with
+            # Autobahn's status page.
+            webStatus=False,
+            # Origin policy belongs to a decorator layer (OriginCheck); every
+            # setProtocolOptions call resets allowNullOrigin, so pass it.
+            allowedOrigins=["*"],
+            allowNullOrigin=True,
+        )
+        self._protocols: dict[IConnection, WsProtocol] = {}
+
+    @property
+    def connectionCount(self) -> int:
+        """
+        The number of connections in or past the WebSocket handshake.
+        """
+        return len(self._protocols)
+
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> None:
+        if not request.isWebSocketUpgrade:  # type: ignore[attr-defined]
+            closeWithResponse(
+                conn,
+                426,
+                "this is a WebSocket endpoint; connect with a WebSocket client",
+                [("Upgrade", "websocket")],
+            )
+            return
+        protocol = self._factory.buildProtocol(conn.transport.getPeer())
+        protocol._ioConnection = conn
+        protocol._component = self.component
+        self._protocols[conn] = protocol
+        # Autobahn must see the real transport (a proxy breaks TLS channel
+        # binding) and must be connected before it is fed the raw head.
+        protocol.makeConnection(conn.transport)
+        protocol.dataReceived(request.rawHead)
+
+    def onMessage(self, conn: IConnection, data: bytes) -> None:
+        protocol = self._protocols.get(conn)
+        if protocol is not None:
+            protocol.dataReceived(data)
+
+    def onClose(self, conn: IConnection) -> None:
+        protocol = self._protocols.pop(conn, None)
+        if protocol is not None:
+            protocol.connectionLost(Failure(ConnectionDone()))
+
+    def onError(self, conn: IConnection, exc: BaseException) -> None:
+        protocol = self._protocols.get(conn)
+        if protocol is not None and protocol._connection is not None:
+            protocol.callHook("onError", exc)
