@@ -29,6 +29,22 @@ def isComponent(candidate: object) -> bool:
     )
 
 
+def _suggestNames(module: Any) -> str:
+    """
+    What to write instead of a name C{module} lacks: the components it defines.
+    """
+    names = [
+        attr
+        for attr, value in vars(module).items()
+        if not attr.startswith("_")
+        and isComponent(value)
+        and (not isinstance(value, type) or value.__module__ == module.__name__)
+    ]
+    if names:
+        return "did you mean " + " or ".join(f"--component {module.__name__}:{attr}" for attr in sorted(names)) + "?"
+    return "check the spelling (names are case-sensitive)"
+
+
 def loadComponent(spec: str) -> Any:
     """
     Load the component C{spec} names: C{"MODULE:NAME"}, where NAME (dotted
@@ -58,7 +74,9 @@ def loadComponent(spec: str) -> Any:
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise ComponentError(f"--component {spec}: {moduleName} has no {name!r}") from None
+            raise ComponentError(
+                f"--component {spec}: {moduleName} has no {name!r}; {_suggestNames(module)}"
+            ) from None
     if isinstance(target, type) or (callable(target) and not isComponent(target)):
         try:
             target = target()

@@ -107,6 +107,9 @@ class WsServer:
             # Answer protocol errors and oversized messages with a close frame
             # (1002, 1007, 1009) rather than a bare TCP drop.
             failByDrop=False,
+            # Answer a peer's close frame with its own code and reason, as RFC
+            # 6455 section 5.5.1 suggests, rather than always 1000.
+            echoCloseCodeReason=True,
             # Non-upgrade requests are answered in onOpen, never with
             # Autobahn's status page.
             webStatus=False,

@@ -1,0 +1,218 @@
+"""
+IoServer: endpoints (TCP, IPv6, TLS, UNIX), raw TCP components, listening
+errors, connection bookkeeping.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import socket
+import ssl
+
+import pytest
+import pytest_twisted
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from twisted.internet.error import CannotListenError
+from websockets.sync.client import connect, unix_connect
+from zope.interface.verify import verifyObject
+
+from examples.chat import Chat
+from ratchetpy import HttpServer, IConnection, IoServer, WsServer
+from ratchetpy.server import BadEndpoint
+
+from .conftest import Recorder, inThread, waitUntil
+
+
+def rawClient(port):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return sock
+
+
+def test_rawTcpChat(listen):
+    """
+    IoServer around the chat alone is a raw TCP chat: bytes typed in one
+    session reach the others unchanged and are not echoed.
+    """
+    server = listen(Chat())
+
+    def sessions():
+        with rawClient(server.portNumber) as a, rawClient(server.portNumber) as b:
+            waitForCount(2)
+            a.sendall(b"hello from a\r\n")
+            got = b.recv(1024)
+            a.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                a.recv(1024)
+            return got
+
+    def waitForCount(n):
+        import time
+
+        deadline = time.monotonic() + 5
+        while server.connectionCount < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    assert inThread(sessions) == b"hello from a\r\n"
+
+
+def test_rawConnectionSendEncodesText(listen):
+    """
+    On raw TCP, send(str) writes UTF-8 and the connection has a resourceId and
+    the peer's address but no HTTP request.
+    """
+    component = Recorder()
+    component.onOpen = lambda conn: (component.events.append(("onOpen", conn)), conn.send("héllo\n"))
+    server = listen(component)
+
+    def client():
+        with rawClient(server.portNumber) as sock:
+            return sock.recv(1024)
+
+    assert inThread(client) == "héllo\n".encode()
+    conn = component.events[0][1]
+    verifyObject(IConnection, conn)
+    assert conn.remoteAddress == "127.0.0.1"
+    assert conn.httpRequest is None
+    assert isinstance(conn.resourceId, int)
+
+
+def test_ipv6(listen):
+    """
+    Over IPv6 the remote address has no brackets.
+    """
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.fail("this machine has no IPv6 loopback; the test suite needs one")
+    component = Recorder(echo=True)
+    server = listen(HttpServer(WsServer(component)), "tcp6:0:interface=\\:\\:1")
+
+    def client():
+        with connect(f"ws://[::1]:{server.portNumber}/") as ws:
+            ws.send("six")
+            return ws.recv(timeout=5)
+
+    assert inThread(client) == "six"
+    assert component.events[0][1].remoteAddress == "::1"
+
+
+def makeCertificate(directory):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    keyPath, certPath = directory / "key.pem", directory / "cert.pem"
+    keyPath.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    certPath.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return keyPath, certPath
+
+
+def test_tlsEndpoint(listen, tmp_path):
+    """
+    Over an ssl: endpoint (wss://) the WebSocket layer works end to end:
+    Autobahn gets the real TLS transport.
+    """
+    keyPath, certPath = makeCertificate(tmp_path)
+    component = Recorder(echo=True)
+    server = listen(
+        HttpServer(WsServer(component)), f"ssl:0:interface=127.0.0.1:privateKey={keyPath}:certKey={certPath}"
+    )
+    context = ssl.create_default_context(cafile=str(certPath))
+
+    def client():
+        with connect(f"wss://127.0.0.1:{server.portNumber}/", ssl=context) as ws:
+            ws.send("secure")
+            return ws.recv(timeout=5)
+
+    assert inThread(client) == "secure"
+    waitUntil(lambda: "onClose" in component.hooks(), what="onClose")
+    assert component.hooks() == ["onOpen", "onMessage", "onClose"]
+
+
+def test_unixEndpoint(listen, tmp_path):
+    """
+    A unix: endpoint serves WebSockets; the remote address is empty.
+    """
+    path = tmp_path / "ratchetpy.sock"
+    component = Recorder(echo=True)
+    listen(HttpServer(WsServer(component)), f"unix:{path}")
+
+    def client():
+        with unix_connect(str(path), "ws://localhost/") as ws:
+            ws.send("local")
+            return ws.recv(timeout=5)
+
+    assert inThread(client) == "local"
+    assert component.events[0][1].remoteAddress == ""
+
+
+def test_badEndpointSaysWhatToWrite():
+    """
+    An endpoint description Twisted cannot parse raises BadEndpoint with
+    examples of good ones.
+    """
+    with pytest.raises(BadEndpoint) as info:
+        IoServer(Recorder(), "bogus:1234").listen()
+    assert "bogus:1234" in str(info.value)
+    assert "tcp:8080" in str(info.value)
+
+
+def test_portInUse(listen):
+    """
+    Listening on a port in use fails with CannotListenError.
+    """
+    taken = listen(Recorder())
+    with pytest.raises(CannotListenError):
+        pytest_twisted.blockon(IoServer(Recorder(), f"tcp:{taken.portNumber}:interface=127.0.0.1").listen())
+
+
+def test_factoryEndpoint():
+    """
+    IoServer.factory builds the TCP endpoint description from port and
+    address, IPv6 addresses included.
+    """
+    assert IoServer.factory(Recorder(), 8081).endpoint == "tcp:8081:interface=0.0.0.0"
+    assert IoServer.factory(Recorder(), 9000, "::1").endpoint == "tcp:9000:interface=\\:\\:1"
+
+
+def test_connectionCountReturnsToZero(listen):
+    """
+    Connections are counted while open and forgotten when closed, abrupt
+    closes (RST) included.
+    """
+    component = Recorder()
+    server = listen(component)
+
+    def churn():
+        import struct
+
+        for _ in range(20):
+            sock = rawClient(server.portNumber)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+
+    inThread(churn)
+    waitUntil(lambda: component.hooks().count("onClose") == 20, what="20 closes")
+    assert server.connectionCount == 0
+    assert component.hooks().count("onOpen") == 20
