@@ -11,17 +11,21 @@ wrong and what to do, and a non-zero exit status.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
 from twisted.application.service import IService
 from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
 from twisted.python import usage
 
 from .loader import ComponentError, loadComponent
 from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint
 from .service import IoServerService
 from .websocket.server import KEEPALIVE_INTERVAL, MAX_MESSAGE_SIZE
+
+log = Logger(namespace="ratchetpy")
 
 
 class Options(usage.Options):
@@ -53,8 +57,24 @@ class Options(usage.Options):
 
 class _TapService(IoServerService):
     """
-    Turns a port that cannot be listened on into one clear line and exit status 1.
+    Turns a port that cannot be listened on into one clear line and exit status
+    1, and makes SIGTERM a graceful stop that exits with status 0.
     """
+
+    def startService(self) -> None:
+        super().startService()
+        from twisted.internet import reactor
+
+        # Twisted's own SIGTERM handler makes twistd re-raise the signal after
+        # shutting down, so the process "dies of SIGTERM"; a service manager
+        # asking for a graceful stop should see a clean exit instead.
+        reactor.callWhenRunning(signal.signal, signal.SIGTERM, self._terminate)
+
+    def _terminate(self, signum: int, frame: object) -> None:
+        from twisted.internet import reactor
+
+        log.info("received SIGTERM: closing connections and stopping")
+        reactor.callFromThread(reactor.stop)
 
     def privilegedStartService(self) -> None:
         try:

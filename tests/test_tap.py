@@ -1,0 +1,363 @@
+"""
+The twistd plugin, end to end: a real C{twistd -n ratchetpy ...} subprocess
+started from the repository root, talked to by real WebSocket clients (the
+C{websockets} library) and plain sockets.
+
+These tests never need the reactor, so they block directly.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from twisted.application.service import IService, IServiceMaker
+from twisted.plugin import getPlugins
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+import twisted.plugins
+from ratchetpy import HttpServer
+from ratchetpy.tap import Options, makeService
+
+from .conftest import ROOT, Twistd
+
+TWISTD = str(Path(sys.executable).with_name("twistd"))
+LOOPBACK = "tcp:0:interface=127.0.0.1"
+QUIET = 0.3  # seconds a client waits to be sure nothing arrives
+
+
+def serve(twistd, component: str, *args: str, **kwargs) -> tuple[Twistd, int]:
+    """
+    Start C{twistd -n ratchetpy --component COMPONENT} on a loopback port;
+    return the process and its port.
+    """
+    process = twistd("--component", component, "--port", LOOPBACK, *args, **kwargs)
+    return process, process.waitForPort()
+
+
+def runToExit(twistd, *args: str, timeout: float = 15.0) -> tuple[int, str]:
+    """
+    Start twistd with C{args}, let it exit on its own; return its exit status and output.
+    """
+    process = twistd(*args)
+    try:
+        process.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.stop()
+        pytest.fail(f"twistd {' '.join(args)} kept running; output:\n{process.output}")
+    return process.stop(), process.output
+
+
+def assertNothingArrives(ws) -> None:
+    with pytest.raises(TimeoutError):
+        ws.recv(timeout=QUIET)
+
+
+def wsUrl(port: int) -> str:
+    return f"ws://127.0.0.1:{port}/"
+
+
+# The plugin
+
+
+def test_twistdHelpListsRatchetpy():
+    """
+    C{twistd --help} lists the ratchetpy subcommand.
+    """
+    result = subprocess.run([TWISTD, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\s+ratchetpy\s", result.stdout, re.MULTILINE), result.stdout
+
+
+def test_pluginIsDiscoverable():
+    """
+    Twisted's plugin system finds a service maker with tapname "ratchetpy".
+    """
+    tapnames = [maker.tapname for maker in getPlugins(IServiceMaker)]
+    assert "ratchetpy" in tapnames
+
+
+def test_pluginIsInstalledWithoutPackageInitFiles():
+    """
+    The plugin module is installed under site-packages/twisted/plugins, and the
+    repository does not turn twisted/ or twisted/plugins/ into packages.
+    """
+    installed = [Path(p) / "ratchetpy_plugin.py" for p in twisted.plugins.__path__]
+    assert any(path.is_file() and "site-packages" in path.parts for path in installed), installed
+    assert not (ROOT / "twisted" / "__init__.py").exists()
+    assert not (ROOT / "twisted" / "plugins" / "__init__.py").exists()
+
+
+# makeService in-process
+
+
+def parsed(*argv: str) -> Options:
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+@pytest.fixture
+def fromRoot(monkeypatch):
+    """
+    Run in the repository root, undoing makeService's addition of it to sys.path afterwards.
+    """
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
+def test_makeServiceReturnsAService(fromRoot):
+    """
+    makeService builds an IService wrapping the WebSocket stack around the component, without listening.
+    """
+    service = makeService(parsed("--component", "examples.echo:Echo", "--port", "tcp:0"))
+    assert IService.providedBy(service)
+    assert not service.running
+    assert service.port is None
+    assert isinstance(service.ioServer.component, HttpServer)
+
+
+def test_makeServiceRawServesTheComponentDirectly(fromRoot):
+    """
+    With --raw, the IoServer serves the component itself, with no HTTP or WebSocket layer.
+    """
+    service = makeService(parsed("--component", "examples.echo:Echo", "--port", "tcp:0", "--raw"))
+    assert IService.providedBy(service)
+    from examples.echo import Echo
+
+    assert isinstance(service.ioServer.component, Echo)
+
+
+# Examples over WebSocket
+
+
+def test_chatRelaysToEveryoneButTheSender(twistd):
+    """
+    The chat relays each message verbatim to every other client, never the sender; text stays str, binary bytes.
+    """
+    process, port = serve(twistd, "examples.chat:Chat")
+    with connect(wsUrl(port)) as a, connect(wsUrl(port)) as b, connect(wsUrl(port)) as c:
+        opened = [process.readUntil(r"New connection! \((\d+)\)").group(1) for _ in range(3)]
+
+        a.send("héllo from a ✓")
+        assert b.recv(timeout=5) == "héllo from a ✓"
+        assert c.recv(timeout=5) == "héllo from a ✓"
+        assertNothingArrives(a)
+
+        payload = bytes(range(256))
+        b.send(payload)
+        for receiver in (a, c):
+            received = receiver.recv(timeout=5)
+            assert isinstance(received, bytes)
+            assert received == payload
+        assertNothingArrives(b)
+
+        c.send("")
+        assert a.recv(timeout=5) == ""
+        assert b.recv(timeout=5) == ""
+        assertNothingArrives(c)
+
+    closed = [process.readUntil(r"Connection (\d+) has disconnected").group(1) for _ in range(3)]
+    assert len(set(opened)) == 3
+    assert sorted(closed) == sorted(opened)
+
+
+def test_echoEchoesTextAndBinary(twistd):
+    """
+    The echo example sends text back as text and binary back as binary.
+    """
+    _, port = serve(twistd, "examples.echo:Echo")
+    with connect(wsUrl(port)) as ws:
+        ws.send("ping ✓")
+        assert ws.recv(timeout=5) == "ping ✓"
+        ws.send(b"\x00\xffbinary")
+        received = ws.recv(timeout=5)
+        assert isinstance(received, bytes)
+        assert received == b"\x00\xffbinary"
+
+
+# --raw
+
+
+def test_rawChatOverPlainTcp(twistd):
+    """
+    With --raw, a line typed in one TCP connection reaches the other byte-for-byte and is not echoed to the sender.
+    """
+    process, port = serve(twistd, "examples.chat:Chat", "--raw")
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as one,
+        socket.create_connection(("127.0.0.1", port), timeout=5) as two,
+    ):
+        process.readUntil(r"New connection! \(\d+\)")
+        process.readUntil(r"New connection! \(\d+\)")
+        line = "hello, telnet ✓\r\n".encode()
+        one.sendall(line)
+        received = b""
+        while len(received) < len(line):
+            chunk = two.recv(4096)
+            assert chunk, "connection closed early"
+            received += chunk
+        assert received == line
+        one.settimeout(QUIET)
+        with pytest.raises(TimeoutError):
+            one.recv(4096)
+
+
+# Mistakes
+
+
+@pytest.mark.parametrize(
+    ("component", "expected"),
+    [
+        ("nosuchmodule:Chat", r"no module named 'nosuchmodule'.*run from the directory that contains it"),
+        ("examples.chat:Nope", r"examples\.chat has no 'Nope'; did you mean --component examples\.chat:Chat\?"),
+        ("os:sep", r"'/' is not a component; subclass ratchetpy\.MessageComponent"),
+        ("errno:ENOENT", r"2 is not a component; subclass ratchetpy\.MessageComponent"),
+        ("examples.chat", r"expected MODULE:NAME, e\.g\. examples\.chat:Chat"),
+    ],
+    ids=["moduleNotFound", "nameNotFound", "notAComponentStr", "notAComponentInt", "noName"],
+)
+def test_badComponentIsOneClearLine(twistd, component, expected):
+    """
+    A component that cannot be found or is not one ends twistd with one line saying why and what to do, and status 1.
+    """
+    status, output = runToExit(twistd, "--component", component, "--port", LOOPBACK)
+    assert status != 0
+    lines = [line for line in output.splitlines() if line.startswith("ratchetpy:")]
+    assert len(lines) == 1, output
+    assert re.match(rf"ratchetpy: --component '?{re.escape(component)}'?: ", lines[0]), output
+    assert re.search(expected, lines[0]), output
+    assert "Traceback" not in output
+
+
+def test_missingComponentIsAUsageError(twistd):
+    """
+    Without --component, twistd shows the usage and a last line saying --component is required, and exits non-zero.
+    """
+    status, output = runToExit(twistd, "--port", LOOPBACK)
+    assert status != 0
+    assert "--component MODULE:NAME is required, e.g. --component examples.chat:Chat" in output.splitlines()[-1]
+    assert "Traceback" not in output
+
+
+def test_badEndpointIsOneClearLine(twistd):
+    """
+    An endpoint Twisted cannot parse ends twistd with one line naming it and showing examples, and a non-zero status.
+    """
+    status, output = runToExit(twistd, "--component", "examples.chat:Chat", "--port", "bogus:123")
+    assert status != 0
+    lines = [line for line in output.splitlines() if "bad endpoint" in line]
+    assert len(lines) == 1, output
+    assert "'bogus:123'" in lines[0]
+    assert "Examples: tcp:8080" in lines[0]
+    assert "Traceback" not in output
+
+
+def test_portInUseIsOneClearLine(twistd):
+    """
+    A port already in use ends twistd with one line naming the endpoint and suggesting --port, and a non-zero status.
+    """
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        endpoint = f"tcp:{taken.getsockname()[1]}:interface=127.0.0.1"
+        status, output = runToExit(twistd, "--component", "examples.chat:Chat", "--port", endpoint)
+    assert status != 0
+    lines = [line for line in output.splitlines() if "cannot listen" in line]
+    assert len(lines) == 1, output
+    assert endpoint in lines[0]
+    assert "in use" in lines[0]
+    assert "--port" in lines[0]
+    assert "Traceback" not in output
+
+
+# Options
+
+
+def test_maxMessageSize(twistd):
+    """
+    With --max-message-size 1000, a 2000-byte message is refused with close code 1009 while a 500-byte one is echoed.
+    """
+    _, port = serve(twistd, "examples.echo:Echo", "--max-message-size", "1000")
+    with connect(wsUrl(port)) as ws:
+        ws.send("x" * 2000)
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=5)
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1009
+
+    with connect(wsUrl(port)) as ws:
+        ws.send("y" * 500)
+        assert ws.recv(timeout=5) == "y" * 500
+
+
+# Shutdown
+
+
+def test_sigtermClosesClientsWithGoingAway(twistd):
+    """
+    SIGTERM closes every WebSocket client with 1001 Going Away and twistd shuts down cleanly within a few seconds.
+    """
+    process, port = serve(twistd, "examples.chat:Chat")
+    with connect(wsUrl(port)) as a, connect(wsUrl(port)) as b:
+        process.readUntil(r"New connection! \(\d+\)")
+        process.readUntil(r"New connection! \(\d+\)")
+        started = time.monotonic()
+        process.process.send_signal(signal.SIGTERM)
+        for ws in (a, b):
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=5)
+            assert info.value.rcvd is not None
+            assert info.value.rcvd.code == 1001
+        status = process.process.wait(timeout=5)
+        elapsed = time.monotonic() - started
+    process.stop()
+    output = process.output
+    assert status == 0, output
+    assert elapsed < 5, output
+    assert "Traceback" not in output
+    assert "Unhandled" not in output
+    assert "Main loop terminated" in output
+    assert "Server Shut Down" in output
+
+
+# Component forms
+
+
+COMPONENTS = """
+from ratchetpy import MessageComponent
+
+
+class Shout(MessageComponent):
+    def __init__(self, prefix):
+        self.prefix = prefix
+
+    def onMessage(self, conn, msg):
+        conn.send(self.prefix + msg.upper())
+
+
+def makeShout():
+    return Shout("factory:")
+
+
+shout = Shout("instance:")
+"""
+
+
+@pytest.mark.parametrize(("name", "prefix"), [("makeShout", "factory:"), ("shout", "instance:")])
+def test_componentAsFactoryOrInstance(twistd, tmp_path, name, prefix):
+    """
+    A component given as a factory function or an instance, from a module in the current directory, is served.
+    """
+    (tmp_path / "shoutmod.py").write_text(COMPONENTS)
+    _, port = serve(twistd, f"shoutmod:{name}", cwd=tmp_path)
+    with connect(wsUrl(port)) as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=5) == prefix + "HI"
