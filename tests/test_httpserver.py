@@ -6,6 +6,8 @@ timeouts, and what the component behind it sees.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -197,3 +199,34 @@ def test_headersMapping():
     assert sorted(headers) == ["origin", "x-a"]
     assert len(headers) == 2
     assert headers.getAll("X-A") == ["1", "2"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=600),
+        st.builds(lambda cut, junk: GET[:cut] + junk, st.integers(0, len(GET)), st.binary(max_size=200)),
+        st.builds(
+            lambda at, byte: GET[:at] + bytes([byte]) + GET[at + 1 :], st.integers(0, len(GET) - 1), st.integers(0, 255)
+        ),
+    ),
+    st.integers(1, 64),
+)
+def test_anyInputIsOpenedRefusedOrBuffered(data, chunk):
+    """
+    Whatever bytes arrive, in whatever pieces, the layer never raises: it opens
+    the component, answers a 4xx and closes, or is still waiting with no more
+    than its limit buffered.
+    """
+    protocol, transport, inner, _, http = connect(maxHeadSize=256)
+    for i in range(0, len(data), chunk):
+        protocol.dataReceived(data[i : i + chunk])
+    opened = [event for event in inner.events if event[0] == "onOpen"]
+    if opened:
+        assert transport.value() == b""
+    elif transport.value():
+        assert 400 <= status(transport) < 500
+        assert transport.disconnecting
+    else:
+        reader = http._reading[protocol._connection]
+        assert len(reader.buffer) <= 256

@@ -102,7 +102,7 @@ class HttpServer:
         end = buffer.find(b"\r\n\r\n", searchFrom)
         try:
             if end < 0:
-                self._checkIncomplete(buffer)
+                self._checkIncomplete(buffer, searchFrom)
                 return
             headEnd = end + 4
             request = self._parse(bytes(buffer[:headEnd]))
@@ -117,12 +117,14 @@ class HttpServer:
         if rest:
             self.component.onMessage(conn, rest)
 
-    def _checkIncomplete(self, buffer: bytearray) -> None:
-        if buffer.find(b"\n", 0, self.maxRequestLine + 2) < 0 and len(buffer) > self.maxRequestLine:
+    def _checkIncomplete(self, buffer: bytearray, searchFrom: int) -> None:
+        # Only the bytes that just arrived (and the three before them) are
+        # searched, so a head sent one byte at a time costs linear time.
+        if len(buffer) > self.maxRequestLine and buffer.find(b"\n", 0, self.maxRequestLine + 2) < 0:
             raise HttpError(414, f"request line longer than {self.maxRequestLine} bytes")
         if len(buffer) > self.maxHeadSize:
             raise HttpError(431, f"request head longer than {self.maxHeadSize} bytes")
-        if b"\n\n" in buffer:
+        if buffer.find(b"\n\n", searchFrom) >= 0:
             raise HttpError(400, "request head lines must end with CRLF")
 
     def _parse(self, head: bytes) -> Any:
