@@ -31,8 +31,8 @@ class HookDispatcher:
     is pending, later calls wait in a backlog and the transport stops being read,
     so hooks of one connection never overlap and the backlog stays as small as
     one read. A failing hook is logged, reported to C{onError}, and the
-    connection is closed with code 1011; after that only C{onClose} is still
-    delivered.
+    connection is closed with code 1011 once C{onError} has returned; after that
+    only C{onClose} is still delivered.
 
     Subclasses set C{_component} and C{_connection}.
     """
@@ -59,7 +59,7 @@ class HookDispatcher:
         self._runHook(name, args)
 
     def _runHook(self, name: str, args: tuple[object, ...]) -> None:
-        if self._hooksFailed and name != "onClose":
+        if self._hooksFailed and name != "onClose" and name != "onError":
             return
         try:
             result = getattr(self._component, name)(self._connection, *args)
@@ -102,39 +102,29 @@ class HookDispatcher:
                 pause()
 
     def _hookFailed(self, name: str, failure: Failure) -> None:
-        conn = self._connection
         log.failure(
             "{component}.{hook} failed on connection {resourceId}",
             failure,
             component=type(self._component).__name__,
             hook=name,
-            resourceId=conn.resourceId,
-        )
-        if name == "onError":
-            self._closeAfterFailure()
-            return
-        try:
-            result = self._component.onError(conn, failure.value)
-        except Exception:
-            result = Failure()
-        if iscoroutine(result):
-            result = Deferred.fromCoroutine(result)
-        if isinstance(result, Failure):
-            self._onErrorFailed(result)
-        elif isinstance(result, Deferred):
-            result.addErrback(self._onErrorFailed)
-        self._closeAfterFailure()
-
-    def _onErrorFailed(self, failure: Failure) -> None:
-        log.failure(
-            "{component}.onError failed on connection {resourceId}",
-            failure,
-            component=type(self._component).__name__,
             resourceId=self._connection.resourceId,
         )
+        if name == "onError" or self._hooksFailed:
+            self._closeAfterFailure()
+            return
+        # From here on only onError (now) and onClose are delivered; onError
+        # goes through the same ordering as every other hook, so an async
+        # onError finishes before onClose starts.
+        self._hooksFailed = True
+        self._runHook("onError", (failure.value,))
+        if self._waiting is None:
+            self._closeAfterFailure()
+        else:
+            self._waiting.addBoth(self._closeWhenSettled)
+
+    def _closeWhenSettled(self, result: object) -> object:
         self._closeAfterFailure()
+        return result
 
     def _closeAfterFailure(self) -> None:
-        if not self._hooksFailed:
-            self._hooksFailed = True
-            self._connection.close(INTERNAL_ERROR, "internal error")
+        self._connection.close(INTERNAL_ERROR, "internal error")

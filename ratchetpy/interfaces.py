@@ -21,7 +21,9 @@ Lifecycle of one connection, as a component sees it:
 2. ``onMessage(conn, msg)`` zero or more times, in the order the peer sent them;
 3. ``onError(conn, exc)`` when one of the component's own hooks failed; the
    connection is then closed (WebSocket close code 1011);
-4. ``onClose(conn)`` exactly once, last, however the connection ended.
+4. ``onClose(conn)`` exactly once, however the connection ended; it is the
+   last hook, except that if ``onClose`` itself fails, ``onError`` follows
+   with that failure.
 
 Every hook may return ``None``, a L{Deferred} or a coroutine (``async def``).
 A connection's hooks never overlap: while one hook's result is pending, later
@@ -116,6 +118,9 @@ class IConnection(Interface):
         time. On a raw TCP connection C{code} and C{reason} are ignored and
         the transport is closed once pending data is written.
         Closing twice is harmless.
+
+        @raise ValueError: on a WebSocket, C{code} is one an endpoint may not
+            send (1004-1006, 1015, or outside 1000-4999).
         """
 
 

@@ -51,6 +51,8 @@ class Options(usage.Options):
             raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
         if self["max-message-size"] <= 0:
             raise usage.UsageError("--max-message-size must be a positive number of bytes")
+        if self["shutdown-timeout"] < 0:
+            raise usage.UsageError("--shutdown-timeout must be 0 or a positive number of seconds")
         if self["keepalive"] < 0:
             raise usage.UsageError("--keepalive must be 0 (off) or a positive number of seconds")
 

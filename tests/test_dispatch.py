@@ -210,3 +210,48 @@ def test_failingOnCloseIsReported():
     protocol, _ = connect(component)
     protocol.connectionLost(None)
     assert [call[0] for call in component.calls] == ["onOpen", "onClose", "onError"]
+
+
+def test_asyncOnErrorFinishesBeforeOnCloseAndTheClose():
+    """
+    An async onError runs in order like any hook: onClose waits for it, and
+    the connection is closed only once it has finished (so it can still send).
+    """
+    gate = Deferred()
+    seen = []
+
+    class SlowErrors(MessageComponent):
+        def onMessage(self, conn, msg):
+            raise RuntimeError("boom")
+
+        async def onError(self, conn, exc):
+            seen.append("onError start")
+            await gate
+            conn.send(b"sorry")
+            seen.append("onError end")
+
+        def onClose(self, conn):
+            seen.append("onClose")
+
+    protocol, transport = connect(SlowErrors())
+    protocol.dataReceived(b"x")
+    protocol.connectionLost(None)
+    assert seen == ["onError start"]
+    assert not transport.disconnecting
+    gate.callback(None)
+    assert seen == ["onError start", "onError end", "onClose"]
+    assert transport.value() == b"sorry"
+    assert transport.disconnecting
+
+
+def test_rawSendAfterCloseDoesNothing():
+    """
+    On raw TCP, sending after close() writes nothing, as on a WebSocket.
+    """
+    component = Hooks()
+    protocol, transport = connect(component)
+    conn = protocol._connection
+    conn.send("before")
+    conn.close()
+    conn.send("after")
+    assert transport.value() == b"before"

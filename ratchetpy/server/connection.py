@@ -71,6 +71,8 @@ class IoConnection:
     def send(self, data: str | bytes) -> None:
         if self._upgraded is not None:
             self._upgraded.send(data)
+        elif getattr(self.transport, "disconnecting", False):
+            return
         elif isinstance(data, str):
             self.transport.write(data.encode("utf-8"))
         else:

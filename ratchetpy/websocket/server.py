@@ -91,6 +91,8 @@ class WsServer:
     ) -> None:
         if maxMessageSize <= 0:
             raise ValueError("maxMessageSize must be positive: without a limit one client can exhaust memory")
+        if keepAlive < 0 or (keepAliveTimeout is not None and keepAliveTimeout < 0):
+            raise ValueError("keepAlive and keepAliveTimeout must be 0 (off) or a positive number of seconds")
         getSubProtocols = getattr(component, "getSubProtocols", None)
         self.component = component
         self.maxMessageSize = maxMessageSize
