@@ -216,3 +216,25 @@ def test_connectionCountReturnsToZero(listen):
     waitUntil(lambda: component.hooks().count("onClose") == 20, what="20 closes")
     assert server.connectionCount == 0
     assert component.hooks().count("onOpen") == 20
+
+
+def test_defaultBacklog():
+    """
+    TCP, TLS and UNIX endpoints listen with a backlog of 511 unless the
+    description sets one, so bursts of handshakes do not wait for SYN retries.
+    """
+    from ratchetpy.server.io import withDefaultBacklog
+
+    assert withDefaultBacklog("tcp:8080") == "tcp:8080:backlog=511"
+    assert withDefaultBacklog("unix:/run/a.sock") == "unix:/run/a.sock:backlog=511"
+    assert withDefaultBacklog("tcp:8080:backlog=10") == "tcp:8080:backlog=10"
+    assert withDefaultBacklog("systemd:domain=INET:index=0") == "systemd:domain=INET:index=0"
+
+
+def test_listeningBacklogIsApplied(listen):
+    """
+    The listening socket really gets the default backlog.
+    """
+    server = listen(Recorder())
+    port = server._ports[0]
+    assert port.backlog == 511

@@ -58,13 +58,33 @@ class IoProtocol(Protocol, HookDispatcher):
         self.callHook("onClose")
 
 
+#: Listen backlog used when an endpoint description does not set one. Twisted's
+#: default of 50 makes a burst of connecting clients wait for SYN retries (a
+#: second each); 511 is what Node.js and nginx use.
+DEFAULT_BACKLOG = 511
+
+_BACKLOG_TYPES = ("tcp", "tcp6", "ssl", "unix")
+
+
+def withDefaultBacklog(description: str) -> str:
+    """
+    C{description} with C{backlog=DEFAULT_BACKLOG} added if it is a TCP, TLS or
+    UNIX endpoint that does not set a backlog itself.
+    """
+    kind = description.split(":", 1)[0]
+    if kind in _BACKLOG_TYPES and "backlog=" not in description and ":" in description:
+        return f"{description}:backlog={DEFAULT_BACKLOG}"
+    return description
+
+
 def parseEndpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
     """
     Parse a Twisted server endpoint description, with an error that says what to
-    write instead.
+    write instead. TCP, TLS and UNIX endpoints get a backlog of
+    L{DEFAULT_BACKLOG} unless the description sets one.
     """
     try:
-        return serverFromString(reactor, description)
+        return serverFromString(reactor, withDefaultBacklog(description))
     except Exception as exc:
         raise BadEndpoint(
             f"bad endpoint {description!r}: {exc}. Examples: {ENDPOINT_EXAMPLES}"
