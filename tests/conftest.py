@@ -68,6 +68,44 @@ def waitUntil(predicate: Callable[[], object], timeout: float = 5.0, what: str =
         sleep(0.01)
 
 
+def makeCertificate(directory: Path) -> tuple[Path, Path]:
+    """
+    Write a self-signed key.pem and cert.pem for localhost and 127.0.0.1 into
+    C{directory}; return their paths.
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    keyPath, certPath = directory / "key.pem", directory / "cert.pem"
+    keyPath.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    certPath.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return keyPath, certPath
+
+
 class Recorder(MessageComponent):
     """
     A component that records every hook call as C{(hook, conn, *args)} and

@@ -12,7 +12,6 @@ L{inThread}.
 
 from __future__ import annotations
 
-import datetime
 import inspect
 import os
 import queue
@@ -36,7 +35,7 @@ from examples.chat import Chat
 from ratchetpy import HttpServer, IoServer, WsServer
 from ratchetpy.tap import Options
 
-from .conftest import ROOT, Twistd, inThread, waitUntil
+from .conftest import ROOT, Twistd, inThread, makeCertificate, waitUntil
 
 DOCS = ROOT / "docs"
 PAGES = ("index.md", "tutorial.md", "components.md", "running.md")
@@ -326,30 +325,8 @@ def tlsFiles(tmp_path_factory) -> Path:
     """
     A directory holding a self-signed key.pem and cert.pem for localhost.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     directory = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    makeCertificate(directory)
     return directory
 
 

@@ -5,17 +5,11 @@ errors, connection bookkeeping.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 
 import pytest
 import pytest_twisted
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet.error import CannotListenError
 from websockets.sync.client import connect, unix_connect
 from zope.interface.verify import verifyObject
@@ -24,7 +18,7 @@ from examples.chat import Chat
 from ratchetpy import HttpServer, IConnection, IoServer, WsServer
 from ratchetpy.server import BadEndpoint
 
-from .conftest import Recorder, inThread, waitUntil
+from .conftest import Recorder, inThread, makeCertificate, waitUntil
 
 
 def rawClient(port):
@@ -100,32 +94,6 @@ def test_ipv6(listen):
 
     assert inThread(client) == "six"
     assert component.events[0][1].remoteAddress == "::1"
-
-
-def makeCertificate(directory):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    keyPath, certPath = directory / "key.pem", directory / "cert.pem"
-    keyPath.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    certPath.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return keyPath, certPath
 
 
 def test_tlsEndpoint(listen, tmp_path):
