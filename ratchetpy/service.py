@@ -44,10 +44,18 @@ class IoServerService(Service):
         listening = raiseIfFailedNow(self.ioServer.listen(self.endpoint))
         self.whenListening = listening.addCallback(self._listening)
 
+    def startService(self) -> None:
+        # A service started on its own (not by twistd, which calls
+        # privilegedStartService first) must still listen.
+        if self.whenListening is None:
+            self.privilegedStartService()
+        super().startService()
+
     def _listening(self, port: IListeningPort) -> IListeningPort:
         self.port = port
         return port
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
+        self.whenListening = None
         return self.ioServer.shutdown()

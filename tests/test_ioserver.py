@@ -206,3 +206,27 @@ def test_listeningBacklogIsApplied(listen):
     server = listen(Recorder())
     port = server._ports[0]
     assert port.backlog == 511
+
+
+def test_serviceListensWhenStartedAlone():
+    """
+    IoServerService listens when started on its own (not only through
+    twistd's privilegedStartService), once, and stops with a graceful shutdown.
+    """
+    from ratchetpy.service import IoServerService
+
+    service = IoServerService(IoServer(Recorder()), "tcp:0:interface=127.0.0.1")
+    service.startService()
+    port = pytest_twisted.blockon(service.whenListening)
+    number = port.getHost().port
+    assert service.ioServer._ports == [port]
+
+    def client():
+        with rawClient(number):
+            pass
+
+    inThread(client)
+    pytest_twisted.blockon(service.stopService())
+    assert service.ioServer._ports == []
+    with pytest.raises(OSError):
+        rawClient(number)
