@@ -2,16 +2,21 @@
 A broadcast chat: every message is relayed, unchanged, to every other client.
 
 Over WebSocket:      twistd -n ratchetpy --component examples.chat:Chat
+                     then open http://127.0.0.1:8080/ in two browser tabs
 Over raw TCP/telnet: twistd -n ratchetpy --component examples.chat:Chat --raw
 """
 
+from pathlib import Path
+
 from twisted.logger import Logger
 
-from ratchetpy import MessageComponent
+from ratchetpy import MessageComponent, StaticFiles
 
 
 class Chat(MessageComponent):
     log = Logger()
+    # A browser opening the server's address gets the chat page.
+    httpComponent = StaticFiles(Path(__file__).parent / "chat_page")
 
     def __init__(self):
         self.clients = set()

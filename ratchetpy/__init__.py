@@ -13,8 +13,10 @@ Write a component, wrap it in layers, serve it::
     IoServer.factory(HttpServer(WsServer(Echo())), 8080).run()
 """
 
+from .app import App
 from .component import MessageComponent
-from .http import HttpServer
+from .decorator import ComponentDecorator, ConnectionDecorator
+from .http import HttpHandler, HttpServer, OriginCheck, Response, Router, StaticFiles
 from .interfaces import (
     IComponent,
     IConnection,
@@ -23,7 +25,7 @@ from .interfaces import (
     IMessageComponent,
     IWsServerComponent,
 )
-from .server import IoServer
+from .server import IoServer, IpBlackList
 from .websocket import WsServer
 
 __version__ = "0.1.0"
@@ -33,6 +35,15 @@ __all__ = [
     "IoServer",
     "HttpServer",
     "WsServer",
+    "App",
+    "Router",
+    "OriginCheck",
+    "IpBlackList",
+    "ComponentDecorator",
+    "ConnectionDecorator",
+    "StaticFiles",
+    "HttpHandler",
+    "Response",
     "IConnection",
     "IComponent",
     "IMessageComponent",

@@ -13,7 +13,7 @@ from collections import deque
 from inspect import iscoroutine
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -21,6 +21,20 @@ log = Logger(namespace="ratchetpy")
 
 #: Close code sent when a component's hook fails (RFC 6455: internal error).
 INTERNAL_ERROR = 1011
+
+
+def andThen(result: object, hook: Any, *args: object) -> object:
+    """
+    Call C{hook(*args)} once C{result} (a hook's return value: C{None}, a
+    L{Deferred} or a coroutine) has settled, and return what it returns, so
+    that a layer calling two hooks of its component in a row keeps them
+    ordered. A failed C{result} skips C{hook}.
+    """
+    if iscoroutine(result):
+        result = Deferred.fromCoroutine(result)
+    if isinstance(result, Deferred):
+        return result.addCallback(lambda _: maybeDeferred(hook, *args))
+    return hook(*args)
 
 
 class HookDispatcher:

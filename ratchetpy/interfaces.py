@@ -225,3 +225,10 @@ class IHttpRequest(Interface):
         included, as C{bytes}. The WebSocket layer replays it into Autobahn.
         """
     )
+    routeParams = Attribute(
+        """
+        The values of the C{{name}} placeholders of the L{ratchetpy.Router}
+        route that matched (percent-decoded), e.g. C{{"room": "lobby"}} for
+        C{/rooms/{room}}; empty when no router is in front.
+        """
+    )

@@ -29,6 +29,12 @@ def isComponent(candidate: object) -> bool:
     )
 
 
+def _isApp(candidate: object) -> bool:
+    from .app import App
+
+    return isinstance(candidate, App)
+
+
 def _suggestNames(module: Any) -> str:
     """
     What to write instead of a name C{module} lacks: the components it defines.
@@ -37,7 +43,7 @@ def _suggestNames(module: Any) -> str:
         attr
         for attr, value in vars(module).items()
         if not attr.startswith("_")
-        and isComponent(value)
+        and (isComponent(value) or _isApp(value))
         and (not isinstance(value, type) or value.__module__ == module.__name__)
     ]
     if names:
@@ -49,7 +55,8 @@ def loadComponent(spec: str) -> Any:
     """
     Load the component C{spec} names: C{"MODULE:NAME"}, where NAME (dotted
     for nested attributes) is a component class (instantiated with no
-    arguments), a factory callable returning a component, or an instance.
+    arguments), a factory callable returning a component, an instance, or an
+    L{ratchetpy.App}.
 
     @raise ComponentError: with a message for the user.
     """
@@ -84,7 +91,7 @@ def loadComponent(spec: str) -> Any:
             raise ComponentError(
                 f"--component {spec}: calling {name}() failed: {type(exc).__name__}: {exc}"
             ) from None
-    if not isComponent(target):
+    if not isComponent(target) and not _isApp(target):
         raise ComponentError(
             f"--component {spec}: {target!r} is not a component; subclass ratchetpy.MessageComponent "
             "(or implement onOpen, onMessage, onClose and onError)"

@@ -44,6 +44,7 @@ class Options(usage.Options):
         ["max-message-size", None, MAX_MESSAGE_SIZE, "Largest WebSocket message accepted, in bytes.", int],
         ["keepalive", None, KEEPALIVE_INTERVAL, "Seconds between WebSocket keepalive pings; 0 turns them off.", float],
         ["shutdown-timeout", None, 5.0, "Seconds to wait for connections to close on shutdown.", float],
+        ["static", None, None, "Serve the files in this directory to plain HTTP requests (a browser opening the page)."],
     ]
 
     def postOptions(self) -> None:
@@ -55,6 +56,10 @@ class Options(usage.Options):
             raise usage.UsageError("--shutdown-timeout must be 0 or a positive number of seconds")
         if self["keepalive"] < 0:
             raise usage.UsageError("--keepalive must be 0 (off) or a positive number of seconds")
+        if self["static"] is not None and not os.path.isdir(self["static"]):
+            raise usage.UsageError(f"--static {self['static']}: no such directory")
+        if self["static"] is not None and self["raw"]:
+            raise usage.UsageError("--static needs HTTP: it cannot be combined with --raw")
 
 
 class _TapService(IoServerService):
@@ -102,21 +107,46 @@ def makeService(options: Options) -> IService:
         parseEndpoint(reactor, options["port"])
     except BadEndpoint as exc:
         raise SystemExit(f"ratchetpy: {exc}") from None
-    return _TapService(buildServer(component, options), options["port"])
+    try:
+        server = buildServer(component, options)
+    except ValueError as exc:
+        raise SystemExit(f"ratchetpy: {exc}") from None
+    return _TapService(server, options["port"])
 
 
 def buildServer(component: Any, options: Options) -> IoServer:
     """
-    The stack the options describe: C{IoServer(HttpServer(WsServer(component)))},
-    or C{IoServer(component)} with C{--raw}.
+    The stack the options describe:
+        - a message component: C{IoServer(HttpServer(WsServer(component)))},
+          or C{IoServer(component)} with C{--raw};
+        - an HTTP-layer component (a L{Router}, a L{WsServer} you built):
+          C{IoServer(HttpServer(component))};
+        - an L{App}: its own stack, on C{--port}.
+
+    @raise ValueError: the options do not fit the component.
     """
+    from .app import App
     from .http.server import HttpServer
+    from .http.static import StaticFiles
+    from .interfaces import IHttpServerComponent
     from .websocket.server import WsServer
 
-    if options["raw"]:
+    if isinstance(component, App) or IHttpServerComponent.providedBy(component):
+        if options["raw"] or options["static"]:
+            raise ValueError(
+                f"{options['component']} is an App or HTTP-layer component: --raw and --static "
+                "apply to message components only"
+            )
+        inner = component.server.component if isinstance(component, App) else HttpServer(component)
+    elif options["raw"]:
         inner = component
     else:
         inner = HttpServer(
-            WsServer(component, maxMessageSize=options["max-message-size"], keepAlive=options["keepalive"])
+            WsServer(
+                component,
+                maxMessageSize=options["max-message-size"],
+                keepAlive=options["keepalive"],
+                http=StaticFiles(options["static"]) if options["static"] else None,
+            )
         )
     return IoServer(inner, options["port"], shutdownTimeout=options["shutdown-timeout"])

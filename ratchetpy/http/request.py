@@ -6,6 +6,7 @@ The parsed request head that the HTTP layer hands to its component.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 
 import h11
 from zope.interface import implementer
@@ -52,17 +53,18 @@ class Headers(Mapping[str, str]):
         return f"Headers({dict(self)!r})"
 
 
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
+
+
 @implementer(IHttpRequest)
 class HttpRequest:
     """
     A parsed HTTP/1.x request head; see L{IHttpRequest}.
     """
 
-    __slots__ = ("method", "target", "path", "query", "version", "headers", "rawHead")
+    __slots__ = ("method", "target", "path", "query", "version", "headers", "rawHead", "routeParams")
 
-    def __init__(
-        self, method: str, target: str, version: str, headers: Headers, rawHead: bytes = b""
-    ) -> None:
+    def __init__(self, method: str, target: str, version: str, headers: Headers, rawHead: bytes = b"") -> None:
         self.method = method
         self.target = target
         path, _, query = target.partition("?")
@@ -71,6 +73,7 @@ class HttpRequest:
         self.version = version
         self.headers = headers
         self.rawHead = rawHead
+        self.routeParams = _NO_PARAMS
 
     @property
     def isWebSocketUpgrade(self) -> bool:

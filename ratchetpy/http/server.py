@@ -10,6 +10,7 @@ from typing import Any
 
 from zope.interface import implementer
 
+from .._dispatch import andThen
 from ..interfaces import IConnection, IHttpServerComponent, IMessageComponent
 from .request import parseHead
 from .response import HttpError, closeWithResponse
@@ -89,13 +90,12 @@ class HttpServer:
         timer = self.reactor.callLater(self.headTimeout, self._headTimedOut, conn)
         self._reading[conn] = _HeadReader(timer)
 
-    def onMessage(self, conn: IConnection, data: bytes) -> None:
+    def onMessage(self, conn: IConnection, data: bytes) -> object:
         if conn not in self._reading:
-            self.component.onMessage(conn, data)
-            return
+            return self.component.onMessage(conn, data)
         reader = self._reading[conn]
         if reader is _REFUSED:
-            return
+            return None
         buffer = reader.buffer
         searchFrom = max(0, len(buffer) - 3)
         buffer += data
@@ -103,19 +103,22 @@ class HttpServer:
         try:
             if end < 0:
                 self._checkIncomplete(buffer, searchFrom)
-                return
+                return None
             headEnd = end + 4
             request = self._parse(bytes(buffer[:headEnd]))
         except HttpError as error:
             self._refuse(conn, error)
-            return
+            return None
         rest = bytes(buffer[headEnd:])
         reader.timer.cancel()
         del self._reading[conn]
         conn.httpRequest = request
-        self.component.onOpen(conn, request)
+        # The component's result goes back to the dispatcher, so an HTTP
+        # handler that answers asynchronously is awaited like any hook.
+        opened = self.component.onOpen(conn, request)
         if rest:
-            self.component.onMessage(conn, rest)
+            return andThen(opened, self.component.onMessage, conn, rest)
+        return opened
 
     def _checkIncomplete(self, buffer: bytearray, searchFrom: int) -> None:
         # Only the bytes that just arrived (and the three before them) are
@@ -148,14 +151,15 @@ class HttpServer:
     def _headTimedOut(self, conn: IConnection) -> None:
         self._refuse(conn, HttpError(408, f"request head not received within {self.headTimeout:g} seconds"))
 
-    def onClose(self, conn: IConnection) -> None:
+    def onClose(self, conn: IConnection) -> object:
         if conn in self._reading:
             reader = self._reading.pop(conn)
             if reader is not None and reader.timer.active():
                 reader.timer.cancel()
-            return
-        self.component.onClose(conn)
+            return None
+        return self.component.onClose(conn)
 
-    def onError(self, conn: IConnection, exc: BaseException) -> None:
+    def onError(self, conn: IConnection, exc: BaseException) -> object:
         if conn not in self._reading:
-            self.component.onError(conn, exc)
+            return self.component.onError(conn, exc)
+        return None

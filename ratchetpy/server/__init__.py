@@ -1,8 +1,9 @@
 """
-The transport layer: L{IoServer} and its connections.
+The transport layer: L{IoServer}, its connections, and L{IpBlackList}.
 """
 
+from .blacklist import IpBlackList
 from .connection import IoConnection
 from .io import BadEndpoint, IoServer
 
-__all__ = ["IoServer", "IoConnection", "BadEndpoint"]
+__all__ = ["IoServer", "IoConnection", "BadEndpoint", "IpBlackList"]

@@ -11,13 +11,17 @@ from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.error import ConnectionDone
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..http.response import closeWithResponse
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent, IMessageComponent
 from .protocol import WsProtocol
+
+log = Logger(namespace="ratchetpy")
 
 #: Default limit on the size of one message (and of one frame), in bytes.
 MAX_MESSAGE_SIZE = 2**20
@@ -43,14 +47,25 @@ class _Factory(WebSocketServerFactory):
 
     protocol = WsProtocol
 
-    def __init__(self, subProtocols: Sequence[str]) -> None:
+    def __init__(self, subProtocols: Sequence[str], strict: bool) -> None:
         super().__init__()
         self._subProtocols = tuple(subProtocols)
+        self.strictSubProtocols = strict
 
     def selectSubProtocol(self, offered: Sequence[str]) -> str | None:
         for name in offered:
             if name in self._subProtocols:
                 return name
+        if offered and self.strictSubProtocols:
+            supported = ", ".join(self._subProtocols) or "none"
+            log.info(
+                "refused a WebSocket handshake offering only subprotocols {offered} (supported: {supported})",
+                offered=", ".join(offered),
+                supported=supported,
+            )
+            raise ConnectionDeny(
+                ConnectionDeny.BAD_REQUEST, f"no supported subprotocol offered (supported: {supported})"
+            )
         return None
 
 
@@ -75,6 +90,13 @@ class WsServer:
         handshake once its request head has arrived.
     @param closeHandshakeTimeout: seconds the peer gets to answer a close frame
         before the connection is dropped.
+    @param strictSubProtocols: refuse (400) a client that offers
+        subprotocols, none of which the component supports. By default such
+        a client is accepted without a subprotocol.
+    @param http: the L{IHttpServerComponent} that answers requests not asking
+        for a WebSocket (a browser opening the page), e.g.
+        L{ratchetpy.StaticFiles}. By default, the component's C{httpComponent}
+        attribute if it has one; without either they get 426 Upgrade Required.
     """
 
     def __init__(
@@ -88,6 +110,8 @@ class WsServer:
         compression: bool = True,
         openHandshakeTimeout: float = 5.0,
         closeHandshakeTimeout: float = 1.0,
+        strictSubProtocols: bool = False,
+        http: IHttpServerComponent | None = None,
     ) -> None:
         if maxMessageSize <= 0:
             raise ValueError("maxMessageSize must be positive: without a limit one client can exhaust memory")
@@ -97,7 +121,8 @@ class WsServer:
         self.component = component
         self.maxMessageSize = maxMessageSize
         self.keepAlive = keepAlive
-        self._factory = _Factory(list(getSubProtocols()) if getSubProtocols is not None else [])
+        self.http = http if http is not None else getattr(component, "httpComponent", None)
+        self._factory = _Factory(list(getSubProtocols()) if getSubProtocols is not None else [], strictSubProtocols)
         self._factory.setProtocolOptions(
             maxMessagePayloadSize=maxMessageSize,
             maxFramePayloadSize=maxFrameSize or maxMessageSize,
@@ -121,6 +146,27 @@ class WsServer:
             allowNullOrigin=True,
         )
         self._protocols: dict[IConnection, WsProtocol] = {}
+        self._httpConnections: set[IConnection] = set()
+
+    def setStrictSubProtocolCheck(self, enable: bool) -> None:
+        """
+        Turn C{strictSubProtocols} on or off (PHP Ratchet's name for it).
+        """
+        self._factory.strictSubProtocols = enable
+
+    def enableKeepAlive(self, interval: float = KEEPALIVE_INTERVAL, timeout: float | None = None) -> None:
+        """
+        Ping idle peers every C{interval} seconds and drop those that do not
+        answer within C{timeout} (default: C{interval}) seconds; C{0} turns
+        keepalive off. Applies to connections opened afterwards (PHP
+        Ratchet's C{enableKeepAlive}; here keepalive is on by default).
+        """
+        self.keepAlive = interval
+        self._factory.setProtocolOptions(
+            autoPingInterval=interval,
+            autoPingTimeout=timeout if timeout is not None else interval,
+            allowNullOrigin=True,
+        )
 
     @property
     def connectionCount(self) -> int:
@@ -129,15 +175,18 @@ class WsServer:
         """
         return len(self._protocols)
 
-    def onOpen(self, conn: IConnection, request: IHttpRequest) -> None:
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
         if not request.isWebSocketUpgrade:  # type: ignore[attr-defined]
+            if self.http is not None:
+                self._httpConnections.add(conn)
+                return self.http.onOpen(conn, request)
             closeWithResponse(
                 conn,
                 426,
                 "this is a WebSocket endpoint; connect with a WebSocket client",
                 [("Upgrade", "websocket")],
             )
-            return
+            return None
         protocol = self._factory.buildProtocol(conn.transport.getPeer())
         protocol._ioConnection = conn
         protocol._component = self.component
@@ -146,18 +195,29 @@ class WsServer:
         # binding) and must be connected before it is fed the raw head.
         protocol.makeConnection(conn.transport)
         protocol.dataReceived(request.rawHead)
+        return None
 
-    def onMessage(self, conn: IConnection, data: bytes) -> None:
+    def onMessage(self, conn: IConnection, data: bytes) -> object:
         protocol = self._protocols.get(conn)
         if protocol is not None:
             protocol.dataReceived(data)
+        elif conn in self._httpConnections:
+            return self.http.onMessage(conn, data)  # type: ignore[union-attr]
+        return None
 
-    def onClose(self, conn: IConnection) -> None:
+    def onClose(self, conn: IConnection) -> object:
         protocol = self._protocols.pop(conn, None)
         if protocol is not None:
             protocol.connectionLost(Failure(ConnectionDone()))
+        elif conn in self._httpConnections:
+            self._httpConnections.discard(conn)
+            return self.http.onClose(conn)  # type: ignore[union-attr]
+        return None
 
-    def onError(self, conn: IConnection, exc: BaseException) -> None:
+    def onError(self, conn: IConnection, exc: BaseException) -> object:
         protocol = self._protocols.get(conn)
         if protocol is not None and protocol._connection is not None:
             protocol.callHook("onError", exc)
+        elif conn in self._httpConnections:
+            return self.http.onError(conn, exc)  # type: ignore[union-attr]
+        return None

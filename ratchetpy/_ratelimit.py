@@ -1,0 +1,69 @@
+# -*- test-case-name: tests.test_ratelimit -*-
+"""
+Log lines about what clients do wrong, bounded so that a flood of bad clients
+cannot fill the disk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from twisted.logger import Logger
+
+#: At most this many lines of one kind per window...
+BURST = 20
+#: ...of this many seconds; the rest are counted and summarised.
+WINDOW = 10.0
+
+
+class _Window:
+    __slots__ = ("start", "logged", "suppressed")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.logged = 0
+        self.suppressed = 0
+
+
+class RateLimitedLog:
+    """
+    Emits at most C{burst} lines of each kind per C{window} seconds. Lines over
+    the limit are counted, and the count is logged with the first line of the
+    kind after the window ends ("... 5,312 more like it were not logged").
+    """
+
+    def __init__(
+        self,
+        logger: Logger,
+        burst: int = BURST,
+        window: float = WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self.burst = burst
+        self.window = window
+        self._clock = clock
+        self._windows: dict[str, _Window] = {}
+
+    def info(self, kind: str, format: str, **fields: Any) -> None:
+        """
+        Log C{format} with C{fields} at info level, unless C{kind} lines are
+        over the limit.
+        """
+        now = self._clock()
+        window = self._windows.get(kind)
+        if window is None or now - window.start >= self.window:
+            if window is not None and window.suppressed:
+                self._logger.info(
+                    "{suppressed} more lines like the next were not logged in {seconds:g} seconds",
+                    suppressed=window.suppressed,
+                    seconds=self.window,
+                )
+            window = self._windows[kind] = _Window(now)
+        if window.logged < self.burst:
+            window.logged += 1
+            self._logger.info(format, **fields)
+        else:
+            window.suppressed += 1

@@ -1,0 +1,162 @@
+# -*- test-case-name: tests.test_app -*-
+"""
+L{App}: several components on one port in a few lines (PHP Ratchet's
+C{Ratchet\\App}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+
+from .http.origin import OriginCheck
+from .http.router import Router
+from .http.server import HttpServer
+from .interfaces import IHttpServerComponent
+from .loader import isComponent
+from .server.io import IoServer, raiseIfFailedNow
+from .websocket.server import KEEPALIVE_INTERVAL, WsServer
+
+log = Logger(namespace="ratchetpy")
+
+
+class App:
+    """
+    A server for several routes on one port::
+
+        app = App("localhost", 8080)
+        app.route("/chat", Chat())
+        app.route("/echo", Echo(), allowedOrigins=["*"])
+        app.run()
+
+    It is the stack C{IoServer(HttpServer(Router()))}, one route per
+    L{route} call. Unknown paths get 404, methods a route does not allow 405.
+
+    Unlike PHP Ratchet's App, C{httpHost} does not restrict which C{Host} a
+    request may name (a mismatch was Ratchet's most common "cannot connect"
+    report): pass C{httpHost} to L{route} for that. Nor is a Flash policy
+    server started.
+
+    @param httpHost: the host name clients use, for the log line that lists
+        the routes.
+    @param port: the TCP port to listen on.
+    @param address: the interface to listen on; C{"0.0.0.0"} for every IPv4
+        interface, C{"::"} for every interface.
+    @param endpoint: a Twisted endpoint string to listen on instead of
+        C{port} and C{address}, e.g. C{"ssl:8443:privateKey=key.pem"}.
+    @param reactor: the reactor; the global one by default.
+    @param httpOptions: passed to L{HttpServer} (its limits).
+    @param shutdownTimeout: passed to L{IoServer}.
+
+    @ivar router: the L{Router}; L{route} adds to it.
+    @ivar server: the L{IoServer}.
+    """
+
+    def __init__(
+        self,
+        httpHost: str = "localhost",
+        port: int = 8080,
+        address: str = "127.0.0.1",
+        *,
+        endpoint: str | None = None,
+        reactor: Any = None,
+        shutdownTimeout: float = 5.0,
+        **httpOptions: Any,
+    ) -> None:
+        self.httpHost = httpHost
+        self.port = port
+        self.router = Router()
+        http = HttpServer(self.router, reactor=reactor, **httpOptions)
+        if endpoint is None:
+            self.server = IoServer.factory(http, port, address, reactor=reactor, shutdownTimeout=shutdownTimeout)
+        else:
+            self.server = IoServer(http, endpoint, reactor=reactor, shutdownTimeout=shutdownTimeout)
+
+    def route(
+        self,
+        path: str,
+        component: Any,
+        allowedOrigins: Iterable[str] | None = None,
+        httpHost: str | None = None,
+        *,
+        methods: Iterable[str] = ("GET",),
+        keepAlive: float = KEEPALIVE_INTERVAL,
+        strictSubProtocols: bool = False,
+        **wsOptions: Any,
+    ) -> Any:
+        """
+        Serve C{component} at C{path} (a L{Router} pattern: C{"/chat"},
+        C{"/rooms/{room}"}, C{"/static/{path:path}"}).
+
+        A message component (C{onOpen(conn)}, C{onMessage}, ...) is served
+        as WebSockets: C{WsServer(component, keepAlive=keepAlive,
+        strictSubProtocols=strictSubProtocols, **wsOptions)}. An HTTP-layer
+        component (a L{WsServer} you built, L{ratchetpy.StaticFiles}, an
+        L{ratchetpy.HttpHandler}) is used as it is.
+
+        An L{OriginCheck} goes in front: by default it allows the page's own
+        origin and clients that send no C{Origin}; C{allowedOrigins} adds
+        more (host names or origins), and C{["*"]} turns the check off.
+
+        @param httpHost: if given, only requests whose C{Host} names it are
+            routed here; others get 404.
+        @param methods: the HTTP methods allowed (C{GET} implies C{HEAD}).
+        @return: the decorated component, as routed.
+        """
+        if IHttpServerComponent.providedBy(component):
+            if wsOptions or keepAlive != KEEPALIVE_INTERVAL or strictSubProtocols:
+                raise TypeError(
+                    f"{component!r} is already an HTTP-layer component; WebSocket options "
+                    "(keepAlive, strictSubProtocols, ...) go to the WsServer you built"
+                )
+            stack = component
+        elif isComponent(component):
+            stack = WsServer(component, keepAlive=keepAlive, strictSubProtocols=strictSubProtocols, **wsOptions)
+        else:
+            raise TypeError(
+                f"{component!r} is not a component; subclass ratchetpy.MessageComponent "
+                "(or implement onOpen, onMessage, onClose and onError)"
+            )
+        origins = list(allowedOrigins or ())
+        if "*" not in origins:
+            stack = OriginCheck(stack, origins)
+        self.router.addRoute(path, stack, methods=methods, host=httpHost)
+        return stack
+
+    def listen(self) -> defer.Deferred[IListeningPort]:
+        """
+        Start listening without running the reactor, for Twisted programs.
+
+        @return: a L{Deferred} firing with the L{IListeningPort}.
+        """
+        def listening(port: IListeningPort) -> IListeningPort:
+            portNumber = getattr(port.getHost(), "port", self.port)
+            log.info(
+                "routes: {routes}",
+                routes=", ".join(f"http://{self.httpHost}:{portNumber}{route.pattern}" for route in self.router.routes),
+            )
+            return port
+
+        return self.server.listen().addCallback(listening)
+
+    def shutdown(self) -> defer.Deferred[None]:
+        """
+        Stop listening and close every connection; see L{IoServer.shutdown}.
+        """
+        return self.server.shutdown()
+
+    def run(self) -> None:
+        """
+        Listen and run the reactor until the process is stopped (SIGINT or
+        SIGTERM), closing every connection with 1001 on the way out.
+
+        @raise CannotListenError: the port cannot be listened on.
+        """
+        reactor = self.server.reactor
+        raiseIfFailedNow(self.listen())
+        reactor.addSystemEventTrigger("before", "shutdown", self.shutdown)
+        reactor.run()

@@ -1,0 +1,119 @@
+# -*- test-case-name: tests.test_decorators -*-
+"""
+Bases for writing your own layers: L{ComponentDecorator} wraps a component,
+L{ConnectionDecorator} wraps a connection (PHP Ratchet's decorator pattern and
+its C{AbstractConnectionDecorator}).
+
+A decorator takes the component it wraps as its first argument and is itself
+a component of the same kind, so it slots in anywhere in a stack::
+
+    IoServer(HttpServer(WsServer(MessageLogger(Chat()))))
+
+Override the hooks you need and call C{super()} to pass each event on; what
+you do not override passes through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zope.interface import alsoProvides, implementer, providedBy
+
+from .interfaces import IComponent, IConnection
+
+
+@implementer(IComponent)
+class ComponentDecorator:
+    """
+    A component that passes every event on to the C{component} it wraps.
+
+    An instance provides the same interfaces as the component it wraps (an
+    L{IMessageComponent} around a message component, an
+    L{IHttpServerComponent} around an HTTP-layer one), and attributes it does
+    not have are looked up on the wrapped component, so capabilities such as
+    C{getSubProtocols} stay visible to the layers outside.
+
+    To hand the wrapped component a connection of your own (to see what it
+    sends, say), override L{decorate}: it is called once per connection, in
+    C{onOpen}, and its result is what the wrapped component receives in every
+    hook of that connection.
+
+    @ivar component: the wrapped component.
+    """
+
+    def __init__(self, component: Any) -> None:
+        self.component = component
+        alsoProvides(self, providedBy(component))
+        # Only a subclass that decorates connections pays for the mapping.
+        self._decorated: dict[IConnection, IConnection] | None = (
+            {} if type(self).decorate is not ComponentDecorator.decorate else None
+        )
+
+    def decorate(self, conn: IConnection) -> IConnection:
+        """
+        Return the connection the wrapped component sees in place of C{conn},
+        e.g. a L{ConnectionDecorator} subclass. By default, C{conn} itself.
+        """
+        return conn
+
+    def _inner(self, conn: IConnection) -> IConnection:
+        decorated = self._decorated
+        if decorated is None:
+            return conn
+        return decorated.get(conn, conn)
+
+    def onOpen(self, conn: IConnection, *args: Any) -> object:
+        decorated = self._decorated
+        if decorated is not None:
+            inner = decorated[conn] = self.decorate(conn)
+            return self.component.onOpen(inner, *args)
+        return self.component.onOpen(conn, *args)
+
+    def onMessage(self, conn: IConnection, msg: Any) -> object:
+        return self.component.onMessage(self._inner(conn), msg)
+
+    def onClose(self, conn: IConnection) -> object:
+        decorated = self._decorated
+        inner = conn if decorated is None else decorated.pop(conn, conn)
+        return self.component.onClose(inner)
+
+    def onError(self, conn: IConnection, exc: BaseException) -> object:
+        return self.component.onError(self._inner(conn), exc)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes the decorator itself lacks.
+        if name.startswith("__") or "component" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.component, name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.component!r})"
+
+
+@implementer(IConnection)
+class ConnectionDecorator:
+    """
+    A connection that passes everything on to the C{connection} it wraps:
+    L{send} and L{close} call through, and every other attribute
+    (C{resourceId}, C{remoteAddress}, C{state}, C{httpRequest},
+    C{subProtocol}...) is the wrapped connection's. Override what you need.
+
+    @ivar connection: the wrapped connection.
+    """
+
+    def __init__(self, connection: IConnection) -> None:
+        self.connection = connection
+
+    def send(self, data: str | bytes) -> None:
+        self.connection.send(data)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.connection.close(code, reason)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or "connection" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.connection, name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.connection!r}>"

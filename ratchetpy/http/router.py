@@ -1,0 +1,179 @@
+# -*- test-case-name: tests.test_router -*-
+"""
+L{Router}: several components on one port, chosen by request path, method and
+host (PHP Ratchet's C{Router}).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote
+
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent
+from .response import HttpError, closeWithResponse
+
+log = Logger(namespace="ratchetpy")
+
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::(path))?\}")
+
+
+def compilePattern(pattern: str) -> re.Pattern[str]:
+    """
+    Compile a route pattern: literal text, C{{name}} for one path segment,
+    and a final C{{name:path}} for the rest of the path, slashes included.
+    """
+    if not pattern.startswith("/"):
+        raise ValueError(f"route {pattern!r} must start with '/'")
+    regex = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(pattern):
+        regex.append(re.escape(pattern[position : match.start()]))
+        if match.group(2):
+            if match.end() != len(pattern):
+                raise ValueError(f"route {pattern!r}: {{{match.group(1)}:path}} must come last")
+            regex.append(f"(?P<{match.group(1)}>.*)")
+        else:
+            regex.append(f"(?P<{match.group(1)}>[^/]+)")
+        position = match.end()
+    regex.append(re.escape(pattern[position:]))
+    return re.compile("".join(regex) + r"\Z")
+
+
+def hostName(hostHeader: str) -> str:
+    """
+    The host name of a C{Host} header value, without port, lower case.
+    """
+    host = hostHeader.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class Route:
+    """
+    One route of a L{Router}.
+    """
+
+    __slots__ = ("pattern", "component", "methods", "host", "_regex")
+
+    def __init__(self, pattern: str, component: IHttpServerComponent, methods: Iterable[str], host: str | None) -> None:
+        self.pattern = pattern
+        self.component = component
+        self.methods = frozenset(method.upper() for method in methods)
+        if "GET" in self.methods:
+            self.methods |= {"HEAD"}
+        self.host = host.lower() if host else None
+        self._regex = compilePattern(pattern)
+
+    def matchPath(self, path: str) -> dict[str, str] | None:
+        match = self._regex.match(path)
+        if match is None:
+            return None
+        return {name: unquote(value) for name, value in match.groupdict().items()}
+
+
+@implementer(IHttpServerComponent)
+class Router:
+    """
+    Hands each request to the component of the first route that matches its
+    path, method and host.
+
+    Patterns are literal paths (C{"/chat"}) with C{{name}} placeholders for
+    one segment (C{"/rooms/{room}"}) and a final C{{name:path}} for the rest
+    of the path (C{"/static/{path:path}"}); the values are in the request's
+    C{routeParams}. Routes allowing C{GET} also allow C{HEAD}.
+
+    Refused, with a log line saying why:
+        - no route for the path: 404;
+        - a route for the path, but not for this method: 405 with C{Allow};
+        - routes for the path, but each for another C{Host}: 404.
+    """
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self._routed: dict[IConnection, IHttpServerComponent] = {}
+
+    def addRoute(
+        self,
+        pattern: str,
+        component: IHttpServerComponent,
+        *,
+        methods: Iterable[str] = ("GET",),
+        host: str | None = None,
+    ) -> Route:
+        """
+        Route requests for C{pattern} to C{component}; if C{host} is given,
+        only requests whose C{Host} header names it (any port).
+        """
+        if not IHttpServerComponent.providedBy(component):
+            raise TypeError(
+                f"{component!r} is not an HTTP-layer component; wrap a message component in "
+                "WsServer(...) first (App.route does it for you)"
+            )
+        route = Route(pattern, component, methods, host)
+        self.routes.append(route)
+        return route
+
+    def match(self, request: IHttpRequest) -> tuple[Route, dict[str, str]]:
+        """
+        The route for C{request} and its placeholder values.
+
+        @raise HttpError: 404 or 405, saying why.
+        """
+        host = hostName(request.headers.get("host", ""))
+        pathMatched = False
+        allowed: set[str] = set()
+        for route in self.routes:
+            params = route.matchPath(request.path)
+            if params is None:
+                continue
+            pathMatched = True
+            if route.host is not None and route.host != host:
+                continue
+            if request.method not in route.methods:
+                allowed |= route.methods
+                continue
+            return route, params
+        if allowed:
+            raise HttpError(
+                405,
+                f"{request.method} is not allowed on {request.path}",
+                [("Allow", ", ".join(sorted(allowed)))],
+            )
+        if pathMatched:
+            raise HttpError(404, f"no route for {request.path} on host {host!r} (routes there are for other hosts)")
+        raise HttpError(404, f"no route for {request.path}")
+
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
+        try:
+            route, params = self.match(request)
+        except HttpError as error:
+            closeWithResponse(conn, error.status, error.message, error.headers)
+            return None
+        if params:
+            request.routeParams = params  # type: ignore[misc]
+        self._routed[conn] = route.component
+        return route.component.onOpen(conn, request)
+
+    def onMessage(self, conn: IConnection, data: Any) -> object:
+        component = self._routed.get(conn)
+        if component is None:
+            return None
+        return component.onMessage(conn, data)
+
+    def onClose(self, conn: IConnection) -> object:
+        component = self._routed.pop(conn, None)
+        if component is None:
+            return None
+        return component.onClose(conn)
+
+    def onError(self, conn: IConnection, exc: BaseException) -> object:
+        component = self._routed.get(conn)
+        if component is None:
+            return None
+        return component.onError(conn, exc)
