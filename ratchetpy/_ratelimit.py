@@ -16,6 +16,9 @@ from twisted.logger import Logger
 BURST = 20
 #: ...of this many seconds; the rest are counted and summarised.
 WINDOW = 10.0
+#: Kinds tracked separately; beyond this many, new kinds share one limit (a
+#: library may put varying text in its format strings).
+MAX_KINDS = 256
 
 
 class _Window:
@@ -52,8 +55,26 @@ class RateLimitedLog:
         Log C{format} with C{fields} at info level, unless C{kind} lines are
         over the limit.
         """
+        if self.allow(kind):
+            self._logger.info(format, **fields)
+
+    def warn(self, kind: str, format: str, **fields: Any) -> None:
+        """
+        As L{info}, at warning level.
+        """
+        if self.allow(kind):
+            self._logger.warn(format, **fields)
+
+    def allow(self, kind: str) -> bool:
+        """
+        Count a line of C{kind}; whether it is within the limit and should be
+        logged.
+        """
         now = self._clock()
         window = self._windows.get(kind)
+        if window is None and len(self._windows) >= MAX_KINDS:
+            kind = "(other)"
+            window = self._windows.get(kind)
         if window is None or now - window.start >= self.window:
             if window is not None and window.suppressed:
                 self._logger.info(
@@ -64,6 +85,35 @@ class RateLimitedLog:
             window = self._windows[kind] = _Window(now)
         if window.logged < self.burst:
             window.logged += 1
-            self._logger.info(format, **fields)
-        else:
-            window.suppressed += 1
+            return True
+        window.suppressed += 1
+        return False
+
+
+class RateLimitedLogger:
+    """
+    Wraps a logger (Twisted's or Autobahn's txaio one) so that its C{info},
+    C{warn} and C{error} lines are rate-limited, per format string, by a
+    L{RateLimitedLog}; other levels (C{debug}, C{trace}) pass straight
+    through. For libraries that log per connection at warning level, such as
+    Autobahn on every failed or dropped WebSocket.
+    """
+
+    def __init__(self, logger: Any, limits: RateLimitedLog) -> None:
+        self._wrapped = logger
+        self._limits = limits
+
+    def info(self, format: str, **fields: Any) -> None:
+        if self._limits.allow(format):
+            self._wrapped.info(format, **fields)
+
+    def warn(self, format: str, **fields: Any) -> None:
+        if self._limits.allow(format):
+            self._wrapped.warn(format, **fields)
+
+    def error(self, format: str, **fields: Any) -> None:
+        if self._limits.allow(format):
+            self._wrapped.error(format, **fields)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)

@@ -18,6 +18,7 @@ from .http.router import Router
 from .http.server import HttpServer
 from .interfaces import IHttpServerComponent
 from .loader import isComponent
+from .server.flow import MAX_SEND_BUFFER
 from .server.io import IoServer, raiseIfFailedNow
 from .websocket.server import KEEPALIVE_INTERVAL, WsServer
 
@@ -49,8 +50,10 @@ class App:
     @param endpoint: a Twisted endpoint string to listen on instead of
         C{port} and C{address}, e.g. C{"ssl:8443:privateKey=key.pem"}.
     @param reactor: the reactor; the global one by default.
-    @param httpOptions: passed to L{HttpServer} (its limits).
-    @param shutdownTimeout: passed to L{IoServer}.
+    @param httpOptions: passed to L{HttpServer}: its limits (C{maxHeadSize},
+        C{maxConnections}, C{maxConnectionsPerIp}, ...).
+    @param shutdownTimeout: passed to L{IoServer}, as are C{maxSendBuffer}
+        and C{slowConsumerPolicy}.
 
     @ivar router: the L{Router}; L{route} adds to it.
     @ivar server: the L{IoServer}.
@@ -65,16 +68,24 @@ class App:
         endpoint: str | None = None,
         reactor: Any = None,
         shutdownTimeout: float = 5.0,
+        maxSendBuffer: int = MAX_SEND_BUFFER,
+        slowConsumerPolicy: str = "close",
         **httpOptions: Any,
     ) -> None:
         self.httpHost = httpHost
         self.port = port
         self.router = Router()
         http = HttpServer(self.router, reactor=reactor, **httpOptions)
+        ioOptions = dict(
+            reactor=reactor,
+            shutdownTimeout=shutdownTimeout,
+            maxSendBuffer=maxSendBuffer,
+            slowConsumerPolicy=slowConsumerPolicy,
+        )
         if endpoint is None:
-            self.server = IoServer.factory(http, port, address, reactor=reactor, shutdownTimeout=shutdownTimeout)
+            self.server = IoServer.factory(http, port, address, **ioOptions)
         else:
-            self.server = IoServer(http, endpoint, reactor=reactor, shutdownTimeout=shutdownTimeout)
+            self.server = IoServer(http, endpoint, **ioOptions)
 
     def route(
         self,

@@ -123,6 +123,38 @@ class IConnection(Interface):
             send (1004-1006, 1015, or outside 1000-4999).
         """
 
+    isWritable = Attribute(
+        """
+        C{True} while the peer is keeping up with what is sent to it;
+        C{False} while the transport's own buffer (64 KiB) is full, and once
+        the connection is closed. What is sent while it is C{False} is counted
+        against the server's C{maxSendBuffer}; past that the server's
+        slow-consumer policy applies (by default the connection is closed with
+        1008). A component that streams should register a producer rather
+        than poll this.
+        """
+    )
+
+    def registerProducer(producer: object, streaming: bool) -> None:
+        """
+        Register a Twisted producer that sends on this connection (with
+        C{send}, or C{write} on a raw connection). A push producer
+        (L{IPushProducer}, C{streaming=True}) is paused when the connection
+        stops being writable and resumed when it is writable again; a pull
+        producer (L{IPullProducer}, C{streaming=False}) is asked for more
+        (C{resumeProducing}) for as long as it is writable. Either is told
+        C{stopProducing} when the connection is lost. Never register a
+        producer with C{transport} itself: the connection is its producer.
+
+        @raise RuntimeError: a producer is already registered.
+        """
+
+    def unregisterProducer() -> None:
+        """
+        Unregister the producer registered with L{registerProducer}, if any
+        (say, when it has finished).
+        """
+
 
 class IComponent(Interface):
     """

@@ -20,12 +20,33 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
+from .http.limits import MAX_CONNECTIONS_PER_IP
+from .http.server import HEAD_TIMEOUT, MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 from .loader import ComponentError, loadComponent
+from .server.flow import MAX_SEND_BUFFER, SLOW_CONSUMER_POLICIES
 from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint
 from .service import IoServerService
 from .websocket.server import KEEPALIVE_INTERVAL, MAX_MESSAGE_SIZE
 
 log = Logger(namespace="ratchetpy")
+
+
+# The limits, each an option: name, default, help, type, and what 0 means (None:
+# 0 is not allowed). A default of None is computed by the layer.
+_LIMITS = [
+    ["max-message-size", MAX_MESSAGE_SIZE, "Largest WebSocket message accepted, in bytes (larger: 1009).", int, None],
+    ["max-frame-size", None, "Largest WebSocket frame accepted, in bytes; default: --max-message-size.", int, None],
+    ["max-send-buffer", MAX_SEND_BUFFER, "Bytes a client may fall behind before the policy applies.", int, None],
+    ["max-head-size", MAX_HEAD_SIZE, "Largest HTTP request head, in bytes (larger: 431).", int, None],
+    ["max-headers", MAX_HEADERS, "Most header lines in a request head (more: 431).", int, None],
+    ["max-request-line", MAX_REQUEST_LINE, "Longest HTTP request line, in bytes (longer: 414).", int, None],
+    ["head-timeout", HEAD_TIMEOUT, "Seconds from connecting to a complete request head (slower: 408).", float, None],
+    ["max-connections", None, "Most connections at once (more: 503); default: 90% of ulimit -n.", int, "no limit"],
+    ["max-connections-per-ip", MAX_CONNECTIONS_PER_IP, "Most connections from one IP (more: 503).", int, "no limit"],
+    ["keepalive", KEEPALIVE_INTERVAL, "Seconds between WebSocket keepalive pings.", float, "off"],
+    ["keepalive-timeout", None, "Seconds a peer has to answer a ping; default: --keepalive.", float, None],
+    ["shutdown-timeout", 5.0, "Seconds to wait for connections to close on shutdown.", float, "cut at once"],
+]
 
 
 class Options(usage.Options):
@@ -41,21 +62,21 @@ class Options(usage.Options):
     optParameters = [
         ["component", "c", None, "The component to serve, as MODULE:NAME."],
         ["port", "p", "tcp:8080", f"Endpoint to listen on, e.g. {ENDPOINT_EXAMPLES}."],
-        ["max-message-size", None, MAX_MESSAGE_SIZE, "Largest WebSocket message accepted, in bytes.", int],
-        ["keepalive", None, KEEPALIVE_INTERVAL, "Seconds between WebSocket keepalive pings; 0 turns them off.", float],
-        ["shutdown-timeout", None, 5.0, "Seconds to wait for connections to close on shutdown.", float],
-        ["static", None, None, "Serve the files in this directory to plain HTTP requests (a browser opening the page)."],
+        ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
+        ["slow-consumer-policy", None, "close", "What to do with a client that falls behind: close or drop."],
+        *([name, None, default, help, kind] for name, default, help, kind, _ in _LIMITS),
     ]
 
     def postOptions(self) -> None:
         if not self["component"]:
             raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
-        if self["max-message-size"] <= 0:
-            raise usage.UsageError("--max-message-size must be a positive number of bytes")
-        if self["shutdown-timeout"] < 0:
-            raise usage.UsageError("--shutdown-timeout must be 0 or a positive number of seconds")
-        if self["keepalive"] < 0:
-            raise usage.UsageError("--keepalive must be 0 (off) or a positive number of seconds")
+        for name, _, _, _, zero in _LIMITS:
+            value = self[name]
+            if value is not None and (value < 0 or (value == 0 and zero is None)):
+                allowed = f"0 ({zero}) or a positive number" if zero else "a positive number"
+                raise usage.UsageError(f"--{name} must be {allowed}, not {value:g}")
+        if self["slow-consumer-policy"] not in SLOW_CONSUMER_POLICIES:
+            raise usage.UsageError(f"--slow-consumer-policy must be one of: {', '.join(SLOW_CONSUMER_POLICIES)}")
         if self["static"] is not None and not os.path.isdir(self["static"]):
             raise usage.UsageError(f"--static {self['static']}: no such directory")
         if self["static"] is not None and self["raw"]:
@@ -145,8 +166,22 @@ def buildServer(component: Any, options: Options) -> IoServer:
             WsServer(
                 component,
                 maxMessageSize=options["max-message-size"],
+                maxFrameSize=options["max-frame-size"],
                 keepAlive=options["keepalive"],
+                keepAliveTimeout=options["keepalive-timeout"],
                 http=StaticFiles(options["static"]) if options["static"] else None,
-            )
+            ),
+            maxHeadSize=options["max-head-size"],
+            maxHeaders=options["max-headers"],
+            maxRequestLine=options["max-request-line"],
+            headTimeout=options["head-timeout"],
+            maxConnections=options["max-connections"],
+            maxConnectionsPerIp=options["max-connections-per-ip"],
         )
-    return IoServer(inner, options["port"], shutdownTimeout=options["shutdown-timeout"])
+    return IoServer(
+        inner,
+        options["port"],
+        shutdownTimeout=options["shutdown-timeout"],
+        maxSendBuffer=options["max-send-buffer"],
+        slowConsumerPolicy=options["slow-consumer-policy"],
+    )

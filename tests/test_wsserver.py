@@ -419,7 +419,7 @@ def test_keepAlivePingsAndDropsDeadPeer(listen):
     dropped and the component hears onClose.
     """
     component = Recorder()
-    server, _ = serve(listen, component, keepAlive=0.3)
+    server, _ = serve(listen, component, keepAlive=1)
 
     def silentPeer():
         sock = rawHandshake(server.portNumber)

@@ -17,8 +17,13 @@ _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
 def _hostAndPort(netloc: str, scheme: str) -> tuple[str, int | None]:
-    parts = urlsplit(f"//{netloc}")
-    port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
+    try:
+        parts = urlsplit(f"//{netloc}")
+        port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        # A malformed port or IPv6 literal (the client's own headers): it
+        # matches nothing.
+        return "", None
     return (parts.hostname or ""), port
 
 
@@ -32,8 +37,10 @@ class OriginCheck(ComponentDecorator):
         - requests without an C{Origin} header (clients that are not browsers;
           they can send any header they like, so refusing them protects
           nothing), unless C{allowMissing} is false;
-        - the page's own origin: the C{Origin}'s host and port equal to the
-          request's C{Host} header, unless C{allowSameOrigin} is false;
+        - pages of this server's own host: the C{Origin}'s host name equal to
+          the one in the request's C{Host} header, whatever the scheme and
+          port (a site on port 443 whose WebSocket server listens on 8080),
+          unless C{allowSameOrigin} is false;
         - every entry of C{allowedOrigins}: a host name (C{"example.com"},
           any scheme and port, as in Ratchet), a host and port
           (C{"example.com:8443"}), or a full origin
@@ -68,13 +75,18 @@ class OriginCheck(ComponentDecorator):
         allowed = self.allowedOrigins
         if "*" in allowed or origin in allowed:
             return True
-        parts = urlsplit(origin)
+        try:
+            parts = urlsplit(origin)
+        except ValueError:
+            return False
         if not parts.scheme or not parts.hostname:
             return False
         host, port = _hostAndPort(parts.netloc, parts.scheme)
+        if not host:
+            return False
         if self.allowSameOrigin:
             requestHost = request.headers.get("host", "").strip().lower()
-            if requestHost and (host, port) == _hostAndPort(requestHost, parts.scheme):
+            if requestHost and host == _hostAndPort(requestHost, parts.scheme)[0]:
                 return True
         for entry in allowed:
             entry = entry.lower()

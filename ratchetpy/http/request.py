@@ -98,7 +98,9 @@ def parseHead(head: bytes) -> HttpRequest:
         parser.receive_data(head)
         event = parser.next_event()
     except h11.RemoteProtocolError as exc:
-        raise HttpError(exc.error_status_hint, f"malformed request head: {exc}") from None
+        # h11 hints 505 for versions other than 1.x; a client error to us.
+        status = exc.error_status_hint if 400 <= exc.error_status_hint < 500 else 400
+        raise HttpError(status, f"malformed request head: {exc}") from None
     if not isinstance(event, h11.Request):
         raise HttpError(400, "malformed request head")
     headers = Headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers)

@@ -81,7 +81,10 @@ class Response:
         lines = [f"HTTP/1.1 {self.status} {phrase}"]
         if self.contentType is not None:
             lines.append(f"Content-Type: {self.contentType}")
-        lines.append(f"Content-Length: {self.length}")
+        # RFC 9110 section 8.6: none on 1xx and 204; on 304 it would have to be
+        # the length of the 200 response's content, not 0.
+        if self.status >= 200 and self.status not in (204, 304):
+            lines.append(f"Content-Length: {self.length}")
         lines.append("Connection: close")
         lines.extend(f"{name}: {value}" for name, value in self.headers)
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -108,8 +111,9 @@ class Response:
             body.close()
             transport.loseConnection()
 
-        # A producer, so a large file is read only as fast as the peer takes it.
-        FileSender().beginFileTransfer(body, transport).addBoth(sent)
+        # A producer, so a large file is read only as fast as the peer takes it;
+        # registered with the connection, which is the transport's producer.
+        FileSender().beginFileTransfer(body, conn).addBoth(sent)
 
 
 def closeWithResponse(

@@ -6,12 +6,14 @@ behind it with the parsed request (PHP Ratchet's C{HttpServer}).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from zope.interface import implementer
 
 from .._dispatch import andThen
 from ..interfaces import IConnection, IHttpServerComponent, IMessageComponent
+from .limits import MAX_CONNECTIONS_PER_IP, RETRY_AFTER, ConnectionLimits, defaultMaxConnections
 from .request import parseHead
 from .response import HttpError, closeWithResponse
 
@@ -20,6 +22,11 @@ MAX_HEAD_SIZE = 16 * 1024
 MAX_HEADERS = 100
 MAX_REQUEST_LINE = 8 * 1024
 HEAD_TIMEOUT = 10.0
+
+# A line feed without its carriage return, or a line starting with a space or
+# tab (obsolete line folding): h11 accepts both, but a second parser (the
+# WebSocket engine is replayed the raw head) reads such a head differently.
+_BAD_LINE = re.compile(rb"(?<!\r)\n|\n[ \t]")
 
 
 class _HeadReader:
@@ -48,12 +55,19 @@ class HttpServer:
     complete, well-formed request head.
 
     Refused, with a plain-text response and the connection closed:
-        - a malformed head: 400;
+        - a malformed head: 400, bare LF line ends and obsolete line
+          folding included;
+        - an HTTP major version other than 1: 505;
         - a request line longer than C{maxRequestLine} bytes: 414;
         - a head longer than C{maxHeadSize} bytes or with more than
           C{maxHeaders} header lines: 431;
         - a head not complete within C{headTimeout} seconds of connecting
-          (slowloris): 408.
+          (slowloris): 408;
+        - a request arriving while more than C{maxConnections} connections
+          are open, or more than C{maxConnectionsPerIp} from the same IP
+          address: 503 with C{Retry-After: retryAfter}. C{maxConnections}
+          defaults to 90% of the process's open-file limit (C{ulimit -n});
+          C{0} turns either limit off.
 
     @ivar component: the L{IHttpServerComponent} behind this layer.
     """
@@ -66,6 +80,9 @@ class HttpServer:
         maxHeaders: int = MAX_HEADERS,
         maxRequestLine: int = MAX_REQUEST_LINE,
         headTimeout: float = HEAD_TIMEOUT,
+        maxConnections: int | None = None,
+        maxConnectionsPerIp: int = MAX_CONNECTIONS_PER_IP,
+        retryAfter: int = RETRY_AFTER,
         reactor: Any = None,
     ) -> None:
         self.component = component
@@ -73,6 +90,9 @@ class HttpServer:
         self.maxHeaders = maxHeaders
         self.maxRequestLine = maxRequestLine
         self.headTimeout = headTimeout
+        self.limits = ConnectionLimits(
+            defaultMaxConnections() if maxConnections is None else maxConnections, maxConnectionsPerIp, retryAfter
+        )
         self._reactor = reactor
         # Connections whose head is still arriving or that were refused; the
         # connections in neither state have been handed to the component.
@@ -87,6 +107,7 @@ class HttpServer:
         return self._reactor
 
     def onOpen(self, conn: IConnection) -> None:
+        self.limits.opened(conn)
         timer = self.reactor.callLater(self.headTimeout, self._headTimedOut, conn)
         self._reading[conn] = _HeadReader(timer)
 
@@ -101,11 +122,12 @@ class HttpServer:
         buffer += data
         end = buffer.find(b"\r\n\r\n", searchFrom)
         try:
+            self._checkHead(buffer, searchFrom, len(buffer) if end < 0 else end + 4)
             if end < 0:
-                self._checkIncomplete(buffer, searchFrom)
                 return None
             headEnd = end + 4
             request = self._parse(bytes(buffer[:headEnd]))
+            self.limits.check(conn)
         except HttpError as error:
             self._refuse(conn, error)
             return None
@@ -120,15 +142,25 @@ class HttpServer:
             return andThen(opened, self.component.onMessage, conn, rest)
         return opened
 
-    def _checkIncomplete(self, buffer: bytearray, searchFrom: int) -> None:
-        # Only the bytes that just arrived (and the three before them) are
-        # searched, so a head sent one byte at a time costs linear time.
-        if len(buffer) > self.maxRequestLine and buffer.find(b"\n", 0, self.maxRequestLine + 2) < 0:
-            raise HttpError(414, f"request line longer than {self.maxRequestLine} bytes")
-        if len(buffer) > self.maxHeadSize:
-            raise HttpError(431, f"request head longer than {self.maxHeadSize} bytes")
-        if buffer.find(b"\n\n", searchFrom) >= 0:
-            raise HttpError(400, "request head lines must end with CRLF")
+    def _checkHead(self, buffer: bytearray, searchFrom: int, size: int) -> None:
+        # The first C{size} bytes of the buffer are head. Each way to refuse a
+        # head before it is complete becomes certain at one byte of it; the
+        # earliest decides, so the outcome does not depend on how the bytes
+        # were cut into reads. Only the bytes that just arrived (and the three
+        # before them) are searched, so a head sent one byte at a time costs
+        # linear time.
+        errors = []
+        lineLimit = self.maxRequestLine
+        if size > lineLimit + 1 and searchFrom < lineLimit + 2 and buffer.find(b"\n", 0, lineLimit + 2) < 0:
+            errors.append((lineLimit + 2, 414, f"request line longer than {lineLimit} bytes"))
+        if size > self.maxHeadSize:
+            errors.append((self.maxHeadSize + 1, 431, f"request head longer than {self.maxHeadSize} bytes"))
+        bad = _BAD_LINE.search(buffer, searchFrom, size)
+        if bad is not None:
+            errors.append((bad.end(), 400, "request head lines must end with CRLF and must not be folded"))
+        if errors:
+            _, status, message = min(errors)
+            raise HttpError(status, message)
 
     def _parse(self, head: bytes) -> Any:
         lineEnd = head.find(b"\r\n")
@@ -138,7 +170,10 @@ class HttpServer:
             raise HttpError(431, f"request head longer than {self.maxHeadSize} bytes")
         if head.count(b"\n") - 2 > self.maxHeaders:
             raise HttpError(431, f"more than {self.maxHeaders} header lines")
-        return parseHead(head)
+        request = parseHead(head)
+        if not request.version.startswith("1."):
+            raise HttpError(505, f"HTTP/{request.version} is not supported; use HTTP/1.1")
+        return request
 
     def _refuse(self, conn: IConnection, error: HttpError) -> None:
         reader = self._reading.get(conn)
@@ -152,6 +187,7 @@ class HttpServer:
         self._refuse(conn, HttpError(408, f"request head not received within {self.headTimeout:g} seconds"))
 
     def onClose(self, conn: IConnection) -> object:
+        self.limits.closed(conn)
         if conn in self._reading:
             reader = self._reading.pop(conn)
             if reader is not None and reader.timer.active():

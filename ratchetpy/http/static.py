@@ -61,28 +61,37 @@ class StaticFiles(HttpHandler):
         if request.method not in ("GET", "HEAD"):
             return Response(405, "405 Method Not Allowed: use GET or HEAD\n", headers=[("Allow", "GET, HEAD")])
         routeParams = getattr(request, "routeParams", None) or {}
-        path = routeParams.get("path", request.path)
+        # A Router has already percent-decoded its parameters; decoding them
+        # again would turn a file named "100%41" into "100A".
+        if "path" in routeParams:
+            path = routeParams["path"]
+        else:
+            path = unquote(request.path, errors="replace")
         found = self._find(path)
         if found is None:
             return Response(404, "404 Not Found\n")
         if found.is_dir():
             if not path.endswith("/") and path:
-                location = request.path + "/" + (f"?{request.query}" if request.query else "")
+                # One leading slash: "//name/" would send a browser to host "name".
+                location = "/" + request.path.lstrip("/") + "/" + (f"?{request.query}" if request.query else "")
                 return Response(301, "", headers=[("Location", location)])
             found = found / self.index
             if not found.is_file():
                 return Response(404, "404 Not Found\n")
         return self._fileResponse(found, request)
 
-    def _find(self, path: str) -> Path | None:
-        decoded = unquote(path, errors="replace")
+    def _find(self, decoded: str) -> Path | None:
         if "\x00" in decoded:
             return None
         segments = [segment for segment in decoded.split("/") if segment]
         if any(segment.startswith(".") for segment in segments):
             return None
-        candidate = self.directory.joinpath(*segments).resolve()
-        if not candidate.is_relative_to(self.directory) or not candidate.exists():
+        try:
+            candidate = self.directory.joinpath(*segments).resolve()
+            if not candidate.is_relative_to(self.directory) or not candidate.exists():
+                return None
+        except OSError:
+            # A name too long for the file system, a symlink loop: not found.
             return None
         return candidate
 

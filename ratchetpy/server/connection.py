@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IAddress, ITransport
 from zope.interface import implementer
 
 from ..interfaces import IConnection
+from .flow import DEFAULT_SEND_LIMIT, FlowControl, SendLimit
 
 if TYPE_CHECKING:
     from ..interfaces import IHttpRequest
@@ -32,10 +33,14 @@ def hostOf(address: IAddress) -> str:
 
 
 @implementer(IConnection)
-class IoConnection:
+class IoConnection(FlowControl):
     """
     A connection on a Twisted transport, as L{ratchetpy.IoServer} hands it to
     its component.
+
+    It is also an L{IConsumer} (C{write}, C{registerProducer},
+    C{unregisterProducer}) whose writes are bounded like L{send}'s: see
+    L{ratchetpy.server.flow}.
 
     When a protocol layer takes over the byte stream (the WebSocket layer after
     its handshake), it calls L{upgradeTo}; from then on L{send} and L{close} go
@@ -46,7 +51,8 @@ class IoConnection:
 
     __slots__ = ("resourceId", "remoteAddress", "transport", "httpRequest", "_state", "_upgraded")
 
-    def __init__(self, transport: ITransport) -> None:
+    def __init__(self, transport: ITransport, sendLimit: SendLimit = DEFAULT_SEND_LIMIT) -> None:
+        FlowControl.__init__(self, sendLimit)
         self.resourceId: int = next(_resourceIds)
         self.remoteAddress: str = hostOf(transport.getPeer())
         self.transport = transport
@@ -73,16 +79,30 @@ class IoConnection:
             self._upgraded.send(data)
         elif getattr(self.transport, "disconnecting", False):
             return
-        elif isinstance(data, str):
-            self.transport.write(data.encode("utf-8"))
         else:
-            self.transport.write(data)
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            if self._unsent is None:
+                self.transport.write(data)
+            else:
+                self._writeBehind(data)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._upgraded is not None:
             self._upgraded.close(code, reason)
         else:
             self.transport.loseConnection()
+
+    def _closeBehind(self, code: int, reason: str) -> str:
+        # The slow-consumer policy. A peer this far behind would read a close
+        # frame only after megabytes, if ever, so the connection is aborted at
+        # once, freeing them; the close frame still moves the WebSocket layer
+        # to closing, so nothing more is sent.
+        self.transport.abortConnection()
+        if self._upgraded is None:
+            return "closed"
+        self._upgraded.close(code, reason)
+        return f"closed ({code})"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.resourceId} from {self.remoteAddress or 'local'}>"

@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from .._dispatch import HookDispatcher
 from ..interfaces import IMessageComponent
 from .connection import IoConnection
+from .flow import MAX_SEND_BUFFER, SendLimit
 
 log = Logger(namespace="ratchetpy")
 
@@ -46,7 +47,8 @@ class IoProtocol(Protocol, HookDispatcher):
         self._component = server.component
 
     def connectionMade(self) -> None:
-        self._connection = IoConnection(self.transport)
+        self._connection = IoConnection(self.transport, self._server._sendLimit)
+        self._connection._startFlowControl()
         self._server._opened(self)
         self.callHook("onOpen")
 
@@ -54,6 +56,7 @@ class IoProtocol(Protocol, HookDispatcher):
         self.callHook("onMessage", data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._connection._connectionLost()
         self._server._closed(self)
         self.callHook("onClose")
 
@@ -102,6 +105,15 @@ class IoServer(Factory):
     @ivar component: the L{IMessageComponent} every connection is handed to.
     @ivar shutdownTimeout: seconds L{shutdown} waits for connections to close
         before it cuts the rest.
+
+    @param maxSendBuffer: how far behind, in bytes, a connection may fall (what
+        is sent to it while its transport's own 64 KiB buffer is full) before
+        C{slowConsumerPolicy} applies to it.
+    @param slowConsumerPolicy: C{"close"} to close such a connection (1008 on
+        a WebSocket) and abort its TCP connection, C{"drop"} to discard what is
+        sent to it until it has caught up. See L{ratchetpy.server.flow}.
+    @raise ValueError: C{maxSendBuffer} is not a positive C{int}, or
+        C{slowConsumerPolicy} is not C{"close"} or C{"drop"}.
     """
 
     # Twisted's "Starting factory" lines say nothing the listening line doesn't.
@@ -114,7 +126,10 @@ class IoServer(Factory):
         *,
         reactor: Any = None,
         shutdownTimeout: float = 5.0,
+        maxSendBuffer: int = MAX_SEND_BUFFER,
+        slowConsumerPolicy: str = "close",
     ) -> None:
+        self._sendLimit = SendLimit(maxSendBuffer, slowConsumerPolicy)
         self.component = component
         self.endpoint = endpoint
         self.shutdownTimeout = shutdownTimeout
@@ -141,6 +156,14 @@ class IoServer(Factory):
 
             self._reactor = reactor
         return self._reactor
+
+    @property
+    def maxSendBuffer(self) -> int:
+        return self._sendLimit.maxSendBuffer
+
+    @property
+    def slowConsumerPolicy(self) -> str:
+        return self._sendLimit.policy
 
     @property
     def connectionCount(self) -> int:

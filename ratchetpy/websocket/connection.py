@@ -33,16 +33,19 @@ class WsConnection:
     """
     A WebSocket connection, as L{ratchetpy.WsServer} hands it to its component:
     C{send} writes a message, C{close} starts the closing handshake. Identity
-    and C{state} are those of the connection underneath.
+    and C{state} are those of the connection underneath, and so is flow
+    control (C{isWritable}, C{registerProducer}).
     """
 
-    __slots__ = ("resourceId", "remoteAddress", "_inner", "_protocol")
+    __slots__ = ("resourceId", "remoteAddress", "_inner", "_protocol", "_flow")
 
     def __init__(self, inner: IConnection, protocol: Any) -> None:
         self.resourceId: int = inner.resourceId
         self.remoteAddress: str = inner.remoteAddress
         self._inner = inner
         self._protocol = protocol
+        # The IoConnection underneath, through any connection decorators.
+        self._flow: Any = getattr(inner, "_flowControl", None)
 
     @property
     def state(self) -> SimpleNamespace:
@@ -70,14 +73,49 @@ class WsConnection:
         """
         return self._protocol.state == _OPEN  # type: ignore[no-any-return]
 
+    @property
+    def isWritable(self) -> bool:
+        """
+        Whether the peer is keeping up with what is sent to it.
+        """
+        flow = self._flow
+        return self._protocol.state == _OPEN and (flow is None or flow.isWritable)
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        if self._flow is None:
+            raise RuntimeError(f"{self._inner!r} has no flow control to register a producer with")
+        self._flow.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        if self._flow is not None:
+            self._flow.unregisterProducer()
+
     def send(self, data: str | bytes) -> None:
         protocol = self._protocol
         if protocol.state != _OPEN:
+            return
+        flow = self._flow
+        if flow is not None and flow._unsent is not None:
+            self._sendBehind(flow, data)
             return
         if isinstance(data, str):
             protocol.sendMessage(data.encode("utf-8"), False)
         else:
             protocol.sendMessage(bytes(data) if not isinstance(data, bytes) else data, True)
+
+    def _sendBehind(self, flow: Any, data: str | bytes) -> None:
+        # The transport's buffer is full: count what goes on the wire (after
+        # compression), or drop the message if the connection is past its
+        # limit under the "drop" policy.
+        isBinary = not isinstance(data, str)
+        payload = bytes(data) if isBinary else data.encode("utf-8")  # type: ignore[union-attr]
+        if flow._discard(len(payload)):
+            return
+        protocol = self._protocol
+        stats = protocol.trafficStats
+        before = stats.outgoingOctetsWireLevel
+        protocol.sendMessage(payload, isBinary)
+        flow._wrote(stats.outgoingOctetsWireLevel - before)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if not isSendableCloseCode(code):

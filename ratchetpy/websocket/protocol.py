@@ -14,6 +14,7 @@ from typing import Any
 from autobahn.twisted.websocket import WebSocketServerProtocol
 
 from .._dispatch import HookDispatcher
+from .._ratelimit import RateLimitedLog, RateLimitedLogger
 from ..interfaces import IConnection
 from .connection import WsConnection
 
@@ -25,6 +26,10 @@ class WsProtocol(WebSocketServerProtocol, HookDispatcher):
     Built by L{ratchetpy.WsServer}, which sets C{_ioConnection} and
     C{_component} before the handshake is replayed into it.
     """
+
+    # Autobahn logs a warning for every WebSocket it fails or drops and every
+    # unsolicited pong: a flood of bad clients must not fill the disk.
+    log = RateLimitedLogger(WebSocketServerProtocol.log, RateLimitedLog(WebSocketServerProtocol.log))
 
     _ioConnection: IConnection
     _connection: WsConnection | None = None
@@ -40,6 +45,17 @@ class WsProtocol(WebSocketServerProtocol, HookDispatcher):
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         self.callHook("onMessage", payload if isBinary else payload.decode("utf-8"))
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        # The IoConnection is its transport's producer; others chain to it.
+        self._ioConnection.registerProducer(producer, streaming)  # type: ignore[attr-defined]
+
+    def unregisterProducer(self) -> None:
+        # Autobahn calls this from dropConnection, to keep a paused producer
+        # from holding the transport's loseConnection back. The IoConnection,
+        # which stays registered, sees to that itself; a producer registered
+        # through it is stopped when the connection is lost.
+        pass
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self._connection is not None and not self._closeDelivered:

@@ -39,6 +39,18 @@ def acceptPerMessageDeflate(offers: Sequence[Any]) -> PerMessageDeflateOfferAcce
     return None
 
 
+def checkKeepAlive(interval: float, timeout: float | None) -> None:
+    """
+    @raise ValueError: C{interval} is neither 0 (off) nor at least a second,
+        or C{timeout} is given and under a second. Autobahn's timers have
+        whole-second granularity: shorter times drop peers that do answer.
+    """
+    if interval != 0 and not interval >= 1:
+        raise ValueError(f"keepAlive must be 0 (off) or at least 1 second, not {interval!r}")
+    if timeout is not None and not timeout >= 1:
+        raise ValueError(f"keepAliveTimeout must be at least 1 second, not {timeout!r}")
+
+
 class _Factory(WebSocketServerFactory):
     """
     Autobahn's factory, holding the options every connection of one L{WsServer}
@@ -115,8 +127,7 @@ class WsServer:
     ) -> None:
         if maxMessageSize <= 0:
             raise ValueError("maxMessageSize must be positive: without a limit one client can exhaust memory")
-        if keepAlive < 0 or (keepAliveTimeout is not None and keepAliveTimeout < 0):
-            raise ValueError("keepAlive and keepAliveTimeout must be 0 (off) or a positive number of seconds")
+        checkKeepAlive(keepAlive, keepAliveTimeout)
         getSubProtocols = getattr(component, "getSubProtocols", None)
         self.component = component
         self.maxMessageSize = maxMessageSize
@@ -161,6 +172,7 @@ class WsServer:
         keepalive off. Applies to connections opened afterwards (PHP
         Ratchet's C{enableKeepAlive}; here keepalive is on by default).
         """
+        checkKeepAlive(interval, timeout)
         self.keepAlive = interval
         self._factory.setProtocolOptions(
             autoPingInterval=interval,

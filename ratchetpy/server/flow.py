@@ -1,0 +1,337 @@
+# -*- test-case-name: tests.test_slowconsumer -*-
+"""
+Flow control: what a connection has not sent yet is bounded.
+
+Every L{IoConnection} registers itself with the transport that owns its socket
+as a streaming producer (L{IPushProducer}). Twisted's TCP transport pauses it
+when more than 64 KiB wait in the transport's buffer and resumes it once the
+buffer is empty. While it is paused the connection is not writable, and what
+is sent on it is counted; once that is more than C{maxSendBuffer} bytes, the
+server's slow-consumer policy applies:
+
+    - C{"close"} (the default): one line is logged, a WebSocket is sent close
+      code 1008 (Policy Violation), and the TCP connection is aborted at once:
+      a peer that does not read would never read the close frame, and aborting
+      frees the megabytes waiting for it;
+    - C{"drop"}: what is sent to the connection is discarded, whole messages
+      at a time, until the transport's buffer has drained; then one line says
+      how much was dropped.
+
+Components see C{conn.isWritable}, and may register a producer of their own
+with C{conn.registerProducer}: it is paused and resumed along with the
+connection (a transport takes only one producer), and stopped when the
+connection is lost.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet._producer_helpers import _PullToPush
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IConsumer, IPushProducer
+from twisted.logger import Logger
+from twisted.protocols.policies import ProtocolWrapper
+from zope.interface import implementer
+
+from .._ratelimit import RateLimitedLog
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IProducer
+
+log = Logger(namespace="ratchetpy")
+_slowConsumers = RateLimitedLog(log)
+
+#: Default for how far behind a connection may fall, in bytes.
+MAX_SEND_BUFFER = 2**20
+#: The slow-consumer policies, the default first.
+SLOW_CONSUMER_POLICIES = ("close", "drop")
+#: The close code sent to a WebSocket closed for falling behind.
+POLICY_VIOLATION = 1008
+
+# FlowControl._unsent: None while writable, the bytes sent since the transport
+# paused it while paused, or one of these: past the limit under "drop"
+# (discard what is sent), closed by the "close" policy (discard), or lost (let
+# writes through: the transport discards them).
+_DROPPING = -1
+_CUT = -2
+_LOST = -3
+
+
+def checkSendLimit(maxSendBuffer: object, policy: object) -> None:
+    """
+    @raise ValueError: C{maxSendBuffer} is not a positive C{int} or C{policy}
+        is not one of L{SLOW_CONSUMER_POLICIES}.
+    """
+    if isinstance(maxSendBuffer, bool) or not isinstance(maxSendBuffer, int) or maxSendBuffer <= 0:
+        raise ValueError(
+            f"maxSendBuffer must be a positive number of bytes, not {maxSendBuffer!r}: without a bound one "
+            "client that stops reading can exhaust the server's memory"
+        )
+    if policy not in SLOW_CONSUMER_POLICIES:
+        raise ValueError(
+            f"slowConsumerPolicy must be one of {', '.join(map(repr, SLOW_CONSUMER_POLICIES))}, not {policy!r}"
+        )
+
+
+class SendLimit:
+    """
+    How far behind each connection of one server may fall, and what happens
+    to one that falls further. Shared by all of the server's connections.
+
+    @ivar maxSendBuffer: bytes a connection may be sent while its transport's
+        own buffer is full before C{policy} applies.
+    @ivar policy: C{"close"} or C{"drop"}.
+    """
+
+    __slots__ = ("maxSendBuffer", "policy", "_dropping")
+
+    def __init__(self, maxSendBuffer: int = MAX_SEND_BUFFER, policy: str = "close") -> None:
+        checkSendLimit(maxSendBuffer, policy)
+        self.maxSendBuffer = maxSendBuffer
+        self.policy = policy
+        # Only connections dropping messages now: [messages, bytes, since].
+        self._dropping: dict[FlowControl, list[float]] = {}
+
+    def _fellBehind(self, conn: FlowControl) -> None:
+        if self.policy == "drop":
+            conn._unsent = _DROPPING
+            self._dropping[conn] = [0, 0, time.monotonic()]
+            return
+        conn._unsent = _CUT
+        peer = describePeer(conn.transport)
+        how = conn._closeBehind(POLICY_VIOLATION, f"too slow: more than {self.maxSendBuffer} bytes unsent")
+        _slowConsumers.info(
+            "slow-consumer",
+            "connection {resourceId} from {peer} is more than {limit} bytes behind: {how}",
+            resourceId=conn.resourceId,
+            peer=peer,
+            limit=self.maxSendBuffer,
+            how=how,
+        )
+
+    def _dropped(self, conn: FlowControl, size: int) -> None:
+        counts = self._dropping.get(conn)
+        if counts is not None:
+            counts[0] += 1
+            counts[1] += size
+
+    def _stopDropping(self, conn: FlowControl, outcome: str) -> None:
+        counts = self._dropping.pop(conn, None)
+        if counts is None:
+            return
+        messages, size, since = counts
+        _slowConsumers.info(
+            "slow-consumer",
+            "connection {resourceId} from {peer} fell more than {limit} bytes behind: {messages} messages "
+            "({size} bytes) to it were dropped in {seconds:.1f} s, until it {outcome}",
+            resourceId=conn.resourceId,
+            peer=describePeer(conn.transport),
+            limit=self.maxSendBuffer,
+            messages=int(messages),
+            size=int(size),
+            seconds=time.monotonic() - since,
+            outcome=outcome,
+        )
+
+
+#: The limit of connections built without one.
+DEFAULT_SEND_LIMIT = SendLimit()
+
+
+def describePeer(transport: Any) -> str:
+    """
+    The peer of C{transport} as C{host:port} (C{[host]:port} for IPv6), for
+    log lines; C{"local peer"} for a UNIX socket.
+    """
+    try:
+        address = transport.getPeer()
+    except Exception:
+        return "unknown peer"
+    if isinstance(address, IPv6Address):
+        return f"[{address.host}]:{address.port}"
+    if isinstance(address, IPv4Address):
+        return f"{address.host}:{address.port}"
+    return "local peer"
+
+
+def socketTransport(transport: Any) -> Any:
+    """
+    The transport under every L{ProtocolWrapper} around C{transport}: the one
+    whose buffer fills when the peer does not read. Under TLS the producer is
+    registered there rather than with the TLS layer, which holds
+    C{loseConnection} back for as long as a producer is registered with it.
+    """
+    while isinstance(transport, ProtocolWrapper) and transport.transport is not None:
+        transport = transport.transport
+    return transport
+
+
+@implementer(IPushProducer, IConsumer)
+class FlowControl:
+    """
+    The flow control of one connection; a base of L{IoConnection}, which sets
+    C{transport}, C{resourceId} and C{_closeBehind}.
+
+    To its transport, an L{IPushProducer}: L{pauseProducing},
+    L{resumeProducing} and L{stopProducing} are called by the transport, not
+    by components. To components, an L{IConsumer}: L{write},
+    L{registerProducer}, L{unregisterProducer}; and L{isWritable}.
+    """
+
+    __slots__ = ("_unsent", "_producer", "_sendLimit")
+
+    transport: Any
+    resourceId: int
+
+    def __init__(self, sendLimit: SendLimit) -> None:
+        self._unsent: int | None = None
+        self._producer: Any = None
+        self._sendLimit = sendLimit
+
+    def _startFlowControl(self) -> None:
+        """
+        Register with the transport, as a streaming producer.
+        """
+        register = getattr(socketTransport(self.transport), "registerProducer", None)
+        if register is not None:
+            register(self, True)
+
+    @property
+    def _flowControl(self) -> FlowControl:
+        # How the WebSocket layer finds this object through connection
+        # decorators, which pass unknown attributes through.
+        return self
+
+    @property
+    def isWritable(self) -> bool:
+        """
+        Whether the peer is keeping up: C{False} while the transport's buffer
+        is full, and once the connection is closed.
+        """
+        return self._unsent is None
+
+    # IPushProducer, for the transport
+
+    def pauseProducing(self) -> None:
+        # Twisted calls this on every write while its buffer is full.
+        if self._unsent is None:
+            self._unsent = 0
+            if self._producer is not None:
+                self._producer.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        unsent = self._unsent
+        if unsent is None or unsent < _DROPPING:
+            return
+        self._unsent = None
+        if unsent == _DROPPING:
+            self._sendLimit._stopDropping(self, "caught up")
+        transport = socketTransport(self.transport)
+        if getattr(transport, "disconnecting", False):
+            # A TCP transport told to loseConnection waits for a producer it
+            # has paused to be unregistered before it closes.
+            transport.unregisterProducer()
+        elif self._producer is not None:
+            self._producer.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self._connectionLost()
+
+    def _connectionLost(self) -> None:
+        """
+        The connection is gone: stop what a component streams into it.
+        """
+        if self._unsent == _DROPPING:
+            self._sendLimit._stopDropping(self, "was closed")
+        self._unsent = _LOST
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.stopProducing()
+
+    # IConsumer, for components
+
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """
+        Register C{producer} to write to this connection: a push producer
+        (C{streaming=True}) is paused while the connection is not writable and
+        resumed once it is; a pull producer is asked for data as long as the
+        connection is writable. Either is told C{stopProducing} when the
+        connection is lost.
+
+        @raise RuntimeError: a producer is already registered.
+        """
+        if self._producer is not None:
+            raise RuntimeError(
+                f"Cannot register producer {producer!r}, because producer {self._producer!r} was never unregistered."
+            )
+        if self._unsent is not None and self._unsent < _DROPPING:
+            producer.stopProducing()
+            return
+        if streaming:
+            self._producer = producer
+        else:
+            pusher = self._producer = _PullToPush(producer, self)
+            pusher.startStreaming()
+        if self._unsent is not None:
+            self._producer.pauseProducing()
+
+    def unregisterProducer(self) -> None:
+        """
+        Forget the registered producer, if any.
+        """
+        producer, self._producer = self._producer, None
+        if isinstance(producer, _PullToPush):
+            producer.stopStreaming()
+
+    def write(self, data: bytes) -> None:
+        """
+        Write C{data} to the transport as it is, counted against the send
+        limit.
+        """
+        if self._unsent is None:
+            self.transport.write(data)
+        else:
+            self._writeBehind(data)
+
+    # For the layers
+
+    def _writeBehind(self, data: bytes) -> None:
+        if not self._discard(len(data)):
+            self.transport.write(data)
+            self._wrote(len(data))
+
+    def _discard(self, size: int) -> bool:
+        """
+        Whether C{size} bytes sent now are to be discarded: the connection is
+        past its limit. Counts them under the "drop" policy.
+        """
+        unsent = self._unsent
+        if unsent == _DROPPING:
+            self._sendLimit._dropped(self, size)
+            return True
+        return unsent == _CUT
+
+    def _wrote(self, size: int) -> None:
+        """
+        C{size} more bytes were written while the transport is paused.
+        """
+        unsent = self._unsent
+        if unsent is None or unsent < 0:
+            return
+        unsent += size
+        if unsent > self._sendLimit.maxSendBuffer:
+            self._sendLimit._fellBehind(self)
+        else:
+            self._unsent = unsent
+
+    def _closeBehind(self, code: int, reason: str) -> str:
+        """
+        Close this connection for falling behind, at once; say how, for the
+        log line.
+        """
+        raise NotImplementedError
+
+
+__all__ = ["FlowControl", "SendLimit", "MAX_SEND_BUFFER", "SLOW_CONSUMER_POLICIES", "POLICY_VIOLATION"]

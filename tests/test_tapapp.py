@@ -1,0 +1,213 @@
+"""
+The twistd plugin with pages and routes: C{--static DIR} beside the WebSocket
+on one port, C{--component} naming an App or a Router, and the mistakes
+around them, each ending twistd with one clear line.
+
+A real C{twistd -n ratchetpy ...} subprocess, real clients; these tests never
+need the reactor, so they block directly.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+LOOPBACK = "tcp:0:interface=127.0.0.1"
+
+MODULE = """
+from pathlib import Path
+
+from ratchetpy import App, HttpHandler, MessageComponent, Response, Router, StaticFiles, WsServer
+
+
+class Echo(MessageComponent):
+    def onMessage(self, conn, msg):
+        conn.send(msg)
+
+
+class Hello(HttpHandler):
+    def onRequest(self, request):
+        return Response(200, "hello " + request.routeParams["name"])
+
+
+# Its own port is not used: twistd listens on --port.
+app = App("localhost", 1)
+app.route("/echo", Echo())
+app.route("/hello/{name}", Hello())
+
+router = Router()
+router.addRoute("/ws", WsServer(Echo()))
+router.addRoute("/files/{path:path}", StaticFiles(Path(__file__).parent / "files"))
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    """
+    A directory with a module defining an App and a Router, a directory of
+    pages, and a secret next to the pages.
+    """
+    (tmp_path / "routes.py").write_text(MODULE)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "note.txt").write_text("a note")
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "index.html").write_text("<title>page</title>")
+    (pages / "app.js").write_text("start();")
+    (tmp_path / "secret.txt").write_text("SECRET")
+    return tmp_path
+
+
+def get(port: int, target: str) -> tuple[int, dict[str, str], bytes]:
+    """
+    A plain HTTP GET over a raw socket: status, headers, body.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split(" ", 2)[1]), headers, body
+
+
+def echo(url: str, message: str = "ping ✓") -> str:
+    with connect(url) as ws:
+        ws.send(message)
+        return ws.recv(timeout=5)
+
+
+def runToExit(twistd, *args: str, cwd=None, timeout: float = 15.0) -> tuple[int, str]:
+    """
+    Start twistd with C{args}, let it exit on its own; return its status and output.
+    """
+    process = twistd(*args, **({"cwd": cwd} if cwd else {}))
+    try:
+        process.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.stop()
+        pytest.fail(f"twistd {' '.join(args)} kept running; output:\n{process.output}")
+    return process.stop(), process.output
+
+
+def test_staticBesideWebSocket(twistd, project):
+    """
+    With --static DIR, plain GETs get the directory's files with their
+    content types (index.html for /), missing files and paths out of the
+    directory get 404, and ws:// on the same port and path still upgrades.
+    """
+    process = twistd("--component", "examples.echo:Echo", "--static", str(project / "pages"), "--port", LOOPBACK)
+    port = process.waitForPort()
+
+    status, headers, body = get(port, "/")
+    assert (status, headers["content-type"], body) == (200, "text/html; charset=utf-8", b"<title>page</title>")
+    status, headers, body = get(port, "/app.js")
+    assert status == 200 and body == b"start();"
+    assert headers["content-type"].endswith("javascript; charset=utf-8")
+    assert get(port, "/missing.html")[0] == 404
+    status, _, body = get(port, "/%2e%2e/secret.txt")
+    assert status == 404 and b"SECRET" not in body
+
+    assert echo(f"ws://127.0.0.1:{port}/") == "ping ✓"
+    process.stop()
+    assert "Traceback" not in process.output
+
+
+def test_componentNamingAnApp(twistd, project):
+    """
+    --component MODULE:app naming an App serves its routes on --port: the
+    WebSocket route echoes, the HTTP route answers with its parameter,
+    unknown paths get 404.
+    """
+    process = twistd("--component", "routes:app", "--port", LOOPBACK, cwd=project)
+    port = process.waitForPort()
+    assert echo(f"ws://127.0.0.1:{port}/echo") == "ping ✓"
+    assert get(port, "/hello/ann")[::2] == (200, b"hello ann")
+    assert get(port, "/nope")[0] == 404
+    with pytest.raises(InvalidStatus) as info:
+        connect(f"ws://127.0.0.1:{port}/nope")
+    assert info.value.response.status_code == 404
+    process.stop()
+    assert "Traceback" not in process.output
+
+
+def test_componentNamingARouter(twistd, project):
+    """
+    --component MODULE:router naming a Router serves it behind the HTTP
+    layer: its WebSocket route echoes and its static route serves files.
+    """
+    process = twistd("--component", "routes:router", "--port", LOOPBACK, cwd=project)
+    port = process.waitForPort()
+    assert echo(f"ws://127.0.0.1:{port}/ws") == "ping ✓"
+    assert get(port, "/files/note.txt")[::2] == (200, b"a note")
+    assert get(port, "/other")[0] == 404
+
+
+@pytest.mark.parametrize(
+    "directory, extra, message",
+    [
+        ("pages", ["--raw"], "--static needs HTTP: it cannot be combined with --raw"),
+        ("no-such-dir", [], r"--static \S+/no-such-dir: no such directory"),
+    ],
+    ids=["withRaw", "missingDirectory"],
+)
+def test_staticMistakesAreUsageErrors(twistd, project, directory, extra, message):
+    """
+    --static with --raw, or naming a directory that does not exist, ends
+    twistd before it listens, with the usage and a last line saying what is
+    wrong, and a non-zero status.
+    """
+    static = str(project / directory)
+    status, output = runToExit(
+        twistd, "--component", "examples.echo:Echo", "--static", static, *extra, "--port", LOOPBACK
+    )
+    assert status != 0
+    assert re.search(message, output.strip().splitlines()[-1]), output
+    assert "listening on" not in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("name, option", [("routes:app", "--static"), ("routes:router", "--raw")])
+def test_staticOrRawWithRoutesIsOneClearLine(twistd, project, name, option):
+    """
+    --static or --raw with an App or a Router (which bring their own HTTP
+    layer) ends twistd with one "ratchetpy: ..." line saying these options
+    are for message components, and a non-zero status.
+    """
+    args = ["--static", str(project / "pages")] if option == "--static" else ["--raw"]
+    status, output = runToExit(twistd, "--component", name, *args, "--port", LOOPBACK, cwd=project)
+    assert status != 0
+    lines = [line for line in output.splitlines() if line.startswith("ratchetpy:")]
+    assert len(lines) == 1, output
+    assert f"ratchetpy: {name} is an App or HTTP-layer component" in lines[0]
+    assert "apply to message components only" in lines[0]
+    assert "Traceback" not in output
+
+
+def test_loaderFindsAppsAndRouters(project, monkeypatch):
+    """
+    In process: loadComponent returns the App and Router instances a module
+    names as they are, and a misspelt name suggests them.
+    """
+    from ratchetpy import App, Router
+    from ratchetpy.loader import ComponentError, loadComponent
+
+    monkeypatch.syspath_prepend(str(project))
+    try:
+        assert isinstance(loadComponent("routes:app"), App)
+        assert isinstance(loadComponent("routes:router"), Router)
+        with pytest.raises(ComponentError) as info:
+            loadComponent("routes:ap")
+    finally:
+        sys.modules.pop("routes", None)
+    assert "did you mean" in str(info.value)
+    assert "--component routes:app" in str(info.value)
+    assert "--component routes:router" in str(info.value)
