@@ -20,6 +20,7 @@ from zope.interface import implementer
 from ..http.response import closeWithResponse
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent, IMessageComponent
 from .protocol import WsProtocol
+from .timers import BucketTimer
 
 log = Logger(namespace="ratchetpy")
 
@@ -61,6 +62,7 @@ class _Factory(WebSocketServerFactory):
 
     def __init__(self, subProtocols: Sequence[str], strict: bool) -> None:
         super().__init__()
+        self._batched_timer = BucketTimer()
         self._subProtocols = tuple(subProtocols)
         self.strictSubProtocols = strict
 
