@@ -135,7 +135,7 @@ class App:
         origins = list(allowedOrigins or ())
         if "*" not in origins:
             stack = OriginCheck(stack, origins)
-        self.router.addRoute(path, stack, methods=methods, host=httpHost)
+        self.router.addRoute(path, stack, methods=methods, httpHost=httpHost)
         return stack
 
     def listen(self) -> defer.Deferred[IListeningPort]:

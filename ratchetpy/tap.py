@@ -135,6 +135,23 @@ def makeService(options: Options) -> IService:
     return _TapService(server, options["port"])
 
 
+#: The options of each layer, which apply only where that layer is built here.
+_WEBSOCKET_OPTIONS = ("max-message-size", "max-frame-size", "keepalive", "keepalive-timeout", "static")
+_HTTP_OPTIONS = ("max-head-size", "max-headers", "max-request-line", "head-timeout", "max-connections")
+_HTTP_OPTIONS += ("max-connections-per-ip",)
+
+
+def _refuseOptions(options: Options, names: tuple[str, ...], what: str, instead: str) -> None:
+    """
+    @raise ValueError: one of the options C{names} was given, which the
+        component, being C{what}, cannot use; C{instead} says what to do.
+    """
+    defaults = {name: default for name, default, *_ in _LIMITS}
+    given = [f"--{name}" for name in names if options[name] != defaults.get(name)]
+    if given:
+        raise ValueError(f"{', '.join(given)} cannot apply to {options['component']}, {what}; {instead}")
+
+
 def buildServer(component: Any, options: Options) -> IoServer:
     """
     The stack the options describe:
@@ -144,6 +161,8 @@ def buildServer(component: Any, options: Options) -> IoServer:
           C{IoServer(HttpServer(component))};
         - an L{App}: its own stack, on C{--port}.
 
+    Options for a layer that is not built here are refused, not ignored.
+
     @raise ValueError: the options do not fit the component.
     """
     from .app import App
@@ -152,17 +171,42 @@ def buildServer(component: Any, options: Options) -> IoServer:
     from .interfaces import IHttpServerComponent
     from .websocket.server import WsServer
 
-    if isinstance(component, App) or IHttpServerComponent.providedBy(component):
-        if options["raw"] or options["static"]:
-            raise ValueError(
-                f"{options['component']} is an App or HTTP-layer component: --raw and --static "
-                "apply to message components only"
-            )
-        inner = component.server.component if isinstance(component, App) else HttpServer(component)
+    def httpServer(inner: Any) -> HttpServer:
+        return HttpServer(
+            inner,
+            maxHeadSize=options["max-head-size"],
+            maxHeaders=options["max-headers"],
+            maxRequestLine=options["max-request-line"],
+            headTimeout=options["head-timeout"],
+            maxConnections=options["max-connections"],
+            maxConnectionsPerIp=options["max-connections-per-ip"],
+        )
+
+    if isinstance(component, App):
+        if options["raw"]:
+            raise ValueError(f"--raw cannot apply to {options['component']}, an App: it serves HTTP and WebSockets")
+        _refuseOptions(
+            options,
+            _WEBSOCKET_OPTIONS + _HTTP_OPTIONS,
+            "an App",
+            "give them to App(...) and app.route(...) (a StaticFiles route for pages) instead",
+        )
+        inner = component.server.component
+    elif IHttpServerComponent.providedBy(component):
+        if options["raw"]:
+            raise ValueError(f"--raw cannot apply to {options['component']}, an HTTP-layer component")
+        _refuseOptions(
+            options,
+            _WEBSOCKET_OPTIONS,
+            "an HTTP-layer component",
+            "pass them to the WsServer you built, or serve a message component",
+        )
+        inner = httpServer(component)
     elif options["raw"]:
+        _refuseOptions(options, _WEBSOCKET_OPTIONS + _HTTP_OPTIONS, "served raw (--raw)", "leave out --raw to use them")
         inner = component
     else:
-        inner = HttpServer(
+        inner = httpServer(
             WsServer(
                 component,
                 maxMessageSize=options["max-message-size"],
@@ -170,13 +214,7 @@ def buildServer(component: Any, options: Options) -> IoServer:
                 keepAlive=options["keepalive"],
                 keepAliveTimeout=options["keepalive-timeout"],
                 http=StaticFiles(options["static"]) if options["static"] else None,
-            ),
-            maxHeadSize=options["max-head-size"],
-            maxHeaders=options["max-headers"],
-            maxRequestLine=options["max-request-line"],
-            headTimeout=options["head-timeout"],
-            maxConnections=options["max-connections"],
-            maxConnectionsPerIp=options["max-connections-per-ip"],
+            )
         )
     return IoServer(
         inner,

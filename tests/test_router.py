@@ -247,8 +247,8 @@ def test_hostRestrictedRoutes(logged):
     routes there are for other hosts.
     """
     router, admin, public = Router(), Endpoint("admin"), Endpoint("public")
-    router.addRoute("/", admin, host="Admin.Example")
-    router.addRoute("/", public, host="www.example")
+    router.addRoute("/", admin, httpHost="Admin.Example")
+    router.addRoute("/", public, httpHost="www.example")
     connect(router, request(host="admin.example:8080"))
     connect(router, request(host="WWW.EXAMPLE"))
     assert admin.hooks() == ["onOpen"]
@@ -270,7 +270,7 @@ def test_anyHostRouteAfterHostRoute():
     do not; the first matching route wins.
     """
     router, special, fallback = Router(), Endpoint(), Endpoint()
-    router.addRoute("/chat", special, host="special.example")
+    router.addRoute("/chat", special, httpHost="special.example")
     router.addRoute("/chat", fallback)
     connect(router, request(target="/chat", host="special.example"))
     connect(router, request(target="/chat", host="other.example"))

@@ -179,16 +179,15 @@ def test_staticMistakesAreUsageErrors(twistd, project, directory, extra, message
 def test_staticOrRawWithRoutesIsOneClearLine(twistd, project, name, option):
     """
     --static or --raw with an App or a Router (which bring their own HTTP
-    layer) ends twistd with one "ratchetpy: ..." line saying these options
-    are for message components, and a non-zero status.
+    layer) ends twistd with one "ratchetpy: ..." line saying the option
+    cannot apply to it, and a non-zero status.
     """
     args = ["--static", str(project / "pages")] if option == "--static" else ["--raw"]
     status, output = runToExit(twistd, "--component", name, *args, "--port", LOOPBACK, cwd=project)
     assert status != 0
     lines = [line for line in output.splitlines() if line.startswith("ratchetpy:")]
     assert len(lines) == 1, output
-    assert f"ratchetpy: {name} is an App or HTTP-layer component" in lines[0]
-    assert "apply to message components only" in lines[0]
+    assert lines[0].startswith(f"ratchetpy: {option} cannot apply to {name}, an ")
     assert "Traceback" not in output
 
 

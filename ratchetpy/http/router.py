@@ -104,18 +104,18 @@ class Router:
         component: IHttpServerComponent,
         *,
         methods: Iterable[str] = ("GET",),
-        host: str | None = None,
+        httpHost: str | None = None,
     ) -> Route:
         """
-        Route requests for C{pattern} to C{component}; if C{host} is given,
-        only requests whose C{Host} header names it (any port).
+        Route requests for C{pattern} to C{component}; if C{httpHost} is
+        given, only requests whose C{Host} header names it (any port).
         """
         if not IHttpServerComponent.providedBy(component):
             raise TypeError(
                 f"{component!r} is not an HTTP-layer component; wrap a message component in "
                 "WsServer(...) first (App.route does it for you)"
             )
-        route = Route(pattern, component, methods, host)
+        route = Route(pattern, component, methods, httpHost)
         self.routes.append(route)
         return route
 
