@@ -74,3 +74,22 @@ def test_aFailingCallDoesNotStopTheOthers():
     timer.call_later(1.0, ran.append, 1)
     clock.advance(2)
     assert ran == [1]
+
+
+def test_aBucketWithEveryCallCancelledGivesItsTimerBack():
+    """
+    Once every call of a bucket is cancelled (keepalive timeouts answered in
+    time), its reactor timer is cancelled too; a new call in that slot gets a
+    new one and runs.
+    """
+    clock = Clock()
+    timer = BucketTimer(clock)
+    calls = [timer.call_later(30.0, lambda: None) for _ in range(3)]
+    assert len(clock.getDelayedCalls()) == 1
+    for call in calls:
+        call.cancel()
+    assert clock.getDelayedCalls() == []
+    ran: list[str] = []
+    timer.call_later(30.0, ran.append, "again")
+    clock.advance(31)
+    assert ran == ["again"]

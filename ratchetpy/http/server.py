@@ -57,7 +57,7 @@ class HttpServer:
     Refused, with a plain-text response and the connection closed:
         - a malformed head: 400, bare LF line ends and obsolete line
           folding included;
-        - an HTTP major version other than 1: 505;
+        - an HTTP version other than 1.x: 505 (RFC 9110 section 15.6.6);
         - a request line longer than C{maxRequestLine} bytes: 414;
         - a head longer than C{maxHeadSize} bytes or with more than
           C{maxHeaders} header lines: 431;

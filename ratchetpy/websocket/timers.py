@@ -17,23 +17,45 @@ log = Logger(namespace="ratchetpy")
 RESOLUTION = 0.2
 
 
+class _Bucket:
+    """
+    The calls due in one slot of C{resolution} seconds, and their reactor timer.
+    """
+
+    __slots__ = ("timer", "slot", "calls", "delayedCall")
+
+    def __init__(self, timer: BucketTimer, slot: int) -> None:
+        self.timer = timer
+        self.slot = slot
+        self.calls: dict[_Call, None] = {}
+        self.delayedCall: Any = None
+
+    def remove(self, call: _Call) -> None:
+        self.calls.pop(call, None)
+        # A bucket whose calls were all cancelled (keepalive timeouts answered
+        # in time, mostly) gives its reactor timer back.
+        if not self.calls and self.delayedCall is not None and self.delayedCall.active():
+            self.delayedCall.cancel()
+            self.timer._buckets.pop(self.slot, None)
+
+
 class _Call:
     """
     One scheduled call; L{cancel} it to keep it from running.
     """
 
-    __slots__ = ("_calls", "_function", "_args", "_kwargs")
+    __slots__ = ("_bucket", "_function", "_args", "_kwargs")
 
-    def __init__(self, calls: dict[_Call, None], function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self._calls: dict[_Call, None] | None = calls
+    def __init__(self, bucket: _Bucket, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._bucket: _Bucket | None = bucket
         self._function = function
         self._args = args
         self._kwargs = kwargs
 
     def cancel(self) -> None:
-        if self._calls is not None:
-            self._calls.pop(self, None)
-            self._calls = None
+        if self._bucket is not None:
+            self._bucket.remove(self)
+            self._bucket = None
 
 
 class BucketTimer:
@@ -53,7 +75,7 @@ class BucketTimer:
     def __init__(self, reactor: Any = None, resolution: float = RESOLUTION) -> None:
         self._reactor = reactor
         self.resolution = resolution
-        self._buckets: dict[int, dict[_Call, None]] = {}
+        self._buckets: dict[int, _Bucket] = {}
 
     def call_later(self, delay: float, function: Any, *args: Any, **kwargs: Any) -> _Call:
         reactor = self._reactor
@@ -63,18 +85,20 @@ class BucketTimer:
             reactor = self._reactor = globalReactor
         now = reactor.seconds()
         slot = math.ceil((now + delay) / self.resolution)
-        calls = self._buckets.get(slot)
-        if calls is None:
-            calls = self._buckets[slot] = {}
-            reactor.callLater(max(0.0, slot * self.resolution - now), self._runBucket, slot)
-        call = _Call(calls, function, args, kwargs)
-        calls[call] = None
+        bucket = self._buckets.get(slot)
+        if bucket is None:
+            bucket = self._buckets[slot] = _Bucket(self, slot)
+            bucket.delayedCall = reactor.callLater(max(0.0, slot * self.resolution - now), self._runBucket, slot)
+        call = _Call(bucket, function, args, kwargs)
+        bucket.calls[call] = None
         return call
 
     def _runBucket(self, slot: int) -> None:
-        calls = self._buckets.pop(slot, {})
-        for call in list(calls):
-            call._calls = None
+        bucket = self._buckets.pop(slot, None)
+        if bucket is None:
+            return
+        for call in list(bucket.calls):
+            call._bucket = None
             try:
                 call._function(*call._args, **call._kwargs)
             except Exception:
