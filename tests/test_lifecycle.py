@@ -564,3 +564,21 @@ def test_sigtermWithAPeerThatIgnoresTheCloseFrame(twistd):
     assert closed == opened, output
     assert "cutting 1 connections" in output
     assert "Traceback" not in output and "Unhandled" not in output
+
+
+def test_shutdownCanBeGivenATimeout(listen):
+    """
+    IoServer.shutdown() returns a Deferred a caller can time out (or cancel),
+    even after the ports have stopped listening: here a client ignores the
+    close frame, so the connections outlast the caller's patience.
+    """
+    server = listen(HttpServer(WsServer(MessageComponent())))
+    sock = inThread(rawHandshake, f"ws://127.0.0.1:{server.portNumber}/")
+    try:
+        server.shutdownTimeout = 60.0
+        d = server.shutdown().addTimeout(0.2, reactor)
+        with pytest.raises(defer.TimeoutError):
+            pytest_twisted.blockon(d)
+    finally:
+        sock.close()
+    waitUntil(lambda: server.connectionCount == 0, what="the connection to go")

@@ -232,8 +232,12 @@ class IoServer(Factory):
         stopped = [defer.maybeDeferred(port.stopListening) for port in ports]
         for protocol in list(self._protocols):
             protocol._connection.close(code, reason)
-        d = defer.DeferredList(stopped).addCallback(lambda _: self._waitForConnections())
-        return d
+        waited = defer.DeferredList(stopped).addCallback(lambda _: self._waitForConnections())
+        # A plain Deferred, so that a caller's cancel() or addTimeout() works
+        # (a DeferredList's cancel does nothing once the ports have stopped).
+        result: defer.Deferred[None] = defer.Deferred()
+        waited.chainDeferred(result)
+        return result
 
     def _waitForConnections(self) -> defer.Deferred[None]:
         if not self._protocols:
