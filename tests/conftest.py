@@ -138,6 +138,32 @@ class Recorder(MessageComponent):
 
 
 @pytest.fixture
+def logged(monkeypatch):
+    """
+    The text of every log event during the test, as C{logged()}; the events
+    themselves are C{logged.events}. The rate limits of ratchetpy's refusal
+    lines start afresh, so that earlier tests cannot have used them up.
+    """
+    from twisted.logger import formatEvent, globalLogPublisher
+
+    from ratchetpy._ratelimit import RateLimitedLog
+    from ratchetpy.http import response
+    from ratchetpy.server import blacklist, flow
+
+    for module, name in ((response, "_refusals"), (blacklist, "_refusals"), (flow, "_slowConsumers")):
+        monkeypatch.setattr(module, name, RateLimitedLog(module.log))
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+
+    def texts() -> list[str]:
+        return [formatEvent(event) for event in events]
+
+    texts.events = events  # type: ignore[attr-defined]
+    yield texts
+    globalLogPublisher.removeObserver(events.append)
+
+
+@pytest.fixture
 def listen():
     """
     C{listen(component, **ioServerOptions)} serves C{component} with an

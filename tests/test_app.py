@@ -19,7 +19,6 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort
-from twisted.logger import formatEvent, globalLogPublisher
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 from zope.interface import implementer
@@ -38,8 +37,6 @@ from ratchetpy import (
     StaticFiles,
     WsServer,
 )
-from ratchetpy._ratelimit import RateLimitedLog
-from ratchetpy.http import response as responseModule
 
 from .conftest import ROOT, Recorder, inThread, waitUntil
 
@@ -61,20 +58,6 @@ def serve():
     for app in apps:
         app.server.shutdownTimeout = 1.0
         pytest_twisted.blockon(app.shutdown())
-
-
-@pytest.fixture
-def logged(monkeypatch):
-    """
-    The text of every log event during the test, with a fresh rate limit for
-    the HTTP layer's refusal lines.
-    """
-    events = []
-    observer = events.append
-    monkeypatch.setattr(responseModule, "_refusals", RateLimitedLog(responseModule.log))
-    globalLogPublisher.addObserver(observer)
-    yield lambda: [formatEvent(event) for event in events]
-    globalLogPublisher.removeObserver(observer)
 
 
 def newApp(**kwargs) -> App:

@@ -12,15 +12,12 @@ import threading
 import pytest
 import pytest_twisted
 from twisted.internet import threads
-from twisted.logger import formatEvent, globalLogPublisher
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 from zope.interface.verify import verifyObject
 
 from examples.chat import Chat
 from ratchetpy import HttpServer, IMessageComponent, IpBlackList, OriginCheck, WsServer
-from ratchetpy._ratelimit import RateLimitedLog
-from ratchetpy.server import blacklist as blacklistModule
 from ratchetpy.server.blacklist import normalizeAddress
 
 from .conftest import Recorder, inThread, waitUntil
@@ -137,20 +134,6 @@ def test_isTheComponentsKind():
 
 
 # Over loopback
-
-
-@pytest.fixture
-def logged(monkeypatch):
-    """
-    The text of every log event during the test, with a fresh rate limit for
-    the blacklist's refusal lines.
-    """
-    events = []
-    observer = events.append
-    monkeypatch.setattr(blacklistModule, "_refusals", RateLimitedLog(blacklistModule.log))
-    globalLogPublisher.addObserver(observer)
-    yield lambda: [formatEvent(event) for event in events]
-    globalLogPublisher.removeObserver(observer)
 
 
 def sendAndReadAll(port, data, host="127.0.0.1", family=socket.AF_INET):

@@ -9,13 +9,10 @@ import pytest
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import formatEvent, globalLogPublisher
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from ratchetpy import HttpServer, IHttpServerComponent, IoServer, Router, WsServer
-from ratchetpy._ratelimit import RateLimitedLog
-from ratchetpy.http import response as responseModule
 from ratchetpy.http.router import compilePattern, hostName
 
 from .conftest import Recorder
@@ -79,20 +76,6 @@ def headerOf(transport, name):
         if key.strip().lower() == name.lower():
             return value.strip()
     return None
-
-
-@pytest.fixture
-def logged(monkeypatch):
-    """
-    The text of every log event during the test, with a fresh rate limit for
-    the HTTP layer's refusal lines (so earlier tests cannot have used it up).
-    """
-    events = []
-    observer = events.append
-    monkeypatch.setattr(responseModule, "_refusals", RateLimitedLog(responseModule.log))
-    globalLogPublisher.addObserver(observer)
-    yield lambda: [formatEvent(event) for event in events]
-    globalLogPublisher.removeObserver(observer)
 
 
 # Patterns

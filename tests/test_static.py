@@ -20,7 +20,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 from websockets.sync.client import connect
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -35,8 +35,6 @@ from ratchetpy import (
     StaticFiles,
     WsServer,
 )
-from ratchetpy._ratelimit import RateLimitedLog
-from ratchetpy.http import response as responseModule
 from ratchetpy.http.response import closeWithResponse
 
 from .conftest import Recorder, inThread
@@ -78,25 +76,6 @@ def site(tmp_path):
     (root / "leakdir").symlink_to(tmp_path)
     (root / "inside.html").symlink_to(root / "index.html")
     return root
-
-
-@pytest.fixture
-def logged(monkeypatch):
-    """
-    The text of every log event during the test (refusal lines with a fresh
-    rate limit); the events themselves are its C{events}.
-    """
-    events = []
-    observer = events.append
-    monkeypatch.setattr(responseModule, "_refusals", RateLimitedLog(responseModule.log))
-    globalLogPublisher.addObserver(observer)
-
-    def texts():
-        return [formatEvent(event) for event in events]
-
-    texts.events = events
-    yield texts
-    globalLogPublisher.removeObserver(observer)
 
 
 def parseResponse(data: bytes) -> tuple[int, dict[str, str], bytes]:
