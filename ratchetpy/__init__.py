@@ -14,6 +14,7 @@ Write a component, wrap it in layers, serve it::
 """
 
 from .app import App
+from .broadcast import ConnectionGroup
 from .component import MessageComponent
 from .decorator import ComponentDecorator, ConnectionDecorator
 from .http import HttpHandler, HttpServer, OriginCheck, Response, Router, StaticFiles
@@ -36,6 +37,7 @@ __all__ = [
     "HttpServer",
     "WsServer",
     "App",
+    "ConnectionGroup",
     "Router",
     "OriginCheck",
     "IpBlackList",

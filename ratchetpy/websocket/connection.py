@@ -103,6 +103,23 @@ class WsConnection:
         else:
             protocol.sendMessage(bytes(data) if not isinstance(data, bytes) else data, True)
 
+    def sendPrepared(self, prepared: Any, data: str | bytes) -> None:
+        """
+        Send C{data}, already framed once for many connections as Autobahn's
+        C{PreparedMessage} C{prepared} (see L{ratchetpy.ConnectionGroup}).
+        Autobahn compresses C{data} itself for a connection that negotiated
+        permessage-deflate; a connection that is behind takes the same path
+        as L{send}, so the slow-consumer policy applies.
+        """
+        protocol = self._protocol
+        if protocol.state != _OPEN:
+            return
+        flow = self._flow
+        if flow is not None and flow._unsent is not None:
+            self._sendBehind(flow, data)
+            return
+        protocol.sendPreparedMessage(prepared)
+
     def _sendBehind(self, flow: Any, data: str | bytes) -> None:
         # The transport's buffer is full: count what goes on the wire (after
         # compression), or drop the message if the connection is past its
