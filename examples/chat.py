@@ -10,7 +10,7 @@ from pathlib import Path
 
 from twisted.logger import Logger
 
-from ratchetpy import MessageComponent, StaticFiles
+from ratchetpy import ConnectionGroup, MessageComponent, StaticFiles
 
 
 class Chat(MessageComponent):
@@ -19,16 +19,14 @@ class Chat(MessageComponent):
     httpComponent = StaticFiles(Path(__file__).parent / "chat_page")
 
     def __init__(self):
-        self.clients = set()
+        self.clients = ConnectionGroup()
 
     def onOpen(self, conn):
         self.clients.add(conn)
         self.log.info("New connection! ({id})", id=conn.resourceId)
 
     def onMessage(self, conn, msg):
-        for client in self.clients:
-            if client is not conn:
-                client.send(msg)
+        self.clients.broadcast(msg, exclude=conn)
 
     def onClose(self, conn):
         self.clients.discard(conn)
