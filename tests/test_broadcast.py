@@ -6,10 +6,7 @@ for a connection that is behind, and through a decorator's own send.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import os
-import socket
 import time
 
 from websockets.sync.client import connect
@@ -18,6 +15,7 @@ from ratchetpy import ConnectionDecorator, ConnectionGroup, HttpServer, MessageC
 from ratchetpy import broadcast as broadcastModule
 
 from .conftest import inThread, waitUntil
+from .test_slowconsumer import handshakeOnly
 
 BLOCK = 64 * 1024
 
@@ -117,26 +115,6 @@ def test_framedOncePerMessage(listen, monkeypatch):
     assert len(prepared) == 1
 
 
-def silentClient(port: int) -> socket.socket:
-    """
-    (Blocking.) A WebSocket client on a plain socket with a small receive
-    buffer that, after the handshake, never reads.
-    """
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16))
-    sock.sendall(
-        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101")
-    return sock
-
-
 def test_aSlowMemberIsClosedAndTheOthersGetEverything(listen, logged):
     """
     Broadcasting 6 MiB to a group with a member that does not read: that
@@ -145,7 +123,7 @@ def test_aSlowMemberIsClosedAndTheOthersGetEverything(listen, logged):
     """
     chat = GroupChat()
     server, url = serve(listen, chat, maxSendBuffer=256 * 1024)
-    slow = inThread(silentClient, server.portNumber)
+    slow = inThread(handshakeOnly, server.portNumber)
     blocks = 96
 
     def fast():

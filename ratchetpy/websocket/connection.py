@@ -111,14 +111,12 @@ class WsConnection:
         permessage-deflate; a connection that is behind takes the same path
         as L{send}, so the slow-consumer policy applies.
         """
-        protocol = self._protocol
-        if protocol.state != _OPEN:
-            return
         flow = self._flow
-        if flow is not None and flow._unsent is not None:
-            self._sendBehind(flow, data)
-            return
-        protocol.sendPreparedMessage(prepared)
+        if self._protocol.state == _OPEN and (flow is None or flow._unsent is None):
+            self._protocol.sendPreparedMessage(prepared)
+        else:
+            # Closing (send does nothing) or behind (the slow-consumer path).
+            self.send(data)
 
     def _sendBehind(self, flow: Any, data: str | bytes) -> None:
         # The transport's buffer is full: count what goes on the wire (after
