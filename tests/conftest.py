@@ -270,3 +270,70 @@ def twistd():
     yield _start
     for process in started:
         process.stop(signal.SIGKILL, timeout=5)
+
+
+class RedisServer:
+    """
+    A real C{redis-server} (Debian's package) on a free loopback port, with no
+    persistence; L{stop}, L{kill} and L{start} let tests take it away and bring
+    it back on the same port.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        import socket
+
+        self.directory = directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        import socket
+
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """
+        End the server at once (SIGKILL), as a crash would.
+        """
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def redisServer(tmp_path):
+    """
+    A running L{RedisServer}, stopped after the test.
+    """
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.kill()
