@@ -1,0 +1,3 @@
+"""
+Publish/subscribe channels across connections, processes and machines.
+"""
