@@ -4,13 +4,14 @@ A broadcast chat: every message is relayed, unchanged, to every other client.
 Over WebSocket:      twistd -n ratchetpy --component examples.chat:Chat
                      then open http://127.0.0.1:8080/ in two browser tabs
 Over raw TCP/telnet: twistd -n ratchetpy --component examples.chat:Chat --raw
+Two servers, one room: add --broker redis://127.0.0.1:6379/0 (and its own --port) to each
 """
 
 from pathlib import Path
 
 from twisted.logger import Logger
 
-from ratchetpy import ConnectionGroup, MessageComponent, StaticFiles
+from ratchetpy import Channels, MessageComponent, StaticFiles
 
 
 class Chat(MessageComponent):
@@ -19,17 +20,18 @@ class Chat(MessageComponent):
     httpComponent = StaticFiles(Path(__file__).parent / "chat_page")
 
     def __init__(self):
-        self.clients = ConnectionGroup()
+        # The "chat" channel: every server on the same broker (--broker) shares it.
+        self.channels = Channels()
 
     def onOpen(self, conn):
-        self.clients.add(conn)
+        self.channels.subscribe(conn, "chat")
         self.log.info("New connection! ({id})", id=conn.resourceId)
 
     def onMessage(self, conn, msg):
-        self.clients.broadcast(msg, exclude=conn)
+        self.channels.publish("chat", msg, exclude=conn)
 
     def onClose(self, conn):
-        self.clients.discard(conn)
+        self.channels.unsubscribeAll(conn)
         self.log.info("Connection {id} has disconnected", id=conn.resourceId)
 
 

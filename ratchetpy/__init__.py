@@ -26,6 +26,7 @@ from .interfaces import (
     IMessageComponent,
     IWsServerComponent,
 )
+from .pubsub.channels import Channels
 from .server import IoServer, IpBlackList
 from .websocket import WsServer
 
@@ -38,6 +39,7 @@ __all__ = [
     "WsServer",
     "App",
     "ConnectionGroup",
+    "Channels",
     "Router",
     "OriginCheck",
     "IpBlackList",

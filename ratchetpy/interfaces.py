@@ -43,6 +43,7 @@ __all__ = [
     "IHttpServerComponent",
     "IWsServerComponent",
     "IHttpRequest",
+    "IBroker",
 ]
 
 
@@ -264,3 +265,75 @@ class IHttpRequest(Interface):
         C{/rooms/{room}}; empty when no router is in front.
         """
     )
+
+
+class IBroker(Interface):
+    """
+    What carries L{ratchetpy.Channels} messages between processes: a
+    publish/subscribe transport for bytes on named broker channels. Backends:
+    L{ratchetpy.pubsub.local.LocalBroker} (within one process, the default)
+    and L{ratchetpy.pubsub.redis.RedisBroker} (Redis pub/sub).
+
+    A broker knows nothing of connections or of ratchetpy's message format:
+    L{ratchetpy.Channels} subscribes one callback per channel it has local
+    subscribers on, publishes L{ratchetpy.pubsub.envelope} bytes on
+    C{envelope.brokerChannel(channel)}, and drops its own messages coming
+    back.
+
+    Delivery is at most once: a message published while a subscriber is
+    disconnected from the broker is lost to it. Messages from one publisher
+    arrive in the order they were published.
+    """
+
+    origin = Attribute(
+        """
+        A name for this broker connection, unique across processes and
+        machines in practice (see L{ratchetpy.pubsub.envelope.newOrigin}).
+        """
+    )
+
+    stats = Attribute(
+        """
+        Counters, a L{ratchetpy.pubsub.local.BrokerStats}: messages
+        published, publishes that failed, messages received, outages.
+        """
+    )
+
+    def publish(channel: str, data: bytes) -> object:
+        """
+        Publish C{data} on broker channel C{channel}.
+
+        @return: a L{Deferred} firing with the number of subscriptions that
+            received it once the broker has accepted it, or failing with
+            L{ratchetpy.pubsub.BrokerUnavailable} when it cannot, within a
+            bounded time: a publish never waits for a broker that is down.
+        """
+
+    def subscribe(channel: str, callback: object) -> None:
+        """
+        Call C{callback(channel, data)} (C{data}: C{bytes}) for every message
+        published on C{channel} from now on, by any publisher, this process
+        included. Subscribing the same callback twice has no effect. A broker
+        that reconnects subscribes again by itself.
+        """
+
+    def unsubscribe(channel: str, callback: object) -> None:
+        """
+        Stop calling C{callback} for C{channel}; nothing happens if it was
+        not subscribed.
+        """
+
+    def start() -> None:
+        """
+        Start connecting (if the broker connects to anything); calling it
+        again does nothing. Messages published or subscribed before the
+        connection is up follow the outage rules of the backend.
+        """
+
+    def stop() -> object:
+        """
+        Disconnect and stop reconnecting.
+
+        @return: a L{Deferred} firing when the broker's connections are
+            closed.
+        """

@@ -23,6 +23,7 @@ from twisted.python import usage
 from .http.limits import MAX_CONNECTIONS_PER_IP
 from .http.server import HEAD_TIMEOUT, MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 from .loader import ComponentError, loadComponent
+from .pubsub import setDefaultBroker
 from .server.flow import MAX_SEND_BUFFER, SLOW_CONSUMER_POLICIES
 from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint
 from .service import IoServerService
@@ -64,6 +65,7 @@ class Options(usage.Options):
         ["port", "p", "tcp:8080", f"Endpoint to listen on, e.g. {ENDPOINT_EXAMPLES}."],
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
         ["slow-consumer-policy", None, "close", "What to do with a client that falls behind: close or drop."],
+        ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
         *([name, None, default, help, kind] for name, default, help, kind, _ in _LIMITS),
     ]
 
@@ -89,14 +91,28 @@ class _TapService(IoServerService):
     1, and makes SIGTERM a graceful stop that exits with status 0.
     """
 
+    #: The process default broker (--broker), started and stopped with the server.
+    broker: Any = None
+
     def startService(self) -> None:
         super().startService()
+        if self.broker is not None:
+            # A Redis that is down does not stop the server: it keeps
+            # retrying, and local clients are served meanwhile.
+            self.broker.start()
         from twisted.internet import reactor
 
         # Twisted's own SIGTERM handler makes twistd re-raise the signal after
         # shutting down, so the process "dies of SIGTERM"; a service manager
         # asking for a graceful stop should see a clean exit instead.
         reactor.callWhenRunning(signal.signal, signal.SIGTERM, self._terminate)
+
+    def stopService(self) -> Any:
+        stopping = super().stopService()
+        if self.broker is None:
+            return stopping
+        # After the connections: their onClose may still unsubscribe.
+        return stopping.addBoth(lambda _: self.broker.stop())
 
     def _terminate(self, signum: int, frame: object) -> None:
         from twisted.internet import reactor
@@ -121,6 +137,11 @@ def makeService(options: Options) -> IService:
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
+        # Before the component is loaded, so that the Channels it makes use it.
+        broker = setDefaultBroker(options["broker"])
+    except ValueError as exc:
+        raise SystemExit(f"ratchetpy: --broker: {exc}") from None
+    try:
         component = loadComponent(options["component"])
     except ComponentError as exc:
         raise SystemExit(f"ratchetpy: {exc}") from None
@@ -132,7 +153,9 @@ def makeService(options: Options) -> IService:
         server = buildServer(component, options)
     except ValueError as exc:
         raise SystemExit(f"ratchetpy: {exc}") from None
-    return _TapService(server, options["port"])
+    service = _TapService(server, options["port"])
+    service.broker = broker
+    return service
 
 
 #: The options of each layer, which apply only where that layer is built here.

@@ -162,7 +162,7 @@ def test_twoRoutesOnOnePort(serve, logged):
             return echoed, relayed
 
     assert inThread(clients) == ("echo me", "hello b")
-    waitUntil(lambda: not chat.clients, what="the chat clients to leave")
+    waitUntil(lambda: not chat.channels.subscribers("chat"), what="the chat clients to leave")
 
 
 def test_unknownPathGets404(serve):

@@ -82,7 +82,7 @@ class ProbedChat(Chat):
             "headsPending": sum(len(http._reading) for http in https),
             "httpCounted": sum(getattr(getattr(http, "limits", None), "count", 0) for http in https),
             "webSockets": sum(ws.connectionCount for ws in instances(WsServer)),
-            "chatMembers": len(self.clients),
+            "chatMembers": len(self.channels.subscribers("chat")),
             "ioProtocolObjects": len(instances(IoProtocol)),
             "wsProtocolObjects": len(instances(WsProtocol)),
             "timers": len(reactor.getDelayedCalls()),

@@ -274,7 +274,7 @@ def test_decoratingLayerOverWebSocket(listen):
 
     received = inThread(clients)
     assert received.endswith("] hi") and received.startswith("[")
-    waitUntil(lambda: not decorator.component.clients, what="both clients to leave")
+    waitUntil(lambda: not decorator.component.channels.subscribers("chat"), what="both clients to leave")
     assert decorator._decorated == {}
 
 

@@ -63,6 +63,8 @@ PAGES = (
     "components.md",
     "running.md",
     "limits.md",
+    "channels.md",
+    "performance.md",
 )
 TUTORIAL_PORT = 8080
 QUIET = 0.3  # seconds a client waits to be sure nothing arrives
@@ -924,11 +926,11 @@ def test_requireTokenExample(listen):
         assertRefused(401, base + "?token=s3cr%C3%A9t")
         with connect(base + "?token=s3cret") as alice, connect(base + "?room=1&token=s3cret") as bob:
             assertChatRelays(alice, bob)
-            assert len(chat.clients) == 2
+            assert len(chat.channels.subscribers("chat")) == 2
 
     inThread(talk)
     waitUntil(lambda: server.connectionCount == 0, timeout=10, what="every connection closed")
-    assert len(chat.clients) == 0
+    assert len(chat.channels.subscribers("chat")) == 0
     assert guard.refused == set()
 
 
