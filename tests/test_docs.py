@@ -64,6 +64,7 @@ PAGES = (
     "running.md",
     "limits.md",
     "channels.md",
+    "scaling.md",
     "performance.md",
 )
 TUTORIAL_PORT = 8080
