@@ -27,6 +27,7 @@ from .interfaces import (
     IWsServerComponent,
 )
 from .pubsub.channels import Channels
+from .pubsub.endpoint import PublishEndpoint
 from .server import IoServer, IpBlackList
 from .websocket import WsServer
 
@@ -40,6 +41,7 @@ __all__ = [
     "App",
     "ConnectionGroup",
     "Channels",
+    "PublishEndpoint",
     "Router",
     "OriginCheck",
     "IpBlackList",

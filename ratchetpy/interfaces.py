@@ -265,6 +265,14 @@ class IHttpRequest(Interface):
         C{/rooms/{room}}; empty when no router is in front.
         """
     )
+    body = Attribute(
+        """
+        The request body as C{bytes} (C{b""} without one), set by
+        L{ratchetpy.HttpHandler} before it calls C{onRequest}: read up to the
+        handler's C{maxBodySize} (413 beyond), chunked or by Content-Length.
+        Not set for requests that other components handle.
+        """
+    )
 
 
 class IBroker(Interface):

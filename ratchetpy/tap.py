@@ -66,6 +66,8 @@ class Options(usage.Options):
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
         ["slow-consumer-policy", None, "close", "What to do with a client that falls behind: close or drop."],
         ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
+        ["publish-path", None, None, "Serve a publish endpoint: POST PATH/CHANNEL publishes the body (default: off)."],
+        ["publish-secret-file", None, None, "File with the publish endpoint's secret (or RATCHETPY_PUBLISH_SECRET)."],
         *([name, None, default, help, kind] for name, default, help, kind, _ in _LIMITS),
     ]
 
@@ -83,6 +85,45 @@ class Options(usage.Options):
             raise usage.UsageError(f"--static {self['static']}: no such directory")
         if self["static"] is not None and self["raw"]:
             raise usage.UsageError("--static needs HTTP: it cannot be combined with --raw")
+        self.publishSecret = _publishSecret(self)
+
+
+def _publishSecret(options: Options) -> str | None:
+    """
+    The publish endpoint's secret, if C{--publish-path} is given.
+
+    @raise usage.UsageError: the options for the endpoint do not go together.
+    """
+    path, secretFile = options["publish-path"], options["publish-secret-file"]
+    if path is None:
+        if secretFile is not None:
+            raise usage.UsageError("--publish-secret-file needs --publish-path, e.g. --publish-path /publish")
+        return None
+    if not path.startswith("/") or path.rstrip("/") == "":
+        raise usage.UsageError(f"--publish-path must start with / and name something, e.g. /publish, not {path!r}")
+    if options["raw"]:
+        raise usage.UsageError("--publish-path needs HTTP: it cannot be combined with --raw")
+    if secretFile is not None:
+        try:
+            with open(secretFile, encoding="utf-8") as f:
+                secret = f.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise usage.UsageError(f"--publish-secret-file: cannot read {secretFile}: {exc}") from None
+    else:
+        secret = os.environ.get("RATCHETPY_PUBLISH_SECRET", "").strip()
+        if not secret:
+            raise usage.UsageError(
+                "--publish-path needs a secret: --publish-secret-file FILE or the environment variable "
+                "RATCHETPY_PUBLISH_SECRET (at least 16 random bytes)"
+            )
+    from .pubsub.endpoint import MIN_SECRET
+
+    if len(secret.encode("utf-8")) < MIN_SECRET:
+        raise usage.UsageError(
+            f"the publish secret is shorter than {MIN_SECRET} bytes: use a long random one, "
+            'e.g. python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return secret
 
 
 class _TapService(IoServerService):
@@ -239,6 +280,12 @@ def buildServer(component: Any, options: Options) -> IoServer:
                 http=StaticFiles(options["static"]) if options["static"] else None,
             )
         )
+    secret = getattr(options, "publishSecret", None)
+    if secret is not None and not options["raw"]:
+        from .pubsub.endpoint import PublishEndpoint, PublishFront
+
+        # In front of whatever handles HTTP: only requests under the path reach the endpoint.
+        inner.component = PublishFront(PublishEndpoint(secret), options["publish-path"], inner.component)
     return IoServer(
         inner,
         options["port"],

@@ -64,6 +64,7 @@ PAGES = (
     "running.md",
     "limits.md",
     "channels.md",
+    "push.md",
     "scaling.md",
     "performance.md",
 )

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_static -*-
+# -*- test-case-name: tests.test_handler,tests.test_static -*-
 """
 L{HttpHandler}: the base for plain HTTP endpoints served beside WebSockets.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import h11
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -16,6 +17,26 @@ from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent
 from .response import Response, closeWithResponse
 
 log = Logger(namespace="ratchetpy")
+
+#: Defaults for the request body limits; each is a class attribute and a
+#: constructor argument.
+MAX_BODY_SIZE = 64 * 1024
+BODY_TIMEOUT = 10.0
+
+
+class _BodyReader:
+    """
+    A request whose body is still arriving.
+    """
+
+    __slots__ = ("request", "parser", "chunks", "size", "timer")
+
+    def __init__(self, request: IHttpRequest, parser: h11.Connection, timer: Any) -> None:
+        self.request = request
+        self.parser = parser
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.timer = timer
 
 
 @implementer(IHttpServerComponent)
@@ -31,17 +52,137 @@ class HttpHandler:
     L{ratchetpy.Router}, or as the C{http} component of a
     L{ratchetpy.WsServer} (for requests that do not ask for a WebSocket).
 
-    A request body, if any, is not read.
+    The request body (by C{Content-Length}, or C{Transfer-Encoding:
+    chunked}) is read before L{onRequest} is called, and is
+    C{request.body}, C{bytes} (C{b""} without one). Refused, with a
+    plain-text response and the connection closed:
+        - a body larger than C{maxBodySize} bytes: 413;
+        - a body not complete within C{bodyTimeout} seconds of the request
+          head: 408;
+        - a malformed body (bad chunk framing): 400.
+
+    @cvar maxBodySize: the default largest body, in bytes.
+    @cvar bodyTimeout: the default seconds a body may take to arrive.
     """
+
+    maxBodySize: int = MAX_BODY_SIZE
+    bodyTimeout: float = BODY_TIMEOUT
+    #: The reactor for the body timeout; C{None}: the global one.
+    reactor: Any = None
+
+    def __init__(self, *, maxBodySize: int | None = None, bodyTimeout: float | None = None) -> None:
+        """
+        @param maxBodySize: the largest request body accepted, in bytes
+            (larger: 413); default L{MAX_BODY_SIZE}, 64 KiB.
+        @param bodyTimeout: seconds from the request head to a complete body
+            (slower: 408); default L{BODY_TIMEOUT}.
+        """
+        if maxBodySize is not None:
+            if maxBodySize < 0:
+                raise ValueError(f"maxBodySize must be 0 or a positive number of bytes, not {maxBodySize}")
+            self.maxBodySize = maxBodySize
+        if bodyTimeout is not None:
+            if bodyTimeout <= 0:
+                raise ValueError(f"bodyTimeout must be a positive number of seconds, not {bodyTimeout:g}")
+            self.bodyTimeout = bodyTimeout
 
     def onRequest(self, request: IHttpRequest) -> Any:
         """
         Return the L{Response} to C{request} (or a Deferred or coroutine
-        resolving to one).
+        resolving to one). C{request.body} is its body, C{bytes}.
         """
         return Response(404, "404 Not Found\n")
 
-    def onOpen(self, conn: IConnection, request: IHttpRequest) -> defer.Deferred[None]:
+    # Connections whose body is being read. A dict per handler, made on first
+    # use: subclasses need not call this class's __init__.
+    @property
+    def _bodies(self) -> dict[IConnection, _BodyReader]:
+        bodies = self.__dict__.get("_bodyReaders")
+        if bodies is None:
+            bodies = self.__dict__["_bodyReaders"] = {}
+        return bodies
+
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> Any:
+        headers = request.headers
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            request.body = b""  # type: ignore[attr-defined]
+            return self._respond(conn, request)
+        length = headers.get("content-length", "").strip()
+        if length.isdigit() and int(length) > self.maxBodySize:
+            closeWithResponse(conn, 413, f"request body of {length} bytes is larger than {self.maxBodySize} bytes")
+            return None
+        # h11 reads the body, chunked or by length, from the head it checked
+        # already (HttpServer parsed the same bytes).
+        parser = h11.Connection(h11.SERVER)
+        try:
+            parser.receive_data(request.rawHead)
+            event = parser.next_event()
+        except h11.RemoteProtocolError as exc:
+            closeWithResponse(conn, 400, f"malformed request: {exc}")
+            return None
+        if not isinstance(event, h11.Request):
+            closeWithResponse(conn, 400, "malformed request head")
+            return None
+        if parser.client_is_waiting_for_100_continue:
+            conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        reactor = self.reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        timer = reactor.callLater(self.bodyTimeout, self._bodyTimedOut, conn)
+        self._bodies[conn] = _BodyReader(request, parser, timer)
+        # Nothing to wait for: the HTTP layer hands over the body's bytes
+        # only once this hook has returned.
+        return self._read(conn, b"")
+
+    def onMessage(self, conn: IConnection, data: bytes) -> Any:
+        """
+        Bytes of the request body; what follows it is ignored.
+        """
+        if conn in self._bodies:
+            return self._read(conn, data)
+        return None
+
+    def _read(self, conn: IConnection, data: bytes) -> Any:
+        reader = self._bodies[conn]
+        parser = reader.parser
+        try:
+            if data:
+                # (h11 takes b"" as the end of the connection.)
+                parser.receive_data(data)
+            while True:
+                event = parser.next_event()
+                if isinstance(event, h11.Data):
+                    reader.size += len(event.data)
+                    if reader.size > self.maxBodySize:
+                        self._refuse(conn, 413, f"request body larger than {self.maxBodySize} bytes")
+                        return None
+                    reader.chunks.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                else:
+                    return None
+        except h11.RemoteProtocolError as exc:
+            self._refuse(conn, 400, f"malformed request body: {exc}")
+            return None
+        self._forget(conn)
+        request = reader.request
+        request.body = b"".join(reader.chunks)  # type: ignore[attr-defined]
+        return self._respond(conn, request)
+
+    def _refuse(self, conn: IConnection, status: int, message: str) -> None:
+        self._forget(conn)
+        closeWithResponse(conn, status, message)
+
+    def _forget(self, conn: IConnection) -> None:
+        reader = self._bodies.pop(conn, None)
+        if reader is not None and reader.timer.active():
+            reader.timer.cancel()
+
+    def _bodyTimedOut(self, conn: IConnection) -> None:
+        if conn in self._bodies:
+            self._refuse(conn, 408, f"request body not received within {self.bodyTimeout:g} seconds")
+
+    def _respond(self, conn: IConnection, request: IHttpRequest) -> defer.Deferred[None]:
         d = defer.maybeDeferred(self.onRequest, request)
 
         def respond(response: Response) -> None:
@@ -62,13 +203,8 @@ class HttpHandler:
 
         return d.addCallback(respond).addErrback(failed)
 
-    def onMessage(self, conn: IConnection, data: bytes) -> None:
-        """
-        Bytes after the request head (a body) are ignored.
-        """
-
     def onClose(self, conn: IConnection) -> None:
-        pass
+        self._forget(conn)
 
     def onError(self, conn: IConnection, exc: BaseException) -> None:
         pass

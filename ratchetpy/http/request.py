@@ -62,7 +62,7 @@ class HttpRequest:
     A parsed HTTP/1.x request head; see L{IHttpRequest}.
     """
 
-    __slots__ = ("method", "target", "path", "query", "version", "headers", "rawHead", "routeParams")
+    __slots__ = ("method", "target", "path", "query", "version", "headers", "rawHead", "routeParams", "body")
 
     def __init__(self, method: str, target: str, version: str, headers: Headers, rawHead: bytes = b"") -> None:
         self.method = method
