@@ -28,6 +28,7 @@ from .server.flow import MAX_SEND_BUFFER, SLOW_CONSUMER_POLICIES
 from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint
 from .service import IoServerService
 from .websocket.server import KEEPALIVE_INTERVAL, MAX_MESSAGE_SIZE
+from .workers import WORKER_ENVIRONMENT, ReusePortEndpoint, WorkersError, WorkerSupervisor, dieWithParent, tcpAddress
 
 log = Logger(namespace="ratchetpy")
 
@@ -59,12 +60,14 @@ class Options(usage.Options):
     )
     optFlags = [
         ["raw", None, "Serve the component over plain TCP (IoServer alone), without HTTP or WebSocket."],
+        ["reuse-port", None, "Listen with SO_REUSEPORT, beside other processes on the same port (as --workers does)."],
     ]
     optParameters = [
         ["component", "c", None, "The component to serve, as MODULE:NAME."],
         ["port", "p", "tcp:8080", f"Endpoint to listen on, e.g. {ENDPOINT_EXAMPLES}."],
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
         ["slow-consumer-policy", None, "close", "What to do with a client that falls behind: close or drop."],
+        ["workers", None, 1, "Run N server processes on --port (SO_REUSEPORT); N > 1 needs --broker redis://...", int],
         ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
         ["publish-path", None, None, "Serve a publish endpoint: POST PATH/CHANNEL publishes the body (default: off)."],
         ["publish-secret-file", None, None, "File with the publish endpoint's secret (or RATCHETPY_PUBLISH_SECRET)."],
@@ -86,6 +89,18 @@ class Options(usage.Options):
         if self["static"] is not None and self["raw"]:
             raise usage.UsageError("--static needs HTTP: it cannot be combined with --raw")
         self.publishSecret = _publishSecret(self)
+        if self["workers"] < 1:
+            raise usage.UsageError(f"--workers must be 1 or more, not {self['workers']}")
+        if self["workers"] > 1 and self["broker"].startswith("memory:"):
+            raise usage.UsageError(
+                f"--workers {self['workers']} needs a broker the processes share, e.g. --broker "
+                "redis://127.0.0.1:6379/0: with the in-process one, channels would not cross processes"
+            )
+        if self["workers"] > 1 or self["reuse-port"]:
+            try:
+                tcpAddress(self["port"])
+            except WorkersError as exc:
+                raise usage.UsageError(str(exc)) from None
 
 
 def _publishSecret(options: Options) -> str | None:
@@ -182,6 +197,13 @@ def makeService(options: Options) -> IService:
         broker = setDefaultBroker(options["broker"])
     except ValueError as exc:
         raise SystemExit(f"ratchetpy: --broker: {exc}") from None
+    supervising = options["workers"] > 1
+    if supervising:
+        # The supervisor loads the component only to check the options; the
+        # workers are the ones on the broker.
+        broker = setDefaultBroker("memory://")
+    elif os.environ.get(WORKER_ENVIRONMENT):
+        dieWithParent()
     try:
         component = loadComponent(options["component"])
     except ComponentError as exc:
@@ -194,9 +216,37 @@ def makeService(options: Options) -> IService:
         server = buildServer(component, options)
     except ValueError as exc:
         raise SystemExit(f"ratchetpy: {exc}") from None
-    service = _TapService(server, options["port"])
+    if supervising:
+        return _SupervisorService(options)
+    endpoint = ReusePortEndpoint(reactor, options["port"]) if options["reuse-port"] else options["port"]
+    service = _TapService(server, endpoint)
     service.broker = broker
     return service
+
+
+class _SupervisorService(WorkerSupervisor):
+    """
+    The twistd process of C{--workers N}: SIGTERM is a graceful stop of every
+    worker and exit status 0; an address that cannot be listened on is one
+    line and exit status 1.
+    """
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except OSError as exc:
+            raise SystemExit(
+                f"ratchetpy: cannot listen on {self.options['port']}: {exc.strerror}. "
+                "Is another server using it? Choose another with --port."
+            ) from None
+
+    def startService(self) -> None:
+        super().startService()
+        self.reactor.callWhenRunning(signal.signal, signal.SIGTERM, self._terminate)
+
+    def _terminate(self, signum: int, frame: object) -> None:
+        log.info("received SIGTERM: stopping the workers")
+        self.reactor.callFromThread(self.reactor.stop)
 
 
 #: The options of each layer, which apply only where that layer is built here.
