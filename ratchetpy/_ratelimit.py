@@ -102,6 +102,9 @@ class RateLimitedLogger:
     def __init__(self, logger: Any, limits: RateLimitedLog) -> None:
         self._wrapped = logger
         self._limits = limits
+        # Autobahn calls these on every read and write: no __getattr__ for them.
+        self.debug = logger.debug
+        self.trace = getattr(logger, "trace", logger.debug)
 
     def info(self, format: str, **fields: Any) -> None:
         if self._limits.allow(format):

@@ -112,8 +112,13 @@ class WsConnection:
         as L{send}, so the slow-consumer policy applies.
         """
         flow = self._flow
-        if self._protocol.state == _OPEN and (flow is None or flow._unsent is None):
-            self._protocol.sendPreparedMessage(prepared)
+        protocol = self._protocol
+        if protocol.state == _OPEN and (flow is None or flow._unsent is None):
+            if protocol._perMessageCompress is None:
+                # The frame as prepared, straight to the transport.
+                protocol.sendData(prepared.payloadHybi)
+            else:
+                protocol.sendPreparedMessage(prepared)
         else:
             # Closing (send does nothing) or behind (the slow-consumer path).
             self.send(data)
