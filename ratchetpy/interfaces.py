@@ -267,10 +267,11 @@ class IHttpRequest(Interface):
     )
     body = Attribute(
         """
-        The request body as C{bytes} (C{b""} without one), set by
-        L{ratchetpy.HttpHandler} before it calls C{onRequest}: read up to the
-        handler's C{maxBodySize} (413 beyond), chunked or by Content-Length.
-        Not set for requests that other components handle.
+        The request body as C{bytes}: read by L{ratchetpy.HttpHandler} before
+        it calls C{onRequest} (up to the handler's C{maxBodySize}, 413
+        beyond; chunked or by Content-Length); C{b""} for requests without
+        one, and for requests that other components handle (a WebSocket
+        upgrade has no body).
         """
     )
 

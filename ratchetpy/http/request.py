@@ -74,6 +74,8 @@ class HttpRequest:
         self.headers = headers
         self.rawHead = rawHead
         self.routeParams = _NO_PARAMS
+        # Read by HttpHandler, when it answers the request.
+        self.body = b""
 
     @property
     def isWebSocketUpgrade(self) -> bool:
