@@ -7,6 +7,8 @@ Benchmark ratchetpy side by side with bare Autobahn.
     python bench/run.py                            # full run: 3 reps of every scenario
     python bench/run.py --quick                    # smoke run: 1 rep, short durations, small sizes
     REPS=5 python bench/run.py                     # or --reps 5
+    PYTHONPATH=$PWD python bench/run.py --baseline /tmp/ratchetpy-base  # the working tree (no install)
+                                                   # and an older checkout: "vs baseline" column
 
 Run it from the venv that holds the ratchetpy to measure: the servers are started
 with the `twistd` next to `sys.executable`, the peer servers with `sys.executable`.
@@ -17,6 +19,8 @@ Servers, each started fresh for every scenario and repetition:
                       or examples.chat:Chat (broadcast), --max-connections-per-ip 0
   autobahn            ../shared/bench/servers/autobahn_server.py (framing per connection)
   autobahn-prepared   the same with --prepared (prepareMessage: frame once), broadcast only
+  ratchetpy-baseline  with --baseline DIR only: as ratchetpy, but ratchetpy and examples imported
+                      from DIR (env -C DIR PYTHONPATH=DIR twistd ...), another checkout
 
 Scenarios (../shared/bench/load/loadgen.js): echo (100 conns x 32 B, closed loop), pipelined
 echo (16 in flight per conn), 4 KiB echo, broadcast to 1,000 receivers, handshakes/s and RSS
@@ -50,35 +54,112 @@ DEFAULT_SCENARIOS = ["echo", "echo-pipelined", "echo-4k", "broadcast", "connect"
 BASE = "autobahn"
 PREPARED = "autobahn-prepared"
 RATCHETPY = "ratchetpy"
+BASELINE = "ratchetpy-baseline"
 
 
-def server_specs(python: str, twistd: str, extra: list[str]) -> list[str]:
+def server_specs(python: str, twistd: str, extra: list[str], baseline: Path | None = None,
+                 baseline_first: bool = False) -> list[str]:
     """run_baselines.sh --server specs: NAME|MODES|COMMAND (run from ../shared/bench)."""
 
-    def ratchetpy(component: str) -> str:
+    def ratchetpy(component: str, root: Path = REPO, pythonpath: Path | None = None) -> str:
         # env -C: examples.* are imported from the repository root (the plugin puts the
         # current directory on sys.path after ratchetpy itself is imported, so the
         # installed ratchetpy is the one measured). exec'ed: its PID is the server's.
-        argv = ["env", "-C", str(REPO), twistd, "-n", "--pidfile=", "ratchetpy",
+        # The baseline's PYTHONPATH=DIR replaces any inherited one: ratchetpy, its twistd
+        # plugin and examples all come from DIR (check_setup probes exactly this).
+        env = [f"PYTHONPATH={pythonpath}"] if pythonpath else []
+        argv = ["env", "-C", str(root), *env, twistd, "-n", "--pidfile=", "ratchetpy",
                 "--component", component, "--port", "tcp:{port}:interface=127.0.0.1",
                 "--max-connections-per-ip", "0", "--shutdown-timeout", "0", *extra]
         return " ".join(shlex.quote(a) if "{port}" not in a else a for a in argv)
 
     peer = f"{shlex.quote(python)} servers/autobahn_server.py {{port}} {{mode}}"
+    ours = []
+    for mode, component in (("echo", "examples.echo:Echo"), ("chat", "examples.chat:Chat")):
+        pair = [f"{RATCHETPY}|{mode}|{ratchetpy(component)}"]
+        if baseline is not None:
+            # Right after (or before) ratchetpy's runs of the same mode, the order swapped
+            # every other repetition: drift of the machine's load over a repetition does
+            # not always favour the same one.
+            b = f"{BASELINE}|{mode}|{ratchetpy(component, baseline, baseline)}"
+            pair = [b, *pair] if baseline_first else [*pair, b]
+        ours += pair
     return [
-        f"{RATCHETPY}|echo|{ratchetpy('examples.echo:Echo')}",
-        f"{RATCHETPY}|chat|{ratchetpy('examples.chat:Chat')}",
+        *ours,
         f"{BASE}|echo,chat|{peer}",
         f"{PREPARED}|chat|{peer} --prepared",
     ]
 
 
-def check_setup(python: str, twistd: str) -> dict:
+def _pythonpath() -> list[str]:
+    return [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+
+
+def _git_rev(d: Path) -> str:
+    """Short commit of checkout d, "+ uncommitted changes" if its tree differs; "?" if not a git checkout."""
+    r = subprocess.run(["git", "-C", str(d), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if r.returncode:
+        return "?"
+    st = subprocess.run(["git", "-C", str(d), "status", "--porcelain", "--untracked-files=no"],
+                        capture_output=True, text=True)
+    return r.stdout.strip() + (" + uncommitted changes" if st.stdout.strip() else "")
+
+
+# What a ratchetpy-baseline server imports: run as it is (cwd DIR, PYTHONPATH=DIR).
+BASELINE_PROBE = """\
+import json, ratchetpy, ratchetpy.tap, examples.echo, examples.chat
+from twisted.application.service import IServiceMaker
+from twisted.plugin import getPlugins
+try:
+    from ratchetpy.server.flow import MAX_SEND_BUFFER
+except ImportError:
+    MAX_SEND_BUFFER = None
+print(json.dumps({'ratchetpy': getattr(ratchetpy, '__version__', '?'), 'ratchetpy_file': ratchetpy.__file__,
+                  'tap_file': ratchetpy.tap.__file__, 'examples': [examples.echo.__file__, examples.chat.__file__],
+                  'plugin': any(p.tapname == 'ratchetpy' for p in getPlugins(IServiceMaker)),
+                  'max_send_buffer': MAX_SEND_BUFFER}))
+"""
+
+
+def check_baseline(python: str, d: Path) -> tuple[dict, list[str]]:
+    """Probe what the ratchetpy-baseline servers will import: every file must come from d."""
+    if "|" in str(d):
+        return {}, [f"--baseline {d}: a '|' in the path cannot go into a run_baselines.sh server spec"]
+    if not (d / "ratchetpy" / "__init__.py").is_file() or not (d / "examples").is_dir():
+        return {}, [f"--baseline {d}: not a ratchetpy checkout (no ratchetpy/__init__.py and examples/), "
+                    "e.g. `git worktree add /tmp/ratchetpy-base <commit>`"]
+    env = {**os.environ, "PYTHONPATH": str(d)}
+    r = subprocess.run([python, "-c", BASELINE_PROBE], cwd=d, env=env, capture_output=True, text=True)
+    if r.returncode:
+        last = r.stderr.strip().splitlines()[-1:] or [""]
+        return {}, [f"--baseline {d}: cannot import its ratchetpy and examples with PYTHONPATH={d}: {last[0]}"]
+    info = json.loads(r.stdout)
+    problems = []
+    files = [info["ratchetpy_file"], info["tap_file"], *info["examples"]]
+    foreign = [f for f in files if not Path(f).resolve().is_relative_to(d)]
+    if foreign:
+        problems.append(f"--baseline {d}: PYTHONPATH={d} still imports {', '.join(foreign)} from elsewhere")
+    if not info["plugin"]:
+        problems.append(f"--baseline {d}: twistd finds no `ratchetpy` plugin (twisted/plugins/ratchetpy_plugin.py)")
+    info["dir"] = str(d)
+    info["commit"] = _git_rev(d)
+    return info, problems
+
+
+def check_setup(python: str, twistd: str, baseline: Path | None = None) -> dict:
     problems = []
     if not RUN_BASELINES.exists():
         problems.append(f"{RUN_BASELINES} not found: the team's ../shared/bench must sit beside the repository")
     if not (LOADGEN_DIR / "node_modules" / "ws").is_dir():
-        problems.append(f"load generator not installed: (cd {LOADGEN_DIR} && npm ci)")
+        # Or a ws that node finds from there by other means (NODE_PATH, a node_modules further up).
+        try:
+            r = subprocess.run([os.environ.get("NODE", "node"), "-e", f"require.resolve('ws', {{paths: "
+                                f"[{json.dumps(str(LOADGEN_DIR))}]}})"], capture_output=True, text=True)
+            found = r.returncode == 0
+        except OSError:
+            found = False
+        if not found:
+            problems.append(f"load generator not installed: (cd {LOADGEN_DIR} && npm ci)")
     if not os.access(twistd, os.X_OK):
         problems.append(f"no twistd next to {python}: run from the venv where you did `pip install .`")
     info = {}
@@ -91,23 +172,47 @@ def check_setup(python: str, twistd: str) -> dict:
     r = subprocess.run([python, "-c", probe], cwd="/", capture_output=True, text=True)
     if r.returncode:
         last = r.stderr.strip().splitlines()[-1:] or [""]
-        problems.append("ratchetpy is not installed in this venv: `pip install .` from the repository root ("
-                        + last[0] + ")")
+        if _pythonpath():
+            problems.append(f"ratchetpy does not import with PYTHONPATH={os.environ['PYTHONPATH']} ({last[0]})")
+        else:
+            problems.append("ratchetpy is not installed in this venv: `pip install .` from the repository root, "
+                            f"or PYTHONPATH={REPO} to measure the working tree (" + last[0] + ")")
     else:
         info = json.loads(r.stdout)
-        where = info["ratchetpy_file"]
-        if Path(where).resolve().is_relative_to(REPO) and "site-packages" not in where:
+        where = Path(info["ratchetpy_file"]).resolve()
+        via = [e for e in _pythonpath() if where.is_relative_to(Path(e).resolve())]
+        if via and where.is_relative_to(REPO):
+            # PYTHONPATH=<repo>: the working tree as it is, no install. The servers inherit it.
+            print(f"note: ratchetpy is imported from the working tree through PYTHONPATH ({info['ratchetpy_file']}), "
+                  "not from an installed copy: fine for development and --baseline comparisons; "
+                  "`pip install .` measures what users get", file=sys.stderr)
+        elif via:
+            # The ratchetpy servers would run that ratchetpy with this checkout's examples.
+            problems.append(f"PYTHONPATH={os.environ['PYTHONPATH']} makes ratchetpy import from "
+                            f"{info['ratchetpy_file']}, outside this checkout ({REPO}): unset it (or set "
+                            f"PYTHONPATH={REPO}); to measure another checkout use --baseline DIR")
+        elif where.is_relative_to(REPO) and "site-packages" not in info["ratchetpy_file"]:
             print(f"note: ratchetpy is imported from the checkout ({info['ratchetpy_file']}), "
                   "an editable install; fine, but `pip install .` measures what users get", file=sys.stderr)
+    if baseline is not None:
+        binfo, bproblems = check_baseline(python, baseline)
+        problems += bproblems
+        if binfo:
+            if baseline == REPO:
+                print(f"note: --baseline {baseline} is this checkout: an A/A run (noise of the comparison)",
+                      file=sys.stderr)
+            info["baseline"] = binfo
     if problems:
         sys.exit("bench/run.py: cannot run:\n  " + "\n  ".join(problems))
+    if baseline is not None:
+        info["commit"] = _git_rev(REPO)
     return info
 
 
 def run(args) -> Path:
     python = sys.executable
     twistd = str(Path(python).with_name("twistd"))
-    info = check_setup(python, twistd)
+    info = check_setup(python, twistd, args.baseline)
     out = Path(args.out or Path(os.environ.get("TMPDIR", "/tmp")) / "ratchetpy-bench" / time.strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "versions.json").write_text(json.dumps(info, indent=2))
@@ -129,14 +234,19 @@ def run(args) -> Path:
         "CLIENT_CPU": str(client_cpu),
         "QUIET_WAIT": str(args.quiet_wait),
     })
-    specs = server_specs(python, twistd, args.ratchetpy_arg)
-    cmd = ["bash", str(RUN_BASELINES)]
-    for s in specs:
-        cmd += ["--server", s]
     print(f"ratchetpy {info.get('ratchetpy')} ({info.get('ratchetpy_file')}), autobahn {info.get('autobahn')}, "
           f"twisted {info.get('twisted')}; server on cpu {server_cpu}, generator on cpu {client_cpu}; "
           f"{args.reps} rep(s){' (quick)' if args.quick else ''}; results in {out}", flush=True)
+    if args.baseline:
+        b = info["baseline"]
+        print(f"{RATCHETPY} = {REPO} at {info['commit']}: {info['ratchetpy_file']}\n"
+              f"{BASELINE} = {b['dir']} at {b['commit']}: ratchetpy {b['ratchetpy']} ({b['ratchetpy_file']}), "
+              f"examples from {os.path.dirname(b['examples'][0])}", flush=True)
     for rep in range(1, args.reps + 1):
+        specs = server_specs(python, twistd, args.ratchetpy_arg, args.baseline, baseline_first=rep % 2 == 0)
+        cmd = ["bash", str(RUN_BASELINES)]
+        for s in specs:
+            cmd += ["--server", s]
         print(f"--- repetition {rep}/{args.reps}", flush=True)
         with open(out / "run_baselines.out", "a") as log:
             p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -186,7 +296,7 @@ def fmt_ratio(r):
     return f"{r:.2f}x" if r >= 0.01 else "<0.01x"
 
 
-def summarize(out: Path, max_send_buffer: int | None) -> str:
+def summarize(out: Path, max_send_buffer: int | None, baseline: dict | None = None) -> str:
     groups: dict = {}
     errors: dict = {}
     raw = out / "raw.jsonl"
@@ -204,9 +314,12 @@ def summarize(out: Path, max_send_buffer: int | None) -> str:
         vs = [get(r, path) for r in groups.get((server, bench), [])]
         return [v * scale for v in vs if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
-    servers = [RATCHETPY, BASE, PREPARED]
-    lines = ["| scenario | " + " | ".join(servers) + " | ratchetpy / autobahn | ratchetpy / prepared | target |",
-             "|---|" + "---:|" * (len(servers) + 2) + "---|"]
+    # The baseline's columns only for a --baseline run: otherwise the table is as it always was.
+    with_baseline = bool(baseline) or any(server == BASELINE for server, _ in groups)
+    servers = [RATCHETPY, *([BASELINE] if with_baseline else []), BASE, PREPARED]
+    ratio_heads = ["ratchetpy / autobahn", "ratchetpy / prepared", *(["vs baseline"] if with_baseline else [])]
+    lines = ["| scenario | " + " | ".join(servers + ratio_heads) + " | target |",
+             "|---|" + "---:|" * (len(servers) + len(ratio_heads)) + "---|"]
     for label, bench, path, scale, _unit, _higher, targets in ROWS:
         meds = {}
         cells = []
@@ -228,6 +341,8 @@ def summarize(out: Path, max_send_buffer: int | None) -> str:
             return a / b
 
         ratios = {BASE: ratio(BASE), PREPARED: ratio(PREPARED)}
+        if with_baseline:
+            ratios[BASELINE] = ratio(BASELINE)
         verdicts = []
         for vs_name, op, bound in targets:
             rv = ratios[vs_name]
@@ -247,7 +362,7 @@ def summarize(out: Path, max_send_buffer: int | None) -> str:
             if opened:
                 label = f"{label}, {max(opened):,} {'receivers' if bench == 'broadcast' else 'conns'}"
         lines.append(f"| {label} | " + " | ".join(cells) + " | "
-                     + " | ".join(fmt_ratio(ratios[v]) for v in (BASE, PREPARED))
+                     + " | ".join(fmt_ratio(ratios[v]) for v in ratios)
                      + " | " + "; ".join(verdicts) + " |")
 
     notes = []
@@ -266,6 +381,9 @@ def summarize(out: Path, max_send_buffer: int | None) -> str:
     text = "\n".join(lines)
     text += ("\n\nMedians of the repetitions (± half the range); ratios are of medians. "
              "Lower is better for RSS and growth.")
+    if with_baseline:
+        where = f" ({baseline['dir']} at {baseline['commit']})" if baseline else ""
+        text += f" vs baseline = ratchetpy / {BASELINE}{where}."
     if notes:
         text += "\n\nNotes:\n" + "\n".join("- " + n for n in notes)
     return text
@@ -287,14 +405,23 @@ def main(argv=None):
     ap.add_argument("--ratchetpy-arg", action="append", default=[],
                     help="extra `twistd ratchetpy` option for the ratchetpy servers (repeatable), "
                     "e.g. --ratchetpy-arg=--keepalive=0")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="another ratchetpy checkout (e.g. a `git worktree` of an older commit): also run "
+                    f"its echo and chat servers as {BASELINE} and add a `vs baseline` column")
     ap.add_argument("--out", help="results directory (default $TMPDIR/ratchetpy-bench/<timestamp>)")
     ap.add_argument("--summarize", metavar="DIR", help="only print the table for an earlier run's results directory")
     args = ap.parse_args(argv)
     if args.summarize:
         d = Path(args.summarize)
         info = json.loads((d / "versions.json").read_text()) if (d / "versions.json").exists() else {}
-        print(summarize(d, info.get("max_send_buffer")))
+        print(summarize(d, info.get("max_send_buffer"), info.get("baseline")))
         return 0
+    if args.baseline:
+        args.baseline = Path(args.baseline).resolve()
+    if os.environ.get("PYTHONPATH"):
+        # The probes and the servers run in other directories: relative entries would change meaning.
+        os.environ["PYTHONPATH"] = os.pathsep.join(os.path.abspath(e) if e else e
+                                                   for e in os.environ["PYTHONPATH"].split(os.pathsep))
     if args.reps is None:
         args.reps = 1 if args.quick else int(os.environ.get("REPS", "3"))
     if args.quiet_wait is None:
@@ -303,7 +430,7 @@ def main(argv=None):
     out = run(args)
     info = json.loads((out / "versions.json").read_text())
     print()
-    print(summarize(out, info.get("max_send_buffer")))
+    print(summarize(out, info.get("max_send_buffer"), info.get("baseline")))
     print(f"\nraw results and logs: {out}")
     return 0
 

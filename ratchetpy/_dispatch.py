@@ -17,10 +17,9 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-log = Logger(namespace="ratchetpy")
+from .websocket.codes import INTERNAL_ERROR
 
-#: Close code sent when a component's hook fails (RFC 6455: internal error).
-INTERNAL_ERROR = 1011
+log = Logger(namespace="ratchetpy")
 
 
 def andThen(result: object, hook: Any, *args: object) -> object:
@@ -42,8 +41,10 @@ class HookDispatcher:
     Calls the hooks of C{_component} for the connection C{_connection}.
 
     A hook's result may be C{None}, a L{Deferred} or a coroutine. While one
-    is pending, later calls wait in a backlog and the transport stops being read,
-    so hooks of one connection never overlap and the backlog stays as small as
+    is pending, later calls wait in a backlog and the connection stops being
+    read (C{conn.io.pauseReading}, counted: another layer's dispatcher
+    waiting on the same connection keeps it paused until it is done too), so
+    hooks of one connection never overlap and the backlog stays as small as
     one read. A failing hook is logged, reported to C{onError}, and the
     connection is closed with code 1011 once C{onError} has returned; after that
     only C{onClose} is still delivered.
@@ -104,16 +105,12 @@ class HookDispatcher:
             self._runHook(name, args)
         if self._waiting is None and self._readingPaused:
             self._readingPaused = False
-            resume = getattr(self._connection.transport, "resumeProducing", None)
-            if resume is not None:
-                resume()
+            self._connection.io.resumeReading()
 
     def _pauseReading(self) -> None:
         if not self._readingPaused:
-            pause = getattr(self._connection.transport, "pauseProducing", None)
-            if pause is not None:
-                self._readingPaused = True
-                pause()
+            self._readingPaused = True
+            self._connection.io.pauseReading()
 
     def _hookFailed(self, name: str, failure: Failure) -> None:
         log.failure(

@@ -7,6 +7,7 @@ cannot fill the disk.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -30,11 +31,29 @@ class _Window:
         self.suppressed = 0
 
 
-class RateLimitedLog:
+#: Every L{LogBudget} alive, so that L{resetAllBudgets} can reach them all;
+#: weak, so that a budget goes when its owner does.
+_budgets: weakref.WeakSet[LogBudget] = weakref.WeakSet()
+
+
+def resetAllBudgets() -> None:
+    """
+    Give every L{LogBudget} of the process a fresh start, as if nothing had
+    been logged through it yet: for tests that look for a line that earlier
+    tests may have used the budget of. Counts of lines not logged are
+    forgotten, not reported.
+    """
+    for budget in list(_budgets):
+        budget.reset()
+
+
+class LogBudget:
     """
     Emits at most C{burst} lines of each kind per C{window} seconds. Lines over
     the limit are counted, and the count is logged with the first line of the
     kind after the window ends ("... 5,312 more like it were not logged").
+
+    Every budget is registered (weakly) for L{resetAllBudgets}.
     """
 
     def __init__(
@@ -49,6 +68,13 @@ class RateLimitedLog:
         self.window = window
         self._clock = clock
         self._windows: dict[str, _Window] = {}
+        _budgets.add(self)
+
+    def reset(self) -> None:
+        """
+        Forget every window: each kind may log a full burst again.
+        """
+        self._windows.clear()
 
     def info(self, kind: str, format: str, **fields: Any) -> None:
         """
@@ -94,28 +120,28 @@ class RateLimitedLogger:
     """
     Wraps a logger (Twisted's or Autobahn's txaio one) so that its C{info},
     C{warn} and C{error} lines are rate-limited, per format string, by a
-    L{RateLimitedLog}; other levels (C{debug}, C{trace}) pass straight
+    L{LogBudget}; other levels (C{debug}, C{trace}) pass straight
     through. For libraries that log per connection at warning level, such as
     Autobahn on every failed or dropped WebSocket.
     """
 
-    def __init__(self, logger: Any, limits: RateLimitedLog) -> None:
+    def __init__(self, logger: Any, budget: LogBudget) -> None:
         self._wrapped = logger
-        self._limits = limits
+        self._budget = budget
         # Autobahn calls these on every read and write: no __getattr__ for them.
         self.debug = logger.debug
         self.trace = getattr(logger, "trace", logger.debug)
 
     def info(self, format: str, **fields: Any) -> None:
-        if self._limits.allow(format):
+        if self._budget.allow(format):
             self._wrapped.info(format, **fields)
 
     def warn(self, format: str, **fields: Any) -> None:
-        if self._limits.allow(format):
+        if self._budget.allow(format):
             self._wrapped.warn(format, **fields)
 
     def error(self, format: str, **fields: Any) -> None:
-        if self._limits.allow(format):
+        if self._budget.allow(format):
             self._wrapped.error(format, **fields)
 
     def __getattr__(self, name: str) -> Any:

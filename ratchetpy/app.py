@@ -16,11 +16,9 @@ from twisted.logger import Logger
 from .http.origin import OriginCheck
 from .http.router import Router
 from .http.server import HttpServer
-from .interfaces import IHttpServerComponent
-from .loader import isComponent
-from .server.flow import MAX_SEND_BUFFER
-from .server.io import IoServer, raiseIfFailedNow
-from .websocket.server import KEEPALIVE_INTERVAL, WsServer
+from .options import HTTP_SERVER, IO_SERVER, checkKeywords, optionsOf
+from .server.io import IoServer, serveUntilStopped
+from .stack import serveOverHttp
 
 log = Logger(namespace="ratchetpy")
 
@@ -49,14 +47,18 @@ class App:
         interface, C{"::"} for every interface.
     @param endpoint: a Twisted endpoint string to listen on instead of
         C{port} and C{address}, e.g. C{"ssl:8443:privateKey=key.pem"}.
-    @param reactor: the reactor; the global one by default.
-    @param httpOptions: passed to L{HttpServer}: its limits (C{maxHeadSize},
-        C{maxConnections}, C{maxConnectionsPerIp}, ...).
-    @param shutdownTimeout: passed to L{IoServer}, as are C{maxSendBuffer}
-        and C{slowConsumerPolicy}.
+    @param reactor: the reactor, for every layer; the global one by default.
+    @param options: the options of L{IoServer} (C{shutdownTimeout},
+        C{maxSendBuffer}, C{slowConsumerPolicy}) and of L{HttpServer} (its
+        limits: C{maxHeadSize}, C{maxConnections}, C{maxConnectionsPerIp},
+        ...); see L{ratchetpy.options}.
+    @raise TypeError: a keyword is no option of those layers.
+    @raise ValueError: an option's value is not allowed.
 
     @ivar router: the L{Router}; L{route} adds to it.
     @ivar server: the L{IoServer}.
+    @ivar ioOptions: the L{IoServer} options given.
+    @ivar httpOptions: the L{HttpServer} options given.
     """
 
     def __init__(
@@ -67,25 +69,30 @@ class App:
         *,
         endpoint: str | None = None,
         reactor: Any = None,
-        shutdownTimeout: float = 5.0,
-        maxSendBuffer: int = MAX_SEND_BUFFER,
-        slowConsumerPolicy: str = "close",
-        **httpOptions: Any,
+        **options: Any,
     ) -> None:
+        checkKeywords(options, (IO_SERVER, HTTP_SERVER), "App()")
         self.httpHost = httpHost
         self.port = port
+        self._reactor = reactor
         self.router = Router()
-        http = HttpServer(self.router, reactor=reactor, **httpOptions)
-        ioOptions = dict(
-            reactor=reactor,
-            shutdownTimeout=shutdownTimeout,
-            maxSendBuffer=maxSendBuffer,
-            slowConsumerPolicy=slowConsumerPolicy,
-        )
+        # Kept apart, for ratchetpy.stack builds an App's stack from them
+        # when the twistd plugin serves it on its own port.
+        ioNames = {o.name for o in optionsOf(IO_SERVER)}
+        self.ioOptions = {name: value for name, value in options.items() if name in ioNames}
+        self.httpOptions = {name: value for name, value in options.items() if name not in ioNames}
+        http = HttpServer(self.router, reactor=reactor, **self.httpOptions)
         if endpoint is None:
-            self.server = IoServer.factory(http, port, address, **ioOptions)
+            self.server = IoServer.factory(http, port, address, reactor=reactor, **self.ioOptions)
         else:
-            self.server = IoServer(http, endpoint, **ioOptions)
+            self.server = IoServer(http, endpoint, reactor=reactor, **self.ioOptions)
+
+    @property
+    def reactor(self) -> Any:
+        """
+        The reactor the App's layers use.
+        """
+        return self.server.reactor
 
     def route(
         self,
@@ -95,8 +102,6 @@ class App:
         httpHost: str | None = None,
         *,
         methods: Iterable[str] = ("GET",),
-        keepAlive: float = KEEPALIVE_INTERVAL,
-        strictSubProtocols: bool = False,
         **wsOptions: Any,
     ) -> Any:
         """
@@ -104,10 +109,10 @@ class App:
         C{"/rooms/{room}"}, C{"/static/{path:path}"}).
 
         A message component (C{onOpen(conn)}, C{onMessage}, ...) is served
-        as WebSockets: C{WsServer(component, keepAlive=keepAlive,
-        strictSubProtocols=strictSubProtocols, **wsOptions)}. An HTTP-layer
-        component (a L{WsServer} you built, L{ratchetpy.StaticFiles}, an
-        L{ratchetpy.HttpHandler}) is used as it is.
+        as WebSockets: C{WsServer(component, **wsOptions)}, with the App's
+        reactor. An HTTP-layer component (a L{WsServer} you built,
+        L{ratchetpy.StaticFiles}, an L{ratchetpy.HttpHandler}) is used as it
+        is.
 
         An L{OriginCheck} goes in front: by default it allows the page's own
         origin and clients that send no C{Origin}; C{allowedOrigins} adds
@@ -116,22 +121,16 @@ class App:
         @param httpHost: if given, only requests whose C{Host} names it are
             routed here; others get 404.
         @param methods: the HTTP methods allowed (C{GET} implies C{HEAD}).
+        @param wsOptions: the options of L{WsServer}: its limits
+            (C{maxMessageSize}, C{keepAlive}, ...; see L{ratchetpy.options}),
+            C{compression}, C{strictSubProtocols} and C{http}.
         @return: the decorated component, as routed.
+        @raise TypeError: C{component} is not a message or HTTP-layer
+            component, C{wsOptions} are given with an HTTP-layer component,
+            or a keyword is no option of L{WsServer}.
+        @raise ValueError: an option's value is not allowed.
         """
-        if IHttpServerComponent.providedBy(component):
-            if wsOptions or keepAlive != KEEPALIVE_INTERVAL or strictSubProtocols:
-                raise TypeError(
-                    f"{component!r} is already an HTTP-layer component; WebSocket options "
-                    "(keepAlive, strictSubProtocols, ...) go to the WsServer you built"
-                )
-            stack = component
-        elif isComponent(component):
-            stack = WsServer(component, keepAlive=keepAlive, strictSubProtocols=strictSubProtocols, **wsOptions)
-        else:
-            raise TypeError(
-                f"{component!r} is not a component; subclass ratchetpy.MessageComponent "
-                "(or implement onOpen, onMessage, onClose and onError)"
-            )
+        stack = serveOverHttp(component, wsOptions, reactor=self._reactor)
         origins = list(allowedOrigins or ())
         if "*" not in origins:
             stack = OriginCheck(stack, origins)
@@ -167,7 +166,4 @@ class App:
 
         @raise CannotListenError: the port cannot be listened on.
         """
-        reactor = self.server.reactor
-        raiseIfFailedNow(self.listen())
-        reactor.addSystemEventTrigger("before", "shutdown", self.shutdown)
-        reactor.run()
+        serveUntilStopped(self.reactor, self.listen, self.shutdown)

@@ -8,10 +8,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from autobahn.websocket.protocol import PreparedMessage
-
 from .interfaces import IConnection
-from .websocket.connection import WsConnection
+
+
+class SharedMessage:
+    """
+    One message on its way to many connections (C{conn.sendShared}): a layer
+    may keep what it made of the message for one receiver to reuse it for
+    the others, as the WebSocket layer keeps the message framed once.
+
+    @ivar data: the message: C{str} (text) or C{bytes} (binary).
+    @ivar prepared: the WebSocket layer's frame of it; C{None} until the first
+        WebSocket receiver framed it.
+    """
+
+    __slots__ = ("data", "prepared")
+
+    def __init__(self, data: str | bytes) -> None:
+        self.data = data
+        self.prepared: Any = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.data[:40]!r}>"
 
 
 class ConnectionGroup:
@@ -20,11 +38,13 @@ class ConnectionGroup:
     with L{broadcast}, which frames a WebSocket message once for all of them
     rather than once per connection.
 
-    Connections that negotiated permessage-deflate get the message compressed
-    for them (by Autobahn), connections that are behind in reading go through
-    the server's slow-consumer policy as with C{send}, and any other
-    connection (raw TCP, or one wrapped by a L{ratchetpy.ConnectionDecorator})
-    gets C{conn.send(msg)}. Connections that are closing are skipped.
+    Each connection is sent a L{SharedMessage} (C{conn.sendShared}):
+    WebSocket connections, decorated ones included, share one frame;
+    connections that negotiated permessage-deflate get the message compressed
+    for them (by Autobahn); connections that are behind in reading go through
+    the server's slow-consumer policy as with C{send}; raw TCP connections,
+    and those of a L{ratchetpy.ConnectionDecorator} that overrides C{send},
+    get C{send(msg)}. Connections that are closing are skipped.
     """
 
     __slots__ = ("_members",)
@@ -60,18 +80,17 @@ class ConnectionGroup:
             excluded = (exclude,)
         else:
             excluded = set(exclude)  # type: ignore[arg-type]
-        prepared = None
+        shared = SharedMessage(msg)
         # A copy: a send may end up changing the group (a decorator's send,
         # or a component reacting to a close).
         for conn in tuple(self._members):
             if conn in excluded:
                 continue
-            if type(conn) is WsConnection:
-                if prepared is None:
-                    payload = msg.encode("utf-8") if isinstance(msg, str) else bytes(msg)
-                    prepared = PreparedMessage(payload, not isinstance(msg, str), False, False)
-                conn.sendPrepared(prepared, msg)
+            sendShared = getattr(conn, "sendShared", None)
+            if sendShared is not None:
+                sendShared(shared)
             else:
+                # A connection of the application's own with only send().
                 conn.send(msg)
 
     def __repr__(self) -> str:

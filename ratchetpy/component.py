@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_component -*-
+# -*- test-case-name: tests.test_dispatch -*-
 """
 L{MessageComponent}: the base class applications subclass.
 """

@@ -38,6 +38,10 @@ class ComponentDecorator:
     C{onOpen}, and its result is what the wrapped component receives in every
     hook of that connection.
 
+    To keep a connection from the wrapped component (an access check that
+    answers 403, a blacklist), call L{refuse} in C{onOpen} instead of passing
+    the event on.
+
     @ivar component: the wrapped component.
     """
 
@@ -48,6 +52,26 @@ class ComponentDecorator:
         self._decorated: dict[IConnection, IConnection] | None = (
             {} if type(self).decorate is not ComponentDecorator.decorate else None
         )
+        # Made on the first refusal and dropped with the last one, so that
+        # every message pays one "is None" while nothing is refused.
+        self._refused: set[IConnection] | None = None
+
+    def refuse(self, conn: IConnection) -> None:
+        """
+        Keep C{conn} from the wrapped component: its later C{onMessage} and
+        C{onError} are not passed on, nor its C{onClose}, after which the
+        connection is forgotten.
+
+        Call it from C{onOpen}, in place of passing the event on, and before
+        closing the connection (a close may be reported at once): a component
+        that never saw the connection open must not hear of it otherwise.
+        Hooks you override still run for a refused connection; it is
+        C{super()}'s that does nothing.
+        """
+        refused = self._refused
+        if refused is None:
+            refused = self._refused = set()
+        refused.add(conn)
 
     def decorate(self, conn: IConnection) -> IConnection:
         """
@@ -70,14 +94,26 @@ class ComponentDecorator:
         return self.component.onOpen(conn, *args)
 
     def onMessage(self, conn: IConnection, msg: Any) -> object:
+        if self._refused is not None and conn in self._refused:
+            return None
         return self.component.onMessage(self._inner(conn), msg)
 
     def onClose(self, conn: IConnection) -> object:
         decorated = self._decorated
+        refused = self._refused
+        if refused is not None and conn in refused:
+            refused.discard(conn)
+            if not refused:
+                self._refused = None
+            if decorated is not None:
+                decorated.pop(conn, None)
+            return None
         inner = conn if decorated is None else decorated.pop(conn, conn)
         return self.component.onClose(inner)
 
     def onError(self, conn: IConnection, exc: BaseException) -> object:
+        if self._refused is not None and conn in self._refused:
+            return None
         return self.component.onError(self._inner(conn), exc)
 
     def __getattr__(self, name: str) -> Any:
@@ -94,9 +130,14 @@ class ComponentDecorator:
 class ConnectionDecorator:
     """
     A connection that passes everything on to the C{connection} it wraps:
-    L{send} and L{close} call through, and every other attribute
-    (C{resourceId}, C{remoteAddress}, C{state}, C{httpRequest},
-    C{subProtocol}...) is the wrapped connection's. Override what you need.
+    L{send}, L{sendShared}, L{close} and L{abort} call through, and every
+    other attribute (C{resourceId}, C{remoteAddress}, C{state},
+    C{httpRequest}, C{io}, C{subProtocol}...) is the wrapped connection's.
+    Override what you need.
+
+    A subclass that overrides L{send} sees broadcasts
+    (L{ratchetpy.ConnectionGroup}) through its C{send} too; one that does not
+    shares the broadcast's single WebSocket frame with the other receivers.
 
     @ivar connection: the wrapped connection.
     """
@@ -107,8 +148,17 @@ class ConnectionDecorator:
     def send(self, data: str | bytes) -> None:
         self.connection.send(data)
 
+    def sendShared(self, message: Any) -> None:
+        if type(self).send is ConnectionDecorator.send:
+            self.connection.sendShared(message)
+        else:
+            self.send(message.data)
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         self.connection.close(code, reason)
+
+    def abort(self) -> None:
+        self.connection.abort()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or "connection" not in self.__dict__:

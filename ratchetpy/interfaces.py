@@ -38,6 +38,7 @@ from zope.interface import Attribute, Interface
 
 __all__ = [
     "IConnection",
+    "IConnectionIO",
     "IComponent",
     "IMessageComponent",
     "IHttpServerComponent",
@@ -69,7 +70,9 @@ class IConnection(Interface):
     remoteAddress = Attribute(
         """
         The peer's IP address as text (C{"127.0.0.1"}, C{"::1"}: IPv6 without
-        brackets), or C{""} where the transport has none (a UNIX socket).
+        brackets; an IPv4 client of an IPv6 socket as IPv4), or C{""} where the
+        transport has none (a UNIX socket). Connection limits count, and
+        blacklists match, this one address.
         """
     )
 
@@ -92,7 +95,17 @@ class IConnection(Interface):
     transport = Attribute(
         """
         The Twisted L{ITransport} underneath. For protocol layers (the WebSocket
-        layer hands it to Autobahn); components should use L{send} and L{close}.
+        layer hands it to Autobahn for TLS details); components should use
+        L{send} and L{close}, and layers write, pause and abort through L{io}.
+        """
+    )
+
+    io = Attribute(
+        """
+        The L{IConnectionIO} of this connection: the transport-level I/O that
+        every layer's view of the connection shares. Protocol layers write
+        through it (so that what they write is counted against the server's
+        send limit) and pause reading through it.
         """
     )
 
@@ -109,6 +122,14 @@ class IConnection(Interface):
         because one receiver left a moment ago.
         """
 
+    def sendShared(message: object) -> None:
+        """
+        Send a L{ratchetpy.broadcast.SharedMessage}: one message that is
+        being sent to many connections (L{ratchetpy.ConnectionGroup} does
+        this). The result is the same as C{send(message.data)}, but a
+        WebSocket layer frames the message once for all of its receivers.
+        """
+
     def close(code: int = 1000, reason: str = "") -> None:
         """
         Close the connection.
@@ -122,6 +143,14 @@ class IConnection(Interface):
 
         @raise ValueError: on a WebSocket, C{code} is one an endpoint may not
             send (1004-1006, 1015, or outside 1000-4999).
+        """
+
+    def abort() -> None:
+        """
+        Cut the connection at once: no closing handshake, and what has not
+        been written yet is discarded. For refusing a peer that must not be
+        served any longer (a blocked address, a peer that does not read);
+        L{close} is the polite way.
         """
 
     isWritable = Attribute(
@@ -154,6 +183,107 @@ class IConnection(Interface):
         """
         Unregister the producer registered with L{registerProducer}, if any
         (say, when it has finished).
+        """
+
+
+class IConnectionIO(Interface):
+    """
+    The I/O of one connection below every protocol layer: what the layers of
+    ratchetpy (the HTTP layer's responses, the WebSocket engine's frames)
+    use instead of the Twisted transport, so that writes are accounted,
+    reading is paused by reference count, and the transport stays owned by
+    the server. Reached as C{conn.io} from every view of the connection;
+    provided by L{ratchetpy.server.IoConnection}.
+
+    Components rarely need it: C{conn.send} and C{conn.close} are theirs.
+    """
+
+    reactor = Attribute(
+        """
+        The reactor of the server that accepted the connection: the one
+        layers schedule this connection's timers on.
+        """
+    )
+
+    transport = Attribute("The Twisted L{ITransport} that owns the socket.")
+
+    openConnections = Attribute(
+        """
+        The L{ratchetpy.server.limits.ConnectionCounter} of the server that
+        accepted the connection: how many it has open, in total and per
+        address, for layers that enforce connection limits.
+        """
+    )
+
+    isWritable = Attribute(
+        """
+        C{False} while the transport's own buffer is full (what is written is
+        then counted against the server's C{maxSendBuffer}), and once the
+        connection is gone.
+        """
+    )
+
+    def write(data: bytes) -> None:
+        """
+        Write C{data} to the transport, as it is. While the connection is not
+        writable the bytes are counted; past the server's C{maxSendBuffer}
+        its slow-consumer policy applies (the connection is cut, or what is
+        written is discarded until the peer has caught up).
+        """
+
+    def shouldDrop(size: int) -> bool:
+        """
+        Whether a message of C{size} bytes that is about to be written is to
+        be dropped whole instead: the connection is past its send limit under
+        the C{"drop"} policy (the message is counted as dropped), or it has
+        been cut. A layer that frames messages asks before framing, so that a
+        message is dropped whole and (with compression) before it changes
+        the compressor's state.
+        """
+
+    def pauseReading() -> None:
+        """
+        Stop reading from the transport until every L{pauseReading} has been
+        matched by a L{resumeReading}. Several layers may pause one connection
+        (an asynchronous hook in the HTTP layer and another in the WebSocket
+        layer); reading resumes only when the last of them resumes.
+        """
+
+    def resumeReading() -> None:
+        """
+        Undo one L{pauseReading}.
+
+        @raise RuntimeError: reading is not paused.
+        """
+
+    def loseConnection() -> None:
+        """
+        Close the transport once what has been written is sent.
+        """
+
+    def abort() -> None:
+        """
+        Cut the transport at once, discarding what has not been sent.
+        """
+
+    def upgradeTo(connection: IConnection) -> None:
+        """
+        From now on, route the L{IConnection} methods of the connection
+        underneath (C{send}, C{sendShared}, C{close}), which the server's
+        shutdown and the layers outside use, through C{connection}: the view
+        of the protocol layer that took over the byte stream (the WebSocket
+        layer after its handshake), so that closing it sends a close frame
+        rather than cutting it.
+        """
+
+    def registerProducer(producer: object, streaming: bool) -> None:
+        """
+        As L{IConnection.registerProducer}.
+        """
+
+    def unregisterProducer() -> None:
+        """
+        As L{IConnection.unregisterProducer}.
         """
 
 
@@ -250,6 +380,12 @@ class IHttpRequest(Interface):
         with case-insensitive names (C{request.headers["Host"]}); a header sent
         several times reads as its values joined by C{", "}, and
         C{getAll(name)} returns them one by one.
+        """
+    )
+    isWebSocketUpgrade = Attribute(
+        """
+        Whether the client asks to switch this connection to WebSocket (an
+        C{Upgrade: websocket} header).
         """
     )
     rawHead = Attribute(

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.test_tap,tests.test_tapapp -*-
 """
 Finding a component from a C{MODULE:NAME} string.
 """
@@ -8,31 +8,22 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .interfaces import IMessageComponent
-
-_HOOKS = ("onOpen", "onMessage", "onClose", "onError")
+from .stack import NOT_A_COMPONENT, componentKind
 
 
 class ComponentError(Exception):
     """
     A C{MODULE:NAME} that does not lead to a component; the message says why
     and what to do.
+
+    @ivar spec: the C{MODULE:NAME} string.
+    @ivar reason: why it leads to no component, and what to do.
     """
 
-
-def isComponent(candidate: object) -> bool:
-    """
-    Whether C{candidate} declares L{IMessageComponent} or has its four hooks.
-    """
-    return IMessageComponent.providedBy(candidate) or all(
-        callable(getattr(candidate, hook, None)) for hook in _HOOKS
-    )
-
-
-def _isApp(candidate: object) -> bool:
-    from .app import App
-
-    return isinstance(candidate, App)
+    def __init__(self, spec: str, reason: str) -> None:
+        super().__init__(f"{spec!r}: {reason}")
+        self.spec = spec
+        self.reason = reason
 
 
 def _suggestNames(module: Any) -> str:
@@ -43,11 +34,11 @@ def _suggestNames(module: Any) -> str:
         attr
         for attr, value in vars(module).items()
         if not attr.startswith("_")
-        and (isComponent(value) or _isApp(value))
+        and componentKind(value) is not None
         and (not isinstance(value, type) or value.__module__ == module.__name__)
     ]
     if names:
-        return "did you mean " + " or ".join(f"--component {module.__name__}:{attr}" for attr in sorted(names)) + "?"
+        return "did you mean " + " or ".join(f"{module.__name__}:{attr}" for attr in sorted(names)) + "?"
     return "check the spelling (names are case-sensitive)"
 
 
@@ -62,38 +53,29 @@ def loadComponent(spec: str) -> Any:
     """
     moduleName, sep, name = spec.partition(":")
     if not sep or not moduleName or not name:
-        raise ComponentError(f"--component {spec!r}: expected MODULE:NAME, e.g. examples.chat:Chat")
+        raise ComponentError(spec, "expected MODULE:NAME, e.g. examples.chat:Chat")
     try:
         module = importlib.import_module(moduleName)
     except ModuleNotFoundError as exc:
         if exc.name and (moduleName == exc.name or moduleName.startswith(exc.name + ".")):
             raise ComponentError(
-                f"--component {spec}: no module named {exc.name!r}; run from the directory that "
-                "contains it, or install it"
+                spec, f"no module named {exc.name!r}; run from the directory that contains it, or install it"
             ) from None
-        raise ComponentError(f"--component {spec}: importing {moduleName} failed: {exc}") from None
+        raise ComponentError(spec, f"importing {moduleName} failed: {exc}") from None
     except Exception as exc:
-        raise ComponentError(
-            f"--component {spec}: importing {moduleName} failed: {type(exc).__name__}: {exc}"
-        ) from None
+        raise ComponentError(spec, f"importing {moduleName} failed: {type(exc).__name__}: {exc}") from None
     target: Any = module
     for part in name.split("."):
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise ComponentError(
-                f"--component {spec}: {moduleName} has no {name!r}; {_suggestNames(module)}"
-            ) from None
-    if isinstance(target, type) or (callable(target) and not isComponent(target)):
+            raise ComponentError(spec, f"{moduleName} has no {name!r}; {_suggestNames(module)}") from None
+    # A class, or a factory: a callable that is no component itself.
+    if isinstance(target, type) or (callable(target) and componentKind(target) is None):
         try:
             target = target()
         except Exception as exc:
-            raise ComponentError(
-                f"--component {spec}: calling {name}() failed: {type(exc).__name__}: {exc}"
-            ) from None
-    if not isComponent(target) and not _isApp(target):
-        raise ComponentError(
-            f"--component {spec}: {target!r} is not a component; subclass ratchetpy.MessageComponent "
-            "(or implement onOpen, onMessage, onClose and onError)"
-        )
+            raise ComponentError(spec, f"calling {name}() failed: {type(exc).__name__}: {exc}") from None
+    if componentKind(target) is None:
+        raise ComponentError(spec, f"{target!r} is not a component; {NOT_A_COMPONENT}")
     return target

@@ -20,35 +20,71 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
-from .http.limits import MAX_CONNECTIONS_PER_IP
-from .http.server import HEAD_TIMEOUT, MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 from .loader import ComponentError, loadComponent
+from .options import HTTP_SERVER, IO_SERVER, OPTIONS, WS_SERVER, Option, option, useCommandLineNames
 from .pubsub import setDefaultBroker
-from .server.flow import MAX_SEND_BUFFER, SLOW_CONSUMER_POLICIES
 from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint
 from .service import IoServerService
-from .websocket.server import KEEPALIVE_INTERVAL, MAX_MESSAGE_SIZE
-from .workers import WORKER_ENVIRONMENT, ReusePortEndpoint, WorkersError, WorkerSupervisor, dieWithParent, tcpAddress
+from .stack import StackError, buildStack
+from .workers import (
+    WORKER_ENVIRONMENT,
+    ReusePortEndpoint,
+    WorkersError,
+    WorkerSupervisor,
+    dieWithParent,
+    notifyReady,
+    tcpAddress,
+)
 
 log = Logger(namespace="ratchetpy")
 
 
-# The limits, each an option: name, default, help, type, and what 0 means (None:
-# 0 is not allowed). A default of None is computed by the layer.
-_LIMITS = [
-    ["max-message-size", MAX_MESSAGE_SIZE, "Largest WebSocket message accepted, in bytes (larger: 1009).", int, None],
-    ["max-frame-size", None, "Largest WebSocket frame accepted, in bytes; default: --max-message-size.", int, None],
-    ["max-send-buffer", MAX_SEND_BUFFER, "Bytes a client may fall behind before the policy applies.", int, None],
-    ["max-head-size", MAX_HEAD_SIZE, "Largest HTTP request head, in bytes (larger: 431).", int, None],
-    ["max-headers", MAX_HEADERS, "Most header lines in a request head (more: 431).", int, None],
-    ["max-request-line", MAX_REQUEST_LINE, "Longest HTTP request line, in bytes (longer: 414).", int, None],
-    ["head-timeout", HEAD_TIMEOUT, "Seconds from connecting to a complete request head (slower: 408).", float, None],
-    ["max-connections", None, "Most connections at once (more: 503); default: 90% of ulimit -n.", int, "no limit"],
-    ["max-connections-per-ip", MAX_CONNECTIONS_PER_IP, "Most connections from one IP (more: 503).", int, "no limit"],
-    ["keepalive", KEEPALIVE_INTERVAL, "Seconds between WebSocket keepalive pings.", float, "off"],
-    ["keepalive-timeout", None, "Seconds a peer has to answer a ping; default: --keepalive.", float, None],
-    ["shutdown-timeout", 5.0, "Seconds to wait for connections to close on shutdown.", float, "cut at once"],
-]
+#: The options of the layers that are twistd options too (the limits, and the
+#: slow-consumer policy): each is C{--FLAG}, its key in L{Options} the flag
+#: without the dashes.
+_LAYER_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.flag is not None)
+
+#: How this plugin spells the keywords of the stack builder that are no
+#: layer options, for its messages.
+_FLAGS = {"raw": "--raw", "http": "--static", "publishPath": "--publish-path"}
+
+
+def _key(o: Option) -> str:
+    """
+    The key of C{o} in L{Options}: C{"max-message-size"}.
+    """
+    assert o.flag is not None
+    return o.flag[2:]
+
+
+def _flag(keyword: str) -> str:
+    """
+    The flag for the stack builder's C{keyword}.
+    """
+    return _FLAGS.get(keyword) or option(keyword).flag or keyword
+
+
+#: The flag of each layer option, by its keyword.
+_BY_NAME_FLAGS = {o.name: o.flag for o in _LAYER_OPTIONS}
+
+
+def _help(o: Option) -> str:
+    """
+    C{o}'s help line, with the default where twistd cannot show it (a
+    computed one) and what 0 means.
+    """
+    text = o.help
+    if o.default is None and o.computed is not None:
+        computed = _BY_NAME_FLAGS.get(o.computed, o.computed)
+        text = f"{text.rstrip('.')}; default: {computed}."
+    if o.zero is not None:
+        text += f" 0: {o.zero}."
+    return text
+
+
+def _optParameter(o: Option) -> list[Any]:
+    # A str option needs no coercion; twistd passes it as typed.
+    return [_key(o), None, o.default, _help(o), None if o.kind is str else o.kind]
 
 
 class Options(usage.Options):
@@ -66,24 +102,21 @@ class Options(usage.Options):
         ["component", "c", None, "The component to serve, as MODULE:NAME."],
         ["port", "p", "tcp:8080", f"Endpoint to listen on, e.g. {ENDPOINT_EXAMPLES}."],
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
-        ["slow-consumer-policy", None, "close", "What to do with a client that falls behind: close or drop."],
         ["workers", None, 1, "Run N server processes on --port (SO_REUSEPORT); N > 1 needs --broker redis://...", int],
         ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
         ["publish-path", None, None, "Serve a publish endpoint: POST PATH/CHANNEL publishes the body (default: off)."],
         ["publish-secret-file", None, None, "File with the publish endpoint's secret (or RATCHETPY_PUBLISH_SECRET)."],
-        *([name, None, default, help, kind] for name, default, help, kind, _ in _LIMITS),
+        *(_optParameter(o) for o in _LAYER_OPTIONS),
     ]
 
     def postOptions(self) -> None:
         if not self["component"]:
             raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
-        for name, _, _, _, zero in _LIMITS:
-            value = self[name]
-            if value is not None and (value < 0 or (value == 0 and zero is None)):
-                allowed = f"0 ({zero}) or a positive number" if zero else "a positive number"
-                raise usage.UsageError(f"--{name} must be {allowed}, not {value:g}")
-        if self["slow-consumer-policy"] not in SLOW_CONSUMER_POLICIES:
-            raise usage.UsageError(f"--slow-consumer-policy must be one of: {', '.join(SLOW_CONSUMER_POLICIES)}")
+        for o in _LAYER_OPTIONS:
+            try:
+                o.check(self[_key(o)], commandLine=True)
+            except ValueError as exc:
+                raise usage.UsageError(str(exc)) from None
         if self["static"] is not None and not os.path.isdir(self["static"]):
             raise usage.UsageError(f"--static {self['static']}: no such directory")
         if self["static"] is not None and self["raw"]:
@@ -141,10 +174,38 @@ def _publishSecret(options: Options) -> str | None:
     return secret
 
 
+def stopOnTerminate(reactor: Any, message: str) -> None:
+    """
+    Make SIGTERM log C{message} and stop C{reactor} (a graceful stop, exit
+    status 0), once it runs. Twisted's own SIGTERM handler makes twistd
+    re-raise the signal after shutting down, so the process "dies of
+    SIGTERM"; a service manager asking for a graceful stop should see a
+    clean exit instead.
+    """
+
+    def terminate(signum: int, frame: object) -> None:
+        log.info(message)
+        reactor.callFromThread(reactor.stop)
+
+    reactor.callWhenRunning(signal.signal, signal.SIGTERM, terminate)
+
+
+def cannotListen(endpoint: object, why: object) -> SystemExit:
+    """
+    The one line (and exit status 1) for an endpoint that cannot be listened
+    on.
+    """
+    return SystemExit(
+        f"ratchetpy: cannot listen on {endpoint}: {why}. Is another server using it? Choose another with --port."
+    )
+
+
 class _TapService(IoServerService):
     """
     Turns a port that cannot be listened on into one clear line and exit status
-    1, and makes SIGTERM a graceful stop that exits with status 0.
+    1, makes SIGTERM a graceful stop that exits with status 0, and once
+    listening says so to a supervisor (C{--workers}) or systemd
+    (L{notifyReady}).
     """
 
     #: The process default broker (--broker), started and stopped with the server.
@@ -156,12 +217,11 @@ class _TapService(IoServerService):
             # A Redis that is down does not stop the server: it keeps
             # retrying, and local clients are served meanwhile.
             self.broker.start()
+        if self.whenListening is not None:
+            self.whenListening.addCallback(self._notifyReady)
         from twisted.internet import reactor
 
-        # Twisted's own SIGTERM handler makes twistd re-raise the signal after
-        # shutting down, so the process "dies of SIGTERM"; a service manager
-        # asking for a graceful stop should see a clean exit instead.
-        reactor.callWhenRunning(signal.signal, signal.SIGTERM, self._terminate)
+        stopOnTerminate(reactor, "received SIGTERM: closing connections and stopping")
 
     def stopService(self) -> Any:
         stopping = super().stopService()
@@ -170,25 +230,24 @@ class _TapService(IoServerService):
         # After the connections: their onClose may still unsubscribe.
         return stopping.addBoth(lambda _: self.broker.stop())
 
-    def _terminate(self, signum: int, frame: object) -> None:
-        from twisted.internet import reactor
-
-        log.info("received SIGTERM: closing connections and stopping")
-        reactor.callFromThread(reactor.stop)
+    @staticmethod
+    def _notifyReady(port: Any) -> Any:
+        notifyReady()
+        return port
 
     def privilegedStartService(self) -> None:
         try:
             super().privilegedStartService()
         except CannotListenError as exc:
-            raise SystemExit(
-                f"ratchetpy: cannot listen on {self.endpoint}: {exc.socketError}. "
-                "Is another server using it? Choose another with --port."
-            ) from None
+            raise cannotListen(self.endpoint, exc.socketError) from None
 
 
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
+    # What the library says to the user (a 503's log line, say) names the
+    # options as this user gives them: --max-connections, not maxConnections.
+    useCommandLineNames()
     # An installed twistd does not put the current directory on sys.path.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -207,14 +266,14 @@ def makeService(options: Options) -> IService:
     try:
         component = loadComponent(options["component"])
     except ComponentError as exc:
-        raise SystemExit(f"ratchetpy: {exc}") from None
+        raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}") from None
     try:
         parseEndpoint(reactor, options["port"])
     except BadEndpoint as exc:
         raise SystemExit(f"ratchetpy: {exc}") from None
     try:
         server = buildServer(component, options)
-    except ValueError as exc:
+    except (StackError, ValueError) as exc:
         raise SystemExit(f"ratchetpy: {exc}") from None
     if supervising:
         return _SupervisorService(options)
@@ -235,40 +294,24 @@ class _SupervisorService(WorkerSupervisor):
         try:
             super().privilegedStartService()
         except OSError as exc:
-            raise SystemExit(
-                f"ratchetpy: cannot listen on {self.options['port']}: {exc.strerror}. "
-                "Is another server using it? Choose another with --port."
-            ) from None
+            raise cannotListen(self.options["port"], exc.strerror) from None
 
     def startService(self) -> None:
         super().startService()
-        self.reactor.callWhenRunning(signal.signal, signal.SIGTERM, self._terminate)
-
-    def _terminate(self, signum: int, frame: object) -> None:
-        log.info("received SIGTERM: stopping the workers")
-        self.reactor.callFromThread(self.reactor.stop)
+        stopOnTerminate(self.reactor, "received SIGTERM: stopping the workers")
 
 
-#: The options of each layer, which apply only where that layer is built here.
-_WEBSOCKET_OPTIONS = ("max-message-size", "max-frame-size", "keepalive", "keepalive-timeout", "static")
-_HTTP_OPTIONS = ("max-head-size", "max-headers", "max-request-line", "head-timeout", "max-connections")
-_HTTP_OPTIONS += ("max-connections-per-ip",)
-
-
-def _refuseOptions(options: Options, names: tuple[str, ...], what: str, instead: str) -> None:
+def _given(options: Options, layer: str) -> dict[str, Any]:
     """
-    @raise ValueError: one of the options C{names} was given, which the
-        component, being C{what}, cannot use; C{instead} says what to do.
+    The options of C{layer} given on the command line (those that differ
+    from their defaults), by keyword.
     """
-    defaults = {name: default for name, default, *_ in _LIMITS}
-    given = [f"--{name}" for name in names if options[name] != defaults.get(name)]
-    if given:
-        raise ValueError(f"{', '.join(given)} cannot apply to {options['component']}, {what}; {instead}")
+    return {o.name: options[_key(o)] for o in _LAYER_OPTIONS if o.layer == layer and options[_key(o)] != o.default}
 
 
 def buildServer(component: Any, options: Options) -> IoServer:
     """
-    The stack the options describe:
+    The stack the options describe (see L{buildStack}):
         - a message component: C{IoServer(HttpServer(WsServer(component)))},
           or C{IoServer(component)} with C{--raw};
         - an HTTP-layer component (a L{Router}, a L{WsServer} you built):
@@ -277,69 +320,22 @@ def buildServer(component: Any, options: Options) -> IoServer:
 
     Options for a layer that is not built here are refused, not ignored.
 
-    @raise ValueError: the options do not fit the component.
+    @raise StackError: the options do not fit the component.
     """
-    from .app import App
-    from .http.server import HttpServer
-    from .http.static import StaticFiles
-    from .interfaces import IHttpServerComponent
-    from .websocket.server import WsServer
+    wsOptions = _given(options, WS_SERVER)
+    if options["static"]:
+        from .http.static import StaticFiles
 
-    def httpServer(inner: Any) -> HttpServer:
-        return HttpServer(
-            inner,
-            maxHeadSize=options["max-head-size"],
-            maxHeaders=options["max-headers"],
-            maxRequestLine=options["max-request-line"],
-            headTimeout=options["head-timeout"],
-            maxConnections=options["max-connections"],
-            maxConnectionsPerIp=options["max-connections-per-ip"],
-        )
-
-    if isinstance(component, App):
-        if options["raw"]:
-            raise ValueError(f"--raw cannot apply to {options['component']}, an App: it serves HTTP and WebSockets")
-        _refuseOptions(
-            options,
-            _WEBSOCKET_OPTIONS + _HTTP_OPTIONS,
-            "an App",
-            "give them to App(...) and app.route(...) (a StaticFiles route for pages) instead",
-        )
-        inner = component.server.component
-    elif IHttpServerComponent.providedBy(component):
-        if options["raw"]:
-            raise ValueError(f"--raw cannot apply to {options['component']}, an HTTP-layer component")
-        _refuseOptions(
-            options,
-            _WEBSOCKET_OPTIONS,
-            "an HTTP-layer component",
-            "pass them to the WsServer you built, or serve a message component",
-        )
-        inner = httpServer(component)
-    elif options["raw"]:
-        _refuseOptions(options, _WEBSOCKET_OPTIONS + _HTTP_OPTIONS, "served raw (--raw)", "leave out --raw to use them")
-        inner = component
-    else:
-        inner = httpServer(
-            WsServer(
-                component,
-                maxMessageSize=options["max-message-size"],
-                maxFrameSize=options["max-frame-size"],
-                keepAlive=options["keepalive"],
-                keepAliveTimeout=options["keepalive-timeout"],
-                http=StaticFiles(options["static"]) if options["static"] else None,
-            )
-        )
-    secret = getattr(options, "publishSecret", None)
-    if secret is not None and not options["raw"]:
-        from .pubsub.endpoint import PublishEndpoint, PublishFront
-
-        # In front of whatever handles HTTP: only requests under the path reach the endpoint.
-        inner.component = PublishFront(PublishEndpoint(secret), options["publish-path"], inner.component)
-    return IoServer(
-        inner,
+        wsOptions["http"] = StaticFiles(options["static"])
+    return buildStack(
+        component,
         options["port"],
-        shutdownTimeout=options["shutdown-timeout"],
-        maxSendBuffer=options["max-send-buffer"],
-        slowConsumerPolicy=options["slow-consumer-policy"],
+        raw=options["raw"],
+        ioOptions=_given(options, IO_SERVER),
+        httpOptions=_given(options, HTTP_SERVER),
+        wsOptions=wsOptions,
+        publishPath=options["publish-path"],
+        publishSecret=getattr(options, "publishSecret", None),
+        name=options["component"],
+        names=_flag,
     )

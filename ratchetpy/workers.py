@@ -5,7 +5,9 @@ C{--workers N}: N server processes on one TCP port.
 One Twisted process uses one core. With C{--workers N} the twistd process
 becomes a supervisor: it spawns N twistd processes with the same options,
 each listening on the same address with C{SO_REUSEPORT}, so that the kernel
-spreads new connections over them, and it restarts a worker that dies. The
+spreads new connections over them, and it restarts a worker that dies
+(Twisted's L{ProcessMonitor}). A worker says that it listens with a datagram
+to the supervisor's notify socket, as systemd's C{sd_notify} does. The
 workers share channels through the broker (C{--broker redis://...}); without
 one, a chat message would stay in the process it was sent to.
 """
@@ -15,32 +17,41 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
-import time
+import tempfile
 from typing import Any
 
-from twisted.application.service import Service
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
-from twisted.logger import Logger
+from twisted.logger import FileLogObserver, Logger, LogLevel, eventAsText
+from twisted.python.failure import Failure
+from twisted.runner.procmon import ProcessMonitor
 from zope.interface import implementer
 
 log = Logger(namespace="ratchetpy")
 
 #: Set in a worker's environment; a worker dies with its supervisor.
 WORKER_ENVIRONMENT = "RATCHETPY_WORKER"
+#: Set in a worker's environment: the supervisor's socket for L{notifyReady}.
+NOTIFY_ENVIRONMENT = "RATCHETPY_NOTIFY_SOCKET"
 
-#: A worker restarted after a crash waits this long, doubling up to the most.
+#: A worker that dies is started again after this long, doubling up to the
+#: most while it keeps dying within HEALTHY_RUN of starting.
 RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 10.0
-#: A worker that ran this long before it died starts again from RESTART_DELAY.
+#: A worker that ran this long before it died is started again at once, and
+#: its delay starts again from RESTART_DELAY.
 HEALTHY_RUN = 30.0
-#: This many workers in a row that die within HEALTHY_RUN of starting
-#: without ever listening stop the supervisor: something is wrong that
-#: restarting will not fix (the log says what).
+#: This many workers in a row that end before they are ready stop the
+#: supervisor: something is wrong that restarting will not fix (the log
+#: says what).
 MAX_FAILED_STARTS = 5
+#: A worker still running this long after the shutdown timeout, once sent
+#: SIGTERM, is killed.
+STOP_MARGIN = 5.0
 
 
 class WorkersError(ValueError):
@@ -166,60 +177,159 @@ def workerArguments(options: Any, port: int) -> list[str]:
     return args
 
 
-class _WorkerProcess(protocol.ProcessProtocol):
+def parseNotification(datagram: bytes) -> dict[str, str]:
     """
-    One worker: its output, line by line, goes to the supervisor's log.
+    The assignments of an C{sd_notify} message: lines of C{NAME=VALUE}, such
+    as C{READY=1} and C{MAINPID=4242}. Lines that are not assignments are
+    ignored.
+    """
+    fields: dict[str, str] = {}
+    for line in datagram.decode("utf-8", "replace").split("\n"):
+        name, sep, value = line.partition("=")
+        if sep and name:
+            fields[name] = value
+    return fields
+
+
+def notifyReady() -> None:
+    """
+    Say that this process is ready, as systemd's C{sd_notify} does: one
+    datagram, C{READY=1} and C{MAINPID=} this process's id, to the UNIX
+    socket named by each of the environment variables
+    L{NOTIFY_ENVIRONMENT} (set by the supervisor of C{--workers}) and
+    C{NOTIFY_SOCKET} (set by systemd for a unit of C{Type=notify}). Where
+    neither is set, nothing is sent.
+    """
+    message = f"READY=1\nMAINPID={os.getpid()}".encode()
+    for variable in (NOTIFY_ENVIRONMENT, "NOTIFY_SOCKET"):
+        address = os.environ.get(variable, "")
+        if not address:
+            continue
+        if address.startswith("@"):
+            # systemd's name for a socket in the abstract namespace.
+            address = "\0" + address[1:]
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                # Whoever listens reads at once; never hang the reactor on one that does not.
+                sock.settimeout(1.0)
+                sock.sendto(message, address)
+        except OSError as exc:
+            log.warn(
+                "cannot say that the server is ready to {variable}={address}: {error}",
+                variable=variable,
+                address=os.environ[variable],
+                error=exc,
+            )
+
+
+#: The longest line, in bytes, a worker writes. ProcessMonitor reads its
+#: processes' output with a LineReceiver (MAX_LENGTH 16 KiB) whose transport
+#: cannot lose its connection: a longer line raises, the reactor closes the
+#: worker's output pipe, and nothing the worker logs arrives any more.
+MAX_LINE = 16000
+
+
+def _cut(line: str) -> str:
+    data = line.encode("utf-8", "replace")
+    if len(data) <= MAX_LINE:
+        return line
+    return data[:MAX_LINE].decode("utf-8", "ignore") + f" [... {len(data) - MAX_LINE} bytes cut]"
+
+
+def workerLogObserver() -> FileLogObserver:
+    """
+    The log observer of a worker (twistd's C{--logger}): twistd's text on
+    standard output, without the timestamp (the supervisor's log adds its
+    own) and with lines cut at L{MAX_LINE} bytes.
     """
 
-    def __init__(self, supervisor: WorkerSupervisor, number: int) -> None:
+    def formatEvent(event: dict[str, Any]) -> str | None:
+        text = eventAsText(event, includeTimestamp=False)
+        if not text:
+            return None
+        # As twistd's own log does, continuation lines (tracebacks) start with a tab.
+        return "\n\t".join(_cut(line) for line in text.split("\n")) + "\n"
+
+    return FileLogObserver(sys.stdout, formatEvent)
+
+
+class _WorkerOutput(Logger):
+    """
+    The logger ProcessMonitor relays its processes' output to, one event a
+    line, as C{"[{tag}] {line}"} (the tag is the process's name): here
+    C{"worker N: LINE"}.
+    """
+
+    def emit(self, level: LogLevel, format: str | None = None, **kwargs: Any) -> None:
+        if "tag" in kwargs and "line" in kwargs:
+            if not kwargs["line"]:
+                # When a process ends, ProcessMonitor ends each of its
+                # streams with a newline (it means to only when the last
+                # line is unfinished, but compares an int to bytes), which
+                # gives an empty line.
+                return
+            format = "{tag}: {line}"
+        super().emit(level, format, **kwargs)
+
+
+class _Notifications(protocol.DatagramProtocol):
+    """
+    The supervisor's notify socket: workers say here that they are ready.
+    """
+
+    noisy = False
+
+    def __init__(self, supervisor: WorkerSupervisor) -> None:
         self.supervisor = supervisor
-        self.number = number
-        self.started = time.monotonic()
-        self.listening = False
-        self.ended: defer.Deferred[None] = defer.Deferred()
-        self._partial = {1: b"", 2: b""}
 
-    def childDataReceived(self, fd: int, data: bytes) -> None:
-        lines = (self._partial[fd] + data).split(b"\n")
-        self._partial[fd] = lines.pop()
-        for line in lines:
-            text = line.decode("utf-8", "replace").rstrip()
-            if "ratchetpy listening on" in text:
-                self.listening = True
-            # Twisted's own timestamp prefix, which the supervisor's log repeats.
-            text = re.sub(r"^\S+T\S+ ", "", text, count=1)
-            log.info("worker {number}: {line}", number=self.number, line=text)
-
-    def processEnded(self, reason: Any) -> None:
-        self.supervisor._workerEnded(self, reason.value)
-        self.ended.callback(None)
+    def datagramReceived(self, datagram: bytes, address: Any) -> None:
+        fields = parseNotification(datagram)
+        if fields.get("READY") != "1":
+            return
+        try:
+            pid = int(fields.get("MAINPID", ""))
+        except ValueError:
+            log.warn("ready notification without a MAINPID: {datagram!r}", datagram=datagram)
+            return
+        self.supervisor.workerReady(pid)
 
 
-class WorkerSupervisor(Service):
+class WorkerSupervisor(ProcessMonitor):
     """
-    Runs C{workers} twistd processes with C{arguments} (see
-    L{workerArguments}), restarts those that die (after a delay that
-    doubles, up to L{MAX_RESTART_DELAY}), and stops them all with SIGTERM
-    when stopped.
+    Runs C{options["workers"]} twistd processes with the arguments of
+    L{workerArguments}, restarts those that die, and stops them all with
+    SIGTERM when stopped: Twisted's L{ProcessMonitor}, with the port held
+    here, readiness that workers notify (L{notifyReady}), and a stop when
+    workers keep failing to start.
 
     @ivar port: the TCP port the workers listen on.
     """
+
+    threshold = HEALTHY_RUN
+    minRestartDelay = RESTART_DELAY
+    maxRestartDelay = MAX_RESTART_DELAY
 
     def __init__(self, options: Any, reactor: Any = None) -> None:
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
             reactor = _reactor
+        super().__init__(reactor)
         self.reactor = reactor
+        # An instance attribute: as a class attribute, a Logger takes its
+        # class's name as namespace, and the lines are ratchetpy's.
+        self.log = _WorkerOutput(namespace="ratchetpy")
         self.options = options
         self.workers = int(options["workers"])
-        self.shutdownTimeout = float(options["shutdown-timeout"])
+        self.killTime = float(options["shutdown-timeout"]) + STOP_MARGIN
         self._family, self._interface, self.port, _ = tcpAddress(options["port"])
         self._reservation: socket.socket | None = None
-        self._running: dict[int, _WorkerProcess] = {}
-        self._delays: dict[int, float] = {}
+        self._notifyDirectory: str | None = None
+        self._notifyPort: Any = None
+        self._ready: set[str] = set()
+        self._allReady = False
         self._failedStarts = 0
-        self._stopping = False
+        self._ended: defer.Deferred[None] | None = None
 
     def privilegedStartService(self) -> None:
         """
@@ -235,93 +345,112 @@ class WorkerSupervisor(Service):
     def startService(self) -> None:
         if self._reservation is None:
             self.privilegedStartService()
-        super().startService()
+        # Here, not in privilegedStartService: the workers run as the user
+        # twistd switches to, and must be able to send to the socket.
+        self._notifyDirectory = tempfile.mkdtemp(prefix="ratchetpy-")
+        notifySocket = os.path.join(self._notifyDirectory, "notify")
+        self._notifyPort = self.reactor.listenUNIXDatagram(notifySocket, _Notifications(self))
         log.info(
             "ratchetpy supervisor: {workers} workers on port {port} (SO_REUSEPORT), pid {pid}",
             workers=self.workers,
             port=self.port,
             pid=os.getpid(),
         )
-        for number in range(1, self.workers + 1):
-            self._spawn(number)
-
-    def _spawn(self, number: int) -> None:
-        if self._stopping:
-            return
         argv = [
             sys.executable,
             "-c",
             "from twisted.scripts.twistd import run; run()",
             "-n",
             "--pidfile=",
+            f"--logger={__name__}.workerLogObserver",
             "ratchetpy",
             *workerArguments(self.options, self.port),
         ]
-        environment = dict(os.environ, **{WORKER_ENVIRONMENT: str(number)})
-        worker = _WorkerProcess(self, number)
-        self._running[number] = worker
-        self.reactor.spawnProcess(worker, sys.executable, argv, env=environment, path=os.getcwd())
+        # systemd's socket is the supervisor's (the unit's main process), not the workers'.
+        environment = {name: value for name, value in os.environ.items() if name != "NOTIFY_SOCKET"}
+        environment[NOTIFY_ENVIRONMENT] = notifySocket
+        for number in range(1, self.workers + 1):
+            environment[WORKER_ENVIRONMENT] = str(number)
+            self.addProcess(f"worker {number}", argv, env=dict(environment), cwd=os.getcwd())
+        super().startService()
 
-    def _workerEnded(self, worker: _WorkerProcess, reason: BaseException) -> None:
-        self._running.pop(worker.number, None)
-        if self._stopping:
+    def workerReady(self, pid: int) -> None:
+        """
+        The worker with process id C{pid} says that it listens.
+        """
+        names = [name for name, worker in self.protocols.items() if getattr(worker.transport, "pid", None) == pid]
+        if not names:
+            log.warn("ready notification from process {pid}, which is not a worker", pid=pid)
             return
-        ran = time.monotonic() - worker.started
-        if ran >= HEALTHY_RUN:
-            self._delays.pop(worker.number, None)
-        if worker.listening:
-            self._failedStarts = 0
-        else:
-            self._failedStarts += 1
-            if self._failedStarts >= MAX_FAILED_STARTS:
-                log.error(
-                    "ratchetpy supervisor: {count} workers in a row ended before listening (see their lines "
-                    "above); stopping",
-                    count=self._failedStarts,
-                )
-                self._stopping = True
-                # twistd would exit with 0 after a plain reactor.stop().
-                self.reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
-                self.reactor.stop()
-                return
-        delay = self._delays.get(worker.number, RESTART_DELAY / 2) * 2
-        delay = min(delay, MAX_RESTART_DELAY)
-        self._delays[worker.number] = delay
+        name = names[0]
+        if name in self._ready:
+            return
+        self._ready.add(name)
+        log.info("{name} is ready (pid {pid})", name=name, pid=pid)
+        if len(self._ready) == self.workers and not self._allReady:
+            # Once: systemd's READY=1 means started up, not back to full strength.
+            self._allReady = True
+            notifyReady()
+
+    def _monitoredProcessExited(self, name: str, reason: Failure | None = None) -> None:
+        # The method ProcessMonitor's process protocol calls when a process
+        # ends. Its public counterpart, connectionLost, is deprecated since
+        # Twisted 25.5 and no longer called.
+        now = self.reactor.seconds()
+        ran = now - self.timeStarted[name]
+        killed = name in self.murder and not self.murder[name].active()
+        ready = name in self._ready
+        self._ready.discard(name)
+        super()._monitoredProcessExited(name, reason)
+        why = reason.value if reason is not None else "unknown"
+        if not self.running:
+            if killed:
+                log.warn("{name} was still running {time:g} s after SIGTERM; killed it", name=name, time=self.killTime)
+            else:
+                log.info("{name} stopped ({reason})", name=name, reason=why)
+            if not self.protocols and self._ended is not None:
+                self._ended.callback(None)
+            return
+        self._failedStarts = 0 if ready else self._failedStarts + 1
+        restart = self.restart[name]
+        if self._failedStarts >= MAX_FAILED_STARTS:
+            # Now: a restart due at once (after a long run) would come
+            # before stopService cancels it.
+            restart.cancel()
+            log.error(
+                "ratchetpy supervisor: {count} workers in a row ended before they were ready (see their lines "
+                "above); stopping",
+                count=self._failedStarts,
+            )
+            # twistd would exit with 0 after a plain reactor.stop().
+            self.reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+            self.reactor.stop()
+            return
         log.warn(
-            "worker {number} ended ({reason}) after {ran:.1f} s; starting it again in {delay:g} s",
-            number=worker.number,
-            reason=reason,
+            "{name} ended ({reason}) after {ran:.1f} s; starting it again in {delay:g} s",
+            name=name,
+            reason=why,
             ran=ran,
-            delay=delay,
+            delay=round(restart.getTime() - now, 3),
         )
-        self.reactor.callLater(delay, self._spawn, worker.number)
 
     def stopService(self) -> defer.Deferred[None]:
         """
-        SIGTERM every worker (each closes its connections gracefully), wait
-        for them, at most C{shutdownTimeout} seconds and a margin, then
-        SIGKILL what is left.
+        SIGTERM every worker (each closes its connections gracefully) and
+        wait for them to end; ProcessMonitor SIGKILLs those still running
+        after C{killTime}, the shutdown timeout and L{STOP_MARGIN}.
         """
         super().stopService()
-        self._stopping = True
         if self._reservation is not None:
             self._reservation.close()
             self._reservation = None
-        running = list(self._running.values())
-        for worker in running:
-            self._signal(worker, "TERM")
-        ended = defer.DeferredList([worker.ended for worker in running])
-        kill = self.reactor.callLater(self.shutdownTimeout + 5, self._killAll)
-        return ended.addCallback(lambda _: kill.cancel() if kill.active() else None)
-
-    def _killAll(self) -> None:
-        for worker in list(self._running.values()):
-            log.warn("worker {number} did not stop in time; killing it", number=worker.number)
-            self._signal(worker, "KILL")
-
-    @staticmethod
-    def _signal(worker: _WorkerProcess, name: str) -> None:
-        try:
-            worker.transport.signalProcess(name)
-        except Exception:
-            pass  # It has just ended.
+        if self._notifyPort is not None:
+            self._notifyPort.stopListening()
+            self._notifyPort = None
+        if self._notifyDirectory is not None:
+            shutil.rmtree(self._notifyDirectory, ignore_errors=True)
+            self._notifyDirectory = None
+        if not self.protocols:
+            return defer.succeed(None)
+        self._ended = defer.Deferred()
+        return self._ended

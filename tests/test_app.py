@@ -7,7 +7,6 @@ policy, listen() inside a running reactor and run() in a process of its own.
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import socket
@@ -19,6 +18,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.task import Clock
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 from zope.interface import implementer
@@ -37,8 +37,19 @@ from ratchetpy import (
     StaticFiles,
     WsServer,
 )
-
-from .conftest import ROOT, Recorder, inThread, waitUntil
+from ratchetpy.http.router import Router
+from ratchetpy.stack import ComponentKind, componentKind
+from tests.helpers import (
+    ROOT,
+    Recorder,
+    exchange,
+    freePort,
+    inThread,
+    readHead,
+    statusOf,
+    upgradeRequest,
+    waitUntil,
+)
 
 
 @pytest.fixture
@@ -64,26 +75,6 @@ def newApp(**kwargs) -> App:
     return App("localhost", 0, **kwargs)
 
 
-def exchange(port: int, data: bytes) -> bytes:
-    """
-    (Blocking client.) Send C{data}; return all the server sends until it closes.
-    """
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-def upgradeRequest(path: str, host: str, extra: str = "") -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
-    ).encode()
-
-
 def openRaw(port: int, path: str, host: str = "127.0.0.1") -> tuple[bytes, socket.socket]:
     """
     (Blocking client.) Send a WebSocket handshake from a raw socket; return
@@ -91,17 +82,7 @@ def openRaw(port: int, path: str, host: str = "127.0.0.1") -> tuple[bytes, socke
     """
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.sendall(upgradeRequest(path, host))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(1)
-        if not chunk:
-            break
-        head += chunk
-    return head, sock
-
-
-def statusOf(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1])
+    return readHead(sock), sock
 
 
 def headersOf(response: bytes) -> dict[str, str]:
@@ -302,6 +283,84 @@ def test_routeRefusesWhatItCannotServe():
     with pytest.raises(ValueError, match="must start with '/'"):
         app.route("chat", Chat())
     assert app.router.routes == []
+
+
+def test_unknownKeywordsNameTheValidOnes():
+    """
+    A keyword that is no option of the layers is a TypeError in one line
+    naming it and the valid ones.
+    """
+    with pytest.raises(TypeError) as info:
+        newApp(maxHeadSise=100)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("App() got unexpected keyword argument(s) maxHeadSise; valid: "), message
+    assert all(name in message for name in ("shutdownTimeout", "maxSendBuffer", "maxHeadSize", "retryAfter"))
+    with pytest.raises(TypeError) as info:
+        newApp().route("/x", Echo(), keepalive=5)
+    message = str(info.value)
+    assert message.startswith("WsServer() got unexpected keyword argument(s) keepalive; valid: "), message
+    assert all(name in message for name in ("keepAlive", "maxMessageSize", "compression", "strictSubProtocols"))
+
+
+def test_badValuesSayWhatIsAllowed():
+    """
+    A value a layer does not allow is a ValueError naming the keyword and
+    saying what is allowed.
+    """
+    with pytest.raises(ValueError, match=r"^maxHeaders must be a positive number, not 0$"):
+        newApp(maxHeaders=0)
+    with pytest.raises(ValueError, match=r"^slowConsumerPolicy must be one of 'close', 'drop', not 'kill'$"):
+        newApp(slowConsumerPolicy="kill")
+    app = newApp()
+    with pytest.raises(ValueError, match=r"^keepAlive must be 0 \(off\) or at least 1 second, not 0\.5$"):
+        app.route("/x", Echo(), keepAlive=0.5)
+    assert app.router.routes == []
+
+
+def test_optionsReachTheirLayers():
+    """
+    App's keywords reach IoServer and HttpServer, kept apart for the stack
+    builder; route's reach the WsServer.
+    """
+    app = newApp(shutdownTimeout=2.0, maxSendBuffer=4096, maxHeadSize=2048, maxConnectionsPerIp=3)
+    assert app.ioOptions == {"shutdownTimeout": 2.0, "maxSendBuffer": 4096}
+    assert app.httpOptions == {"maxHeadSize": 2048, "maxConnectionsPerIp": 3}
+    assert (app.server.shutdownTimeout, app.server.maxSendBuffer) == (2.0, 4096)
+    assert app.server.component.maxHeadSize == 2048
+    ws = app.route("/x", Echo(), allowedOrigins=["*"], maxMessageSize=100, compression=False)
+    assert ws.maxMessageSize == 100
+
+
+def test_reactorReachesEveryLayer():
+    """
+    App(reactor=...) is the reactor of the IoServer, the HttpServer and the
+    WsServer of each route.
+    """
+    clock = Clock()
+    app = App("localhost", 0, reactor=clock)
+    assert app.reactor is clock
+    assert app.server.reactor is clock
+    assert app.server.component.reactor is clock
+    ws = app.route("/x", Echo(), allowedOrigins=["*"])
+    assert ws._factory.reactor is clock  # no public accessor yet
+
+
+def test_componentKinds():
+    """
+    componentKind tells an App, an HTTP-layer component and a message
+    component (an instance or a class) apart from what is none.
+    """
+    static = StaticFiles(ROOT / "examples" / "chat_page")
+    assert componentKind(newApp()) is ComponentKind.APP
+    assert componentKind(App) is ComponentKind.APP
+    for http in (Router(), WsServer(Echo()), static, OriginCheck(static, [])):
+        assert componentKind(http) is ComponentKind.HTTP, http
+    assert componentKind(WsServer) is ComponentKind.HTTP
+    for message in (Echo(), Echo, Recorder()):
+        assert componentKind(message) is ComponentKind.MESSAGE, message
+    for nothing in (object(), "x", 2, None):
+        assert componentKind(nothing) is None
 
 
 def test_appDefaults():
@@ -516,12 +575,6 @@ app.route("/echo", Echo())
 app.run()
 print("run() returned", flush=True)
 """
-
-
-def freePort() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_runServesUntilInterrupted(tmp_path):

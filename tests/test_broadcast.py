@@ -9,13 +9,12 @@ from __future__ import annotations
 import contextlib
 import time
 
+import pytest
 from websockets.sync.client import connect
 
-from ratchetpy import ConnectionDecorator, ConnectionGroup, HttpServer, MessageComponent, WsServer
-from ratchetpy import broadcast as broadcastModule
-
-from .conftest import inThread, waitUntil
-from .test_slowconsumer import handshakeOnly
+from ratchetpy import ComponentDecorator, ConnectionDecorator, ConnectionGroup, MessageComponent
+from ratchetpy.websocket import _autobahn as engine
+from tests.helpers import inThread, openWebSocket, serveWebSocket, waitUntil
 
 BLOCK = 64 * 1024
 
@@ -43,18 +42,13 @@ class GroupChat(MessageComponent):
         self.clients.discard(conn)
 
 
-def serve(listen, component, **ioOptions):
-    server = listen(HttpServer(WsServer(component)), **ioOptions)
-    return server, f"ws://127.0.0.1:{server.portNumber}/"
-
-
 def test_broadcastReachesEveryoneButTheExcluded(listen):
     """
     Text arrives as text and binary as binary at every other member, with and
     without permessage-deflate; the sender gets nothing back.
     """
     chat = GroupChat()
-    server, url = serve(listen, chat)
+    server, url = serveWebSocket(listen, chat)
 
     def talk():
         with (
@@ -89,20 +83,38 @@ def waitForMembers(chat, count):
     assert len(chat.clients) == count
 
 
-def test_framedOncePerMessage(listen, monkeypatch):
+class PassThrough(ConnectionDecorator):
     """
-    A broadcast to five connections builds one prepared (framed) message.
+    A connection decorator that does not override send.
+    """
+
+
+class Decorating(ComponentDecorator):
+    """
+    Hands the component L{PassThrough} connections.
+    """
+
+    def decorate(self, conn):
+        return PassThrough(conn)
+
+
+@pytest.mark.parametrize("decorated", [False, True], ids=["plain", "decorated"])
+def test_framedOncePerMessage(listen, monkeypatch, decorated):
+    """
+    A broadcast to five connections builds one prepared (framed) message,
+    also when the connections are wrapped by a decorator that leaves send
+    alone.
     """
     prepared = []
 
-    class CountingPreparedMessage(broadcastModule.PreparedMessage):
+    class CountingPreparedMessage(engine.PreparedMessage):
         def __init__(self, *args):
             prepared.append(args)
             super().__init__(*args)
 
-    monkeypatch.setattr(broadcastModule, "PreparedMessage", CountingPreparedMessage)
+    monkeypatch.setattr(engine, "PreparedMessage", CountingPreparedMessage)
     chat = GroupChat()
-    server, url = serve(listen, chat)
+    server, url = serveWebSocket(listen, Decorating(chat) if decorated else chat)
 
     def talk():
         with contextlib.ExitStack() as stack:
@@ -122,8 +134,8 @@ def test_aSlowMemberIsClosedAndTheOthersGetEverything(listen, logged):
     reading member receives every block.
     """
     chat = GroupChat()
-    server, url = serve(listen, chat, maxSendBuffer=256 * 1024)
-    slow = inThread(handshakeOnly, server.portNumber)
+    server, url = serveWebSocket(listen, chat, io={"maxSendBuffer": 256 * 1024})
+    slow = inThread(openWebSocket, server.portNumber, receiveBuffer=4096)
     blocks = 96
 
     def fast():
@@ -172,7 +184,7 @@ def test_decoratedConnectionsUseTheirOwnSend(listen):
                     chat.clients.discard(member)
 
     RecordingConnection.sent = []
-    server, url = serve(listen, Decorating())
+    server, url = serveWebSocket(listen, Decorating())
 
     def talk():
         with connect(url) as ws:
@@ -210,14 +222,14 @@ def test_componentsPageExample(listen):
     """
     components.md's Broadcaster, run as written, relays to everyone else.
     """
-    from .test_docs import codeBlocks
+    from tests.test_docs import codeBlocks
 
     blocks = [code for code in codeBlocks("components.md", "python") if "class Broadcaster(" in code]
     assert len(blocks) == 1
     namespace: dict[str, object] = {"__name__": "docs_broadcaster"}
     exec(compile(blocks[0], "components.md", "exec"), namespace)
     component = namespace["Broadcaster"]()  # type: ignore[operator]
-    server, url = serve(listen, component)
+    server, url = serveWebSocket(listen, component)
 
     def talk():
         with connect(url) as one, connect(url) as two, connect(url) as three:

@@ -16,7 +16,6 @@ directly; Playwright's sync API runs its own event loop beside pytest-twisted's.
 from __future__ import annotations
 
 import re
-import socket
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from websockets.sync.client import connect
 
-from .conftest import ROOT, Twistd
+from tests.helpers import ROOT, Twistd, freePort
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -48,12 +47,6 @@ def serve(twistd, port: int = 0) -> tuple[Twistd, int]:
     """
     process = twistd("--component", "examples.chat:Chat", "--port", f"tcp:{port}:interface=127.0.0.1")
     return process, process.waitForPort()
-
-
-def freePort() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
-from .conftest import ROOT, Twistd
+from tests.helpers import ROOT, Twistd, frame
 
 WAVES = int(os.environ.get("RATCHETPY_CHURN_WAVES", "20"))
 WAVE_SIZE = int(os.environ.get("RATCHETPY_CHURN_WAVE_SIZE", "500"))
@@ -95,11 +95,6 @@ HANDSHAKE = (
 )
 HALF_HEAD = b"GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: webso"
 LINGER_RESET = struct.pack("ii", 1, 0)
-
-
-def maskedText(text: bytes) -> bytes:
-    mask = b"\x11\x22\x33\x44"
-    return bytes([0x81, 0x80 | len(text)]) + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(text))
 
 
 def raiseFileLimit() -> None:
@@ -193,7 +188,7 @@ def wave(port: int, size: int) -> int:
             head = readHead(sock)
             assert head.startswith(b"HTTP/1.1 101 "), head
             if i % 10 == 0:
-                sock.sendall(maskedText(b"churn %d" % i))
+                sock.sendall(frame(1, b"churn %d" % i))
     finally:
         for sock in sockets:
             sock.close()  # SO_LINGER {1, 0}: a reset, not a FIN

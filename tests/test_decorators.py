@@ -27,8 +27,7 @@ from ratchetpy import (
     WsServer,
 )
 from ratchetpy.server.connection import IoConnection
-
-from .conftest import Recorder, inThread, waitUntil
+from tests.helpers import Recorder, inThread, waitUntil
 
 
 class Returning(Recorder):
@@ -202,6 +201,80 @@ def test_withoutDecorateTheConnectionPassesUnchanged():
     decorator.onClose(conn)
     assert [event[1] for event in inner.events] == [conn, conn]
     assert decorator._decorated is None
+
+
+class Bouncer(ComponentDecorator):
+    """
+    Refuses the connections it is told to, in onOpen, and counts the hooks
+    it sees itself.
+    """
+
+    def __init__(self, component, refused=()):
+        super().__init__(component)
+        self.toRefuse = set(refused)
+        self.seen = []
+
+    def onOpen(self, conn, *args):
+        if conn in self.toRefuse:
+            self.refuse(conn)
+            return None
+        return super().onOpen(conn, *args)
+
+    def onMessage(self, conn, msg):
+        self.seen.append(("onMessage", conn))
+        return super().onMessage(conn, msg)
+
+
+class TaggingBouncer(Bouncer, Tagging):
+    """
+    A bouncer that also hands the wrapped component decorated connections.
+    """
+
+
+@pytest.mark.parametrize("decorating", [False, True], ids=["plain", "decorating"])
+def test_refusedConnectionIsKeptFromTheWrappedComponent(decorating):
+    """
+    After refuse(conn), the wrapped component hears nothing of conn (its
+    messages, errors and close), while other connections pass as before; the
+    decorator's own overrides still run. onClose forgets the refusal, so a
+    decorator with no refused connection left holds no set.
+    """
+    inner = Returning()
+    refused, admitted = ioConnection(), ioConnection()
+    decorator = (TaggingBouncer if decorating else Bouncer)(inner, refused=[refused])
+    assert decorator._refused is None
+    assert decorator.onOpen(refused) is None
+    decorator.onOpen(admitted)
+    assert decorator.onMessage(refused, "no") is None
+    assert decorator.onError(refused, RuntimeError()) is None
+    assert decorator.onMessage(admitted, "yes") == "received"
+    assert decorator.onClose(refused) is None
+    assert decorator._refused is None
+    assert decorator.onClose(admitted) == "closed"
+    assert [event[0] for event in inner.events] == ["onOpen", "onMessage", "onClose"]
+    unwrap = (lambda conn: conn.connection) if decorating else (lambda conn: conn)
+    assert {unwrap(event[1]) for event in inner.events} == {admitted}
+    assert decorator.seen == [("onMessage", refused), ("onMessage", admitted)]
+    if decorating:
+        assert decorator._decorated == {}
+
+
+def test_refusalsAreForgottenOneByOne():
+    """
+    With several connections refused, each onClose forgets its own; the
+    rest stay refused until they close too.
+    """
+    inner = Returning()
+    first, second = ioConnection(), ioConnection()
+    decorator = Bouncer(inner, refused=[first, second])
+    decorator.onOpen(first)
+    decorator.onOpen(second)
+    decorator.onClose(first)
+    assert decorator._refused == {second}
+    assert decorator.onMessage(second, "still refused") is None
+    decorator.onClose(second)
+    assert decorator._refused is None
+    assert inner.events == []
 
 
 # ConnectionDecorator

@@ -9,20 +9,9 @@ from __future__ import annotations
 import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import StringTransport
-from twisted.logger import globalLogPublisher
 
 from ratchetpy import IoServer, MessageComponent
-
-
-@pytest.fixture
-def logged():
-    """
-    Every log event emitted during the test.
-    """
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
+from tests.helpers import Recorder
 
 
 def connect(component):
@@ -30,35 +19,6 @@ def connect(component):
     transport = StringTransport()
     protocol.makeConnection(transport)
     return protocol, transport
-
-
-class Hooks(MessageComponent):
-    """
-    Records hook calls; each hook's behaviour is set per test.
-    """
-
-    def __init__(self, **behaviour):
-        self.calls = []
-        self.behaviour = behaviour
-
-    def _run(self, name, *args):
-        self.calls.append((name, *args))
-        action = self.behaviour.get(name)
-        if action is not None:
-            return action(*args)
-        return None
-
-    def onOpen(self, conn):
-        return self._run("onOpen")
-
-    def onMessage(self, conn, msg):
-        return self._run("onMessage", msg)
-
-    def onClose(self, conn):
-        return self._run("onClose")
-
-    def onError(self, conn, exc):
-        return self._run("onError", exc)
 
 
 def fail(*args):
@@ -69,7 +29,7 @@ def test_plainHooksRunInOrder():
     """
     Plain hooks run at once, in event order, and onClose comes last.
     """
-    component = Hooks()
+    component = Recorder()
     protocol, _ = connect(component)
     protocol.dataReceived(b"a")
     protocol.dataReceived(b"b")
@@ -84,7 +44,7 @@ def test_pendingDeferredHoldsLaterHooks():
     resumes.
     """
     opened = Deferred()
-    component = Hooks(onOpen=lambda: opened)
+    component = Recorder(onOpen=lambda conn: opened)
     protocol, transport = connect(component)
     protocol.dataReceived(b"a")
     protocol.dataReceived(b"b")
@@ -127,7 +87,7 @@ def test_connectionsDoNotWaitForEachOther():
     A pending hook on one connection does not hold another connection's hooks.
     """
     gate = Deferred()
-    component = Hooks(onMessage=lambda msg: gate if msg == b"slow" else None)
+    component = Recorder(onMessage=lambda conn, msg: gate if msg == b"slow" else None)
     server = IoServer(component)
     first, second = server.buildProtocol(None), server.buildProtocol(None)
     first.makeConnection(StringTransport())
@@ -145,7 +105,7 @@ def test_failingHookGoesToOnErrorAndCloses(hook, logged):
     gets the exception, the connection is closed, later messages are dropped
     and onClose still comes once.
     """
-    component = Hooks(**{hook: fail})
+    component = Recorder(**{hook: fail})
     protocol, transport = connect(component)
     protocol.dataReceived(b"first")
     protocol.dataReceived(b"dropped")
@@ -156,7 +116,7 @@ def test_failingHookGoesToOnErrorAndCloses(hook, logged):
     assert ("onMessage", b"dropped") not in component.calls
     assert names[-1] == "onClose" and names.count("onClose") == 1
     assert transport.disconnecting
-    failures = [event for event in logged if event.get("log_failure") is not None]
+    failures = [event for event in logged.events if event.get("log_failure") is not None]
     assert len(failures) == 1
     assert failures[0]["hook"] == hook
     assert failures[0]["resourceId"] == protocol._connection.resourceId
@@ -168,7 +128,7 @@ def test_failedDeferredAndCoroutineGoToOnError():
     """
     from twisted.internet.defer import fail as failed
 
-    component = Hooks(onMessage=lambda msg: failed(ValueError("deferred")))
+    component = Recorder(onMessage=lambda conn, msg: failed(ValueError("deferred")))
     protocol, transport = connect(component)
     protocol.dataReceived(b"x")
     assert isinstance(component.calls[-1][1], ValueError)
@@ -194,11 +154,11 @@ def test_failingOnErrorIsLoggedAndCloses(logged):
     If onError itself fails, both failures are logged and the connection is
     closed; the server carries on.
     """
-    component = Hooks(onMessage=fail, onError=fail)
+    component = Recorder(onMessage=fail, onError=fail)
     protocol, transport = connect(component)
     protocol.dataReceived(b"x")
     assert transport.disconnecting
-    failures = [event for event in logged if event.get("log_failure") is not None]
+    failures = [event for event in logged.events if event.get("log_failure") is not None]
     assert len(failures) == 2
 
 
@@ -206,7 +166,7 @@ def test_failingOnCloseIsReported():
     """
     A failing onClose is reported to onError as well.
     """
-    component = Hooks(onClose=fail)
+    component = Recorder(onClose=fail)
     protocol, _ = connect(component)
     protocol.connectionLost(None)
     assert [call[0] for call in component.calls] == ["onOpen", "onClose", "onError"]
@@ -248,7 +208,7 @@ def test_rawSendAfterCloseDoesNothing():
     """
     On raw TCP, sending after close() writes nothing, as on a WebSocket.
     """
-    component = Hooks()
+    component = Recorder()
     protocol, transport = connect(component)
     conn = protocol._connection
     conn.send("before")

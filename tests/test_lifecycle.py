@@ -15,15 +15,13 @@ Already covered elsewhere, and not repeated here: the in-memory hook ordering
 and failure handling on raw TCP (tests/test_dispatch.py); a client's close
 code echoed, a component's close code, 1009, 1011 with a bystander, the
 keepalive dropping a dead peer, shutdown with clients that answer
-(tests/test_wsserver.py); the head timeout in memory (tests/test_httpserver.py);
+(tests/websocket/test_server.py); the head timeout in memory (tests/http/test_server.py);
 SIGTERM with answering clients (tests/test_tap.py); resets on raw TCP
-(tests/test_ioserver.py).
+(tests/server/test_io.py).
 """
 
 from __future__ import annotations
 
-import base64
-import os
 import re
 import signal
 import socket
@@ -35,13 +33,11 @@ from collections import defaultdict
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task, threads
-from twisted.logger import globalLogPublisher
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from ratchetpy import HttpServer, MessageComponent, WsServer
-
-from .conftest import inThread, sleep, waitUntil
+from ratchetpy import MessageComponent
+from tests.helpers import closeCodeAfter, exchange, frame, inThread, openWebSocket, serveWebSocket, sleep, waitUntil
 
 # Short enough to be seen within a test, long enough for a loaded machine.
 KEEPALIVE = 1.0  # the shortest WsServer accepts: Autobahn's timers tick in whole seconds
@@ -49,17 +45,6 @@ MAX_MESSAGE = 1000
 QUIET = 0.3  # seconds without a second onClose before counting is trusted
 
 HOOKS = ("onOpen", "onMessage", "onClose", "onError")
-
-
-@pytest.fixture
-def logged():
-    """
-    Every log event emitted during the test.
-    """
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 class Lifecycle(MessageComponent):
@@ -130,7 +115,7 @@ class Lifecycle(MessageComponent):
 def serve(listen, component, **options):
     """
     The component behind WsServer and HttpServer on a loopback port; return
-    the IoServer and the WebSocket URL.
+    the IoServer and the WebSocket URL (without the final C{/}).
     """
     http = options.pop("http", {})
     options = {
@@ -139,8 +124,8 @@ def serve(listen, component, **options):
         "maxMessageSize": MAX_MESSAGE,
         **options,
     }
-    server = listen(HttpServer(WsServer(component, **options), **http), shutdownTimeout=10)
-    return server, f"ws://127.0.0.1:{server.portNumber}"
+    server, url = serveWebSocket(listen, component, http=http, io={"shutdownTimeout": 10}, **options)
+    return server, url.rstrip("/")
 
 
 class Bystander:
@@ -199,27 +184,7 @@ def rawHandshake(url: str, path: str = "/") -> socket.socket:
     """
     A WebSocket opened with a plain socket, which then answers nothing.
     """
-    port = int(re.match(r"ws://127\.0\.0\.1:(\d+)", url).group(1))
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    key = base64.b64encode(os.urandom(16))
-    sock.sendall(
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n".encode()
-        + b"Sec-WebSocket-Key: "
-        + key
-        + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(1)
-        assert chunk, head
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101 "), head
-    return sock
-
-
-def maskedFrame(opcode: int, payload: bytes) -> bytes:
-    mask = b"\x5a\xa5\x0f\xf0"
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return openWebSocket(int(re.match(r"ws://127\.0\.0\.1:(\d+)", url).group(1)), path)
 
 
 def readFrames(sock: socket.socket) -> list[tuple[int, bytes]]:
@@ -252,21 +217,6 @@ def closeCode(frames: list[tuple[int, bytes]]) -> int | None:
     return None
 
 
-def receivedClose(url: str, send: str | bytes | None = None) -> int | None:
-    """
-    Connect with the websockets library, optionally send, and return the
-    close code the server ends with.
-    """
-    with connect(url, open_timeout=30) as ws:
-        if send is not None:
-            ws.send(send)
-        try:
-            while True:
-                ws.recv(timeout=30)
-        except ConnectionClosed as closed:
-            return closed.rcvd.code if closed.rcvd else None
-
-
 def clientCloses(url: str) -> int:
     with connect(url, open_timeout=30) as ws:
         ws.send("hello")
@@ -277,7 +227,7 @@ def clientCloses(url: str) -> int:
 
 def resets(url: str) -> None:
     sock = rawHandshake(url)
-    sock.sendall(maskedFrame(1, b"hello"))
+    sock.sendall(frame(1, b"hello"))
     assert sock.recv(100)  # the echo
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
@@ -290,7 +240,7 @@ def hangsUp(url: str) -> None:
 
 def sendsCloseAndLeaves(url: str) -> None:
     sock = rawHandshake(url)
-    sock.sendall(maskedFrame(8, struct.pack("!H", 1000)))
+    sock.sendall(frame(8, struct.pack("!H", 1000)))
     sock.close()
 
 
@@ -308,13 +258,13 @@ def breaksProtocol(url: str) -> int | None:
 WAYS = {
     # name: (client, what it returns, hooks the server ran)
     "clientClose": (clientCloses, 1000, ["onOpen", "onMessage", "onClose"]),
-    "serverClose": (lambda url: receivedClose(url, "close"), 4000, ["onOpen", "onMessage", "onClose"]),
+    "serverClose": (lambda url: closeCodeAfter(url, "close"), 4000, ["onOpen", "onMessage", "onClose"]),
     "reset": (resets, None, ["onOpen", "onMessage", "onClose"]),
     "finWithoutCloseFrame": (hangsUp, None, ["onOpen", "onClose"]),
     "closeFrameThenGone": (sendsCloseAndLeaves, None, ["onOpen", "onClose"]),
     "keepAliveTimeout": (lambda url: [opcode for opcode, _ in goesSilent(url)][:1], [9], ["onOpen", "onClose"]),
     "protocolError": (breaksProtocol, 1002, ["onOpen", "onClose"]),
-    "messageTooBig": (lambda url: receivedClose(url, "x" * (MAX_MESSAGE + 1)), 1009, ["onOpen", "onClose"]),
+    "messageTooBig": (lambda url: closeCodeAfter(url, "x" * (MAX_MESSAGE + 1)), 1009, ["onOpen", "onClose"]),
 }
 
 
@@ -392,7 +342,7 @@ def test_failingHookIsLoggedAndIsolated(listen, logged, hook, how):
     assert component.hooks[connection] == expected
     if hook != "onClose":
         assert code == 1011
-    failures = [event for event in logged if event.get("log_failure") is not None]
+    failures = [event for event in logged.events if event.get("log_failure") is not None]
     assert failures, "the failure must be logged"
     assert {event.get("resourceId") for event in failures} == {connection}
     failedHooks = [event.get("hook") for event in failures]
@@ -428,7 +378,7 @@ def test_failuresOnManyConnectionsAtOnce(listen, logged):
     for resourceId in component.opened:
         assert component.hooks[resourceId].count("onOpen") == 1
         assert component.hooks[resourceId].count("onClose") == 1
-    failures = [event for event in logged if event.get("log_failure") is not None]
+    failures = [event for event in logged.events if event.get("log_failure") is not None]
     # Each failing connection logged under its own id: onError failures twice.
     perConnection = defaultdict(list)
     for event in failures:
@@ -449,18 +399,9 @@ def test_headTimeoutNeverOpens(listen):
     server, url = serve(listen, component, http={"headTimeout": 0.5})
     bystander = Bystander(url)
 
-    def stalls(first: bytes):
-        sock = socket.create_connection(("127.0.0.1", server.portNumber), timeout=30)
-        sock.sendall(first)
-        data = b""
-        while chunk := sock.recv(4096):
-            data += chunk
-        sock.close()
-        return data
-
     half = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
     for first in (half, b""):
-        response = inThread(stalls, first)
+        response = inThread(exchange, server.portNumber, first, timeout=30)
         assert response.startswith(b"HTTP/1.1 408 "), response
         bystander.keepsTalking()
     bystander.finish()
@@ -509,7 +450,7 @@ def test_shutdownAbortsPeersThatIgnoreTheCloseFrame(listen, logged):
     waitUntil(lambda: all(len(component.hooks[i]) >= 2 for i in component.opened), what="every onClose")
     sleep(QUIET)
     assert [component.hooks[resourceId] for resourceId in component.opened] == [["onOpen", "onClose"]] * 2
-    assert any("cutting" in str(event.get("log_format", "")) and event.get("count") == 1 for event in logged)
+    assert any("cutting" in str(event.get("log_format", "")) and event.get("count") == 1 for event in logged.events)
     ignoring.close()
     halfHead.close()
 
@@ -572,8 +513,8 @@ def test_shutdownCanBeGivenATimeout(listen):
     even after the ports have stopped listening: here a client ignores the
     close frame, so the connections outlast the caller's patience.
     """
-    server = listen(HttpServer(WsServer(MessageComponent())))
-    sock = inThread(rawHandshake, f"ws://127.0.0.1:{server.portNumber}/")
+    server, url = serveWebSocket(listen, MessageComponent())
+    sock = inThread(rawHandshake, url)
     try:
         server.shutdownTimeout = 60.0
         d = server.shutdown().addTimeout(0.2, reactor)

@@ -1,7 +1,8 @@
 """
-docs/limits.md, the limits and production settings page, against the code: every
-limit with its real default, its twistd option and its argument, and the App
-example run as written.
+docs/limits.md, the limits and production settings page, against the option
+registry (L{ratchetpy.options}) and the layers: every option with its real
+default, its twistd flag and its argument, nothing the registry lacks, and
+the App example run as written.
 """
 
 from __future__ import annotations
@@ -9,50 +10,100 @@ from __future__ import annotations
 import inspect
 import re
 
-from ratchetpy import HttpServer, IoServer, WsServer
-from ratchetpy.tap import _LIMITS, Options
+import pytest
 
-from .test_docs import page, pythonFile, tableRows
+from ratchetpy import HttpHandler, HttpServer, IoServer, WsServer
+from ratchetpy.options import HTTP_HANDLER, OPTIONS, option
+from ratchetpy.stack import WS_SERVER_KEYWORDS
+from ratchetpy.tap import Options
+from tests.test_docs import page, pythonFile, tableRows
 
-#: Keyword arguments that are not limits (documented with their layers).
-NOT_LIMITS = {"reactor", "compression", "strictSubProtocols", "http"}
+LAYERS = {"IoServer": IoServer, "HttpServer": HttpServer, "WsServer": WsServer, "HttpHandler": HttpHandler}
+
+#: Keyword arguments of the layers that are no options of the registry.
+NOT_OPTIONS = {"reactor", *WS_SERVER_KEYWORDS}
 
 
-def limitRows() -> list[list[str]]:
-    return [row for row in tableRows("limits.md") if len(row) == 5 and row[0] != "Limit"]
-
-
-def test_everyLimitOptionIsListedWithItsDefault():
+def limitRows() -> dict[tuple[str, str], list[str]]:
     """
-    Each limit option of the twistd plugin is in the table, with the default
-    the code has.
-    """
-    rows = {re.search(r"`(--[\w-]+)`", row[2]).group(1): row for row in limitRows() if "`--" in row[2]}
-    for name, default, *_ in _LIMITS:
-        assert f"--{name}" in rows, f"limits.md does not list --{name}"
-        documented = re.match(r"`([^`]*)`", rows[f"--{name}"][1]).group(1)
-        assert documented == str(default), (name, documented, default)
-    assert set(rows) == {f"--{name}" for name, *_ in _LIMITS} | {"--slow-consumer-policy"}
-
-
-def test_everyLimitArgumentIsListedWithItsDefault():
-    """
-    Each limiting keyword argument of IoServer, HttpServer and WsServer is in
-    the table, under its layer, with its real default.
+    The rows of the "Every limit" table, by the (layer, keyword) of their
+    Argument column.
     """
     rows = {}
-    for row in limitRows():
+    for row in tableRows("limits.md"):
+        if len(row) != 5 or row[0] == "Limit":
+            continue
         match = re.fullmatch(r"`(\w+)\((\w+)=\.\.\.\)`", row[3])
-        if match:
-            rows[match.groups()] = row
-    for layer in (IoServer, HttpServer, WsServer):
-        for parameter in inspect.signature(layer.__init__).parameters.values():
-            if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or parameter.name in NOT_LIMITS:
-                continue
-            key = (layer.__name__, parameter.name)
-            assert key in rows, f"limits.md does not list {layer.__name__}({parameter.name}=...)"
-            documented = re.match(r"`([^`]*)`", rows[key][1]).group(1)
-            assert documented == str(parameter.default), (key, documented, parameter.default)
+        assert match, f"limits.md: the Argument of {row[0]!r} is not Layer(keyword=...): {row[3]!r}"
+        rows[match.groups()] = row
+    return rows
+
+
+def firstCode(cell: str) -> str:
+    match = re.match(r"`([^`]*)`", cell)
+    assert match, cell
+    return match.group(1)
+
+
+def test_everyOptionIsListed():
+    """
+    Each option of the registry is in the table as Layer(keyword=...), with
+    its default and, where it has one, its twistd flag.
+    """
+    rows = limitRows()
+    for o in OPTIONS:
+        key = (o.layer, o.name)
+        assert key in rows, f"limits.md does not list {o.layer}({o.name}=...)"
+        _, default, flag, _, _ = rows[key]
+        assert firstCode(default) == str(o.default), (key, default, o.default)
+        assert flag == (f"`{o.flag}`" if o.flag else ""), (key, flag, o.flag)
+
+
+def test_nothingListedThatTheRegistryLacks():
+    """
+    Every row of the table is an option of the registry, and every twistd
+    flag it names is that option's.
+    """
+    for (layer, name), row in limitRows().items():
+        o = option(name, layer)
+        if row[2]:
+            assert row[2] == f"`{o.flag}`", (layer, name, row[2])
+    assert len(limitRows()) == len(OPTIONS)
+
+
+def test_whatZeroMeans():
+    """
+    The sentence under the table names exactly the options for which 0 is
+    allowed.
+    """
+    sentence = re.search(r"^`0` means (.+?); every other limit must be positive\.", page("limits.md"), re.M | re.S)
+    assert sentence, "limits.md should say what 0 means"
+    named = set(re.findall(r"`(\w+)`", sentence.group(1)))
+    assert named == {o.name for o in OPTIONS if o.zero is not None}
+
+
+@pytest.mark.parametrize("layer", ["IoServer", "HttpServer", "WsServer"])
+def test_signaturesShowTheRegistryDefaults(layer):
+    """
+    The keyword arguments of each layer are its registry options, each with
+    the registry's default as its signature default, and the few keywords
+    that are not options.
+    """
+    parameters = {
+        parameter.name: parameter.default
+        for parameter in inspect.signature(LAYERS[layer].__init__).parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.name not in NOT_OPTIONS
+    }
+    assert parameters == {o.name: o.default for o in OPTIONS if o.layer == layer}
+
+
+def test_httpHandlerDefaults():
+    """
+    HttpHandler's body limits default (as class attributes) to the registry's.
+    """
+    for o in OPTIONS:
+        if o.layer == HTTP_HANDLER:
+            assert getattr(HttpHandler, o.name) == o.default, o.name
 
 
 def test_optionsOfTheTableParse():

@@ -22,28 +22,20 @@ import pytest_twisted
 from playwright.sync_api import expect
 from twisted.python import usage
 from websockets.sync.client import connect
+from zope.interface.verify import verifyObject
 
-from ratchetpy import HttpServer, MessageComponent, Router, WsServer
+from ratchetpy import HttpServer, IHttpServerComponent, MessageComponent, Router, WsServer
 from ratchetpy.pubsub.channels import Channels
-from ratchetpy.pubsub.endpoint import PublishEndpoint
+from ratchetpy.pubsub.endpoint import PublishEndpoint, PublishFront
 from ratchetpy.pubsub.local import LocalBroker
 from ratchetpy.push import PushError, main, publish
 from ratchetpy.tap import Options
-
-from .conftest import ROOT, inThread
-from .test_browser import browser  # noqa: F401 (a fixture)
-from .test_docs import codeBlocks, pythonFile
+from tests.helpers import ROOT, HttpRecorder, freePort, inMemory, inThread, parseResponse
+from tests.test_browser import browser  # noqa: F401 (a fixture)
+from tests.test_docs import codeBlocks, pythonFile
 
 SECRET = "s3cret-for-the-tests-0123456789"
 POST_BLOG = ROOT / "examples" / "post_blog.py"
-
-
-def freePort() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def blogServer(twistd, *args: str, env: dict[str, str] | None = None):
@@ -318,6 +310,69 @@ class Reader(MessageComponent):
 
     def onClose(self, conn):
         self.channels.unsubscribeAll(conn)
+
+
+def publishFront():
+    """
+    A PublishFront on /publish in front of a recorder, its endpoint on a
+    LocalBroker, and a subscriber of channel "news" there.
+    """
+    broker = LocalBroker()
+    received = []
+    broker.subscribe("ratchetpy:news", lambda channel, data: received.append(data))
+    behind = HttpRecorder()
+    return PublishFront(PublishEndpoint(SECRET, broker), "/publish/", behind), behind, received
+
+
+def postRequest(path: str, body: bytes = b"x") -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {SECRET}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def test_publishFrontSendsThePathToTheEndpoint():
+    """
+    PublishFront is an HTTP-layer component: requests for PREFIX/CHANNEL
+    reach the endpoint (which reads the body on the server's reactor and
+    publishes it), every other request the component behind it, with all of
+    its connection's events; both forget the connection on close.
+    """
+    front, behind, received = publishFront()
+    verifyObject(IHttpServerComponent, front)
+    protocol, transport = inMemory(front, postRequest("/publish/news", b"hello"))
+    status, _, body = parseResponse(transport.value())
+    assert (status, json.loads(body)) == (202, {"channel": "news", "receivers": 1})
+    assert len(received) == 1 and received[0].endswith(b"hello")
+    protocol.connectionLost(None)
+    assert behind.events == []
+
+    protocol, _ = inMemory(front, b"GET /publisher HTTP/1.1\r\nHost: a\r\n\r\nmore")
+    protocol.connectionLost(None)
+    assert behind.hooks() == ["onOpen", "onMessage", "onClose"]
+    assert behind.request().path == "/publisher"
+    assert front._routed == {}
+
+
+@pytest.mark.parametrize("path", ["/publish", "/publish/", "/publish/a/b"])
+def test_publishFrontRefusesPathsThatNameNoChannel(path, logged):
+    """
+    Under the prefix, a path that is not PREFIX/CHANNEL gets 404 saying how
+    to publish; neither the endpoint nor the component behind hears of the
+    connection again, its bytes or its close.
+    """
+    front, behind, received = publishFront()
+    protocol, transport = inMemory(front, postRequest(path) + b"pipelined")
+    assert parseResponse(transport.value())[0] == 404
+    assert b"publish to /publish/CHANNEL" in transport.value()
+    protocol.dataReceived(b"more")
+    protocol.connectionLost(None)
+    assert behind.events == [] and received == []
+    assert front._routed == {}
+
+
+@pytest.mark.parametrize("prefix", ["publish", "/", ""])
+def test_publishFrontNeedsAPath(prefix):
+    with pytest.raises(ValueError, match="the publish path must start with / and name something"):
+        PublishFront(PublishEndpoint(SECRET, LocalBroker()), prefix, HttpRecorder())
 
 
 def test_endpointAsRoute(listen, logged):

@@ -1,13 +1,17 @@
 """
-RateLimitedLog with a fake clock: a burst of lines per kind and window, the
+LogBudget with a fake clock: a burst of lines per kind and window, the
 rest counted and the count reported with the first line of the next window.
 """
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 from twisted.logger import Logger, LogLevel, formatEvent
 
-from ratchetpy._ratelimit import MAX_KINDS, RateLimitedLog, RateLimitedLogger
+from ratchetpy import _ratelimit
+from ratchetpy._ratelimit import MAX_KINDS, LogBudget, RateLimitedLogger, resetAllBudgets
 
 
 class FakeClock:
@@ -21,7 +25,7 @@ class FakeClock:
 def makeLog(burst=3, window=10.0):
     events: list[dict] = []
     clock = FakeClock()
-    limited = RateLimitedLog(Logger(namespace="test", observer=events.append), burst, window, clock)
+    limited = LogBudget(Logger(namespace="test", observer=events.append), burst, window, clock)
     return limited, events, clock
 
 
@@ -123,9 +127,38 @@ def test_rateLimitedLoggerWrapsALogger():
     """
     events: list[dict] = []
     clock = FakeClock()
-    wrapped = RateLimitedLogger(Logger(namespace="lib", observer=events.append), RateLimitedLog(Logger(), 1, 10, clock))
+    wrapped = RateLimitedLogger(Logger(namespace="lib", observer=events.append), LogBudget(Logger(), 1, 10, clock))
     for _ in range(3):
         wrapped.warn("dropped {peer}", peer="a")
         wrapped.error("failed")
         wrapped.debug("detail")
     assert texts(events) == ["dropped a", "failed", "detail", "detail", "detail"]
+
+
+def test_resetAllBudgetsGivesEveryBudgetAFreshStart():
+    """
+    resetAllBudgets lets every budget log a full burst again, those of
+    ratchetpy's modules included, without reporting what was not logged.
+    """
+    limited, events, _ = makeLog(burst=1)
+    limited.info("k", "first")
+    limited.info("k", "suppressed")
+    from ratchetpy.server import blacklist
+
+    blacklist._refusals.allow("some-kind")
+    resetAllBudgets()
+    assert not blacklist._refusals._windows
+    limited.info("k", "again")
+    assert texts(events) == ["first", "again"]
+
+
+def test_budgetsAreRegisteredWeakly():
+    """
+    The registry does not keep a budget alive once its owner drops it.
+    """
+    budget = LogBudget(Logger())
+    assert budget in _ratelimit._budgets
+    gone = weakref.ref(budget)
+    del budget
+    gc.collect()
+    assert gone() is None

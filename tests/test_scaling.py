@@ -17,17 +17,11 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from .conftest import makeCertificate
-from .test_docs import assertChatRelays, codeBlocks
+from tests.helpers import freePort, makeCertificate
+from tests.test_docs import assertChatRelays, codeBlocks
 
 SERVERS = ("10.0.0.11:8080", "10.0.0.12:8080")
 CONNECTED = r"connected to Redis at "
-
-
-def freePort() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def serverCommand(marker: str) -> list[str]:

@@ -19,14 +19,18 @@ from pathlib import Path
 import pytest
 from twisted.application.service import IService, IServiceMaker
 from twisted.plugin import getPlugins
+from twisted.python import usage
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 import twisted.plugins
-from ratchetpy import HttpServer
-from ratchetpy.tap import Options, makeService
-
-from .conftest import ROOT, Twistd
+from ratchetpy import App, HttpServer, Router, StaticFiles, WsServer
+from ratchetpy.loader import ComponentError, loadComponent
+from ratchetpy.options import OPTIONS, optionName, useCommandLineNames
+from ratchetpy.pubsub.endpoint import PublishFront
+from ratchetpy.stack import StackError
+from ratchetpy.tap import Options, buildServer, makeService
+from tests.helpers import ROOT, Twistd
 
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 LOOPBACK = "tcp:0:interface=127.0.0.1"
@@ -107,10 +111,13 @@ def parsed(*argv: str) -> Options:
 @pytest.fixture
 def fromRoot(monkeypatch):
     """
-    Run in the repository root, undoing makeService's addition of it to sys.path afterwards.
+    Run in the repository root, undoing makeService's addition of it to sys.path, and its switch to command-line
+    option names, afterwards.
     """
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(sys, "path", list(sys.path))
+    yield
+    useCommandLineNames(False)
 
 
 def test_makeServiceReturnsAService(fromRoot):
@@ -217,7 +224,7 @@ def test_rawChatOverPlainTcp(twistd):
     ("component", "expected"),
     [
         ("nosuchmodule:Chat", r"no module named 'nosuchmodule'.*run from the directory that contains it"),
-        ("examples.chat:Nope", r"examples\.chat has no 'Nope'; did you mean --component examples\.chat:Chat\?"),
+        ("examples.chat:Nope", r"examples\.chat has no 'Nope'; did you mean examples\.chat:Chat\?"),
         ("os:sep", r"'/' is not a component; subclass ratchetpy\.MessageComponent"),
         ("errno:ENOENT", r"2 is not a component; subclass ratchetpy\.MessageComponent"),
         ("examples.chat", r"expected MODULE:NAME, e\.g\. examples\.chat:Chat"),
@@ -361,3 +368,203 @@ def test_componentAsFactoryOrInstance(twistd, tmp_path, name, prefix):
     with connect(wsUrl(port)) as ws:
         ws.send("hi")
         assert ws.recv(timeout=5) == prefix + "HI"
+
+
+# The options, from the registry
+
+#: The flags of the layers' options, spelt as they have always been.
+LAYER_FLAGS = {
+    "--shutdown-timeout",
+    "--max-send-buffer",
+    "--slow-consumer-policy",
+    "--max-head-size",
+    "--max-headers",
+    "--max-request-line",
+    "--head-timeout",
+    "--max-connections",
+    "--max-connections-per-ip",
+    "--max-message-size",
+    "--max-frame-size",
+    "--keepalive",
+    "--keepalive-timeout",
+}
+
+
+def padded(parameter: list) -> list:
+    """
+    An entry of optParameters with its coercion, None if it has none.
+    """
+    return [*parameter, None][:5]
+
+
+def test_layerOptionsComeFromTheRegistry():
+    """
+    Every option of the registry that has a flag is a twistd option with the
+    registry's default and type; the flags are the ones twistd has always had.
+    """
+    parameters = {f"--{name}": (default, coerce) for name, _, default, _, coerce in map(padded, Options.optParameters)}
+    flagged = [o for o in OPTIONS if o.flag is not None]
+    assert {o.flag for o in flagged} == LAYER_FLAGS
+    for o in flagged:
+        assert parameters[o.flag] == (o.default, None if o.kind is str else o.kind), o.flag
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["--max-message-size", "-1"], "--max-message-size must be a positive number of bytes, not -1"),
+        (["--max-frame-size", "0"], "--max-frame-size must be a positive number of bytes, not 0"),
+        (["--max-connections", "-1"], "--max-connections must be 0 (no limit) or a positive number, not -1"),
+        (["--head-timeout", "0"], "--head-timeout must be a positive number of seconds, not 0"),
+        (["--keepalive", "0.5"], "--keepalive must be 0 (off) or at least 1 second, not 0.5"),
+        (["--keepalive-timeout", "0"], "--keepalive-timeout must be at least 1 second, not 0"),
+        (["--shutdown-timeout", "-2.5"], "--shutdown-timeout must be 0 (cut at once) or a positive number"),
+        (["--slow-consumer-policy", "kill"], "--slow-consumer-policy must be one of: close, drop, not 'kill'"),
+    ],
+)
+def test_badLayerOptionsNameTheFlag(args, error):
+    """
+    A value a layer does not allow is a usage error naming the flag and
+    saying what is allowed.
+    """
+    with pytest.raises(usage.UsageError) as info:
+        parsed("--component", "examples.chat:Chat", *args)
+    assert str(info.value).startswith(error), str(info.value)
+
+
+@pytest.mark.parametrize("args", [["--max-connections", "0"], ["--keepalive", "0"], ["--shutdown-timeout", "0"]])
+def test_zeroWhereItMeansSomething(args):
+    """
+    0 is accepted where it has a meaning (no limit, off, cut at once).
+    """
+    assert parsed("--component", "examples.chat:Chat", *args)[args[0][2:]] == 0
+
+
+def test_makeServiceSwitchesToFlagNames(fromRoot):
+    """
+    Once makeService has run, the library names options by their flags in
+    what it tells the user; before, by their keywords.
+    """
+    assert optionName("maxConnections") == "maxConnections"
+    makeService(parsed("--component", "examples.echo:Echo", "--port", "tcp:0"))
+    assert optionName("maxConnections") == "--max-connections"
+    assert optionName("keepAlive") == "--keepalive"
+    assert optionName("retryAfter") == "retryAfter"  # no flag: its keyword
+
+
+# The stack the options describe
+
+
+def test_optionsReachTheirLayers():
+    """
+    The layers' options given on the command line reach the layers built.
+    """
+    server = buildServer(
+        loadComponent("examples.echo:Echo"),
+        parsed(
+            "--component",
+            "examples.echo:Echo",
+            "--max-head-size",
+            "4096",
+            "--max-message-size",
+            "1000",
+            "--keepalive",
+            "0",
+            "--shutdown-timeout",
+            "1",
+        ),
+    )
+    http = server.component
+    assert isinstance(http, HttpServer) and http.maxHeadSize == 4096
+    assert isinstance(http.component, WsServer)
+    assert (http.component.maxMessageSize, http.component.keepAlive) == (1000, 0)
+    assert server.shutdownTimeout == 1
+
+
+@pytest.mark.parametrize(
+    "component, args, message",
+    [
+        (
+            Router(),
+            ["--max-message-size", "10", "--keepalive", "0"],
+            "--max-message-size, --keepalive cannot apply to x:y, an HTTP-layer component; WebSocket options go to "
+            "the WsServer you built",
+        ),
+        (App(), ["--max-head-size", "100"], "--max-head-size cannot apply to x:y, an App; give them to App(...)"),
+        (App(), ["--static", "."], "--static cannot apply to x:y, an App; give them to App(...)"),
+        (
+            loadComponent("examples.chat:Chat"),
+            ["--raw", "--max-connections", "5"],
+            "--max-connections cannot apply to x:y, served raw; leave out --raw to use them",
+        ),
+        (Router(), ["--raw"], "--raw cannot apply to x:y, an HTTP-layer component: it needs the HTTP layer"),
+    ],
+    ids=["wsOptionsForRouter", "httpOptionsForApp", "staticForApp", "httpOptionsRaw", "rawRouter"],
+)
+def test_optionsForALayerNotBuiltAreRefused(component, args, message):
+    """
+    An option for a layer that is not built is refused, naming the flags,
+    the component and what to do instead.
+    """
+    with pytest.raises(StackError) as info:
+        buildServer(component, parsed("--component", "x:y", *args))
+    assert str(info.value).startswith(message), str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["message", "http", "app"])
+def test_publishEndpointInFrontOfHttp(kind, monkeypatch):
+    """
+    --publish-path puts the publish endpoint in front of whatever answers
+    HTTP, when the stack is built: for an App, in front of its router, with
+    the App's HTTP options.
+    """
+    monkeypatch.setenv("RATCHETPY_PUBLISH_SECRET", "s" * 32)
+    static = StaticFiles(ROOT / "examples" / "chat_page")
+    app = App(maxHeadSize=2048)
+    component = {"message": loadComponent("examples.echo:Echo"), "http": static, "app": app}[kind]
+    server = buildServer(component, parsed("--component", "x:y", "--publish-path", "/publish"))
+    front = server.component.component
+    assert isinstance(front, PublishFront) and front.prefix == "/publish"
+    if kind == "message":
+        assert isinstance(front.component, WsServer)
+    elif kind == "http":
+        assert front.component is static
+    else:
+        assert front.component is app.router
+        assert server.component.maxHeadSize == 2048
+
+
+def test_appIoOptionsUnlessGiven():
+    """
+    An App served by twistd keeps its own IoServer options unless the flag
+    is given.
+    """
+    app = App(shutdownTimeout=2.0, maxSendBuffer=4096)
+    server = buildServer(app, parsed("--component", "x:y"))
+    assert (server.shutdownTimeout, server.maxSendBuffer) == (2.0, 4096)
+    server = buildServer(app, parsed("--component", "x:y", "--shutdown-timeout", "7"))
+    assert (server.shutdownTimeout, server.maxSendBuffer) == (7.0, 4096)
+
+
+# The loader
+
+
+@pytest.mark.parametrize(
+    "spec, reason",
+    [
+        ("examples.chat", "expected MODULE:NAME, e.g. examples.chat:Chat"),
+        ("examples.chat:Nope", "examples.chat has no 'Nope'; did you mean examples.chat:Chat?"),
+        ("os:sep", "'/' is not a component; subclass ratchetpy.MessageComponent"),
+    ],
+)
+def test_loaderErrorsNameNoFlags(spec, reason):
+    """
+    The loader's errors are the library's: they name the spec, not
+    --component (which makeService adds).
+    """
+    with pytest.raises(ComponentError) as info:
+        loadComponent(spec)
+    assert info.value.spec == spec
+    assert info.value.reason.startswith(reason), info.value.reason
+    assert str(info.value) == f"{spec!r}: {info.value.reason}"
+    assert "--component" not in str(info.value)

@@ -10,13 +10,14 @@ need the reactor, so they block directly.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+
+from tests.helpers import exchange, parseResponse
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"
 
@@ -68,15 +69,7 @@ def get(port: int, target: str) -> tuple[int, dict[str, str], bytes]:
     """
     A plain HTTP GET over a raw socket: status, headers, body.
     """
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
-    return int(lines[0].split(" ", 2)[1]), headers, body
+    return parseResponse(exchange(port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()))
 
 
 def echo(url: str, message: str = "ping ✓") -> str:
@@ -208,5 +201,5 @@ def test_loaderFindsAppsAndRouters(project, monkeypatch):
     finally:
         sys.modules.pop("routes", None)
     assert "did you mean" in str(info.value)
-    assert "--component routes:app" in str(info.value)
-    assert "--component routes:router" in str(info.value)
+    assert "routes:app" in str(info.value)
+    assert "routes:router" in str(info.value)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_handler,tests.test_static -*-
+# -*- test-case-name: tests.http.test_handler,tests.http.test_static -*-
 """
 L{HttpHandler}: the base for plain HTTP endpoints served beside WebSockets.
 """
@@ -14,14 +14,10 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent
+from ..options import BODY_TIMEOUT, HTTP_HANDLER, MAX_BODY_SIZE, option
 from .response import Response, closeWithResponse
 
 log = Logger(namespace="ratchetpy")
-
-#: Defaults for the request body limits; each is a class attribute and a
-#: constructor argument.
-MAX_BODY_SIZE = 64 * 1024
-BODY_TIMEOUT = 10.0
 
 
 class _BodyReader:
@@ -67,24 +63,29 @@ class HttpHandler:
 
     maxBodySize: int = MAX_BODY_SIZE
     bodyTimeout: float = BODY_TIMEOUT
-    #: The reactor for the body timeout; C{None}: the global one.
+    #: The reactor for the body timeout; C{None}: the reactor of the server
+    #: that accepted each connection (C{conn.io.reactor}).
     reactor: Any = None
 
-    def __init__(self, *, maxBodySize: int | None = None, bodyTimeout: float | None = None) -> None:
+    def __init__(
+        self, *, maxBodySize: int | None = None, bodyTimeout: float | None = None, reactor: Any = None
+    ) -> None:
         """
         @param maxBodySize: the largest request body accepted, in bytes
             (larger: 413); default L{MAX_BODY_SIZE}, 64 KiB.
         @param bodyTimeout: seconds from the request head to a complete body
             (slower: 408); default L{BODY_TIMEOUT}.
+        @param reactor: the reactor for the body timeout (a
+            L{twisted.internet.task.Clock} in tests); default: the reactor
+            of the server that accepted the connection.
         """
+        if reactor is not None:
+            self.reactor = reactor
+        # None: the class attribute, which a subclass may override.
         if maxBodySize is not None:
-            if maxBodySize < 0:
-                raise ValueError(f"maxBodySize must be 0 or a positive number of bytes, not {maxBodySize}")
-            self.maxBodySize = maxBodySize
+            self.maxBodySize = option("maxBodySize", HTTP_HANDLER).check(maxBodySize)
         if bodyTimeout is not None:
-            if bodyTimeout <= 0:
-                raise ValueError(f"bodyTimeout must be a positive number of seconds, not {bodyTimeout:g}")
-            self.bodyTimeout = bodyTimeout
+            self.bodyTimeout = option("bodyTimeout", HTTP_HANDLER).check(bodyTimeout)
 
     def onRequest(self, request: IHttpRequest) -> Any:
         """
@@ -124,10 +125,15 @@ class HttpHandler:
             closeWithResponse(conn, 400, "malformed request head")
             return None
         if parser.client_is_waiting_for_100_continue:
-            conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            conn.io.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         reactor = self.reactor
         if reactor is None:
-            from twisted.internet import reactor
+            reactor = conn.io.reactor
+            if reactor is None:
+                raise RuntimeError(
+                    f"{type(self).__name__} has no reactor for its body timeout: pass it reactor=..., or serve it "
+                    "from an IoServer (whose reactor is conn.io.reactor)"
+                )
         timer = reactor.callLater(self.bodyTimeout, self._bodyTimedOut, conn)
         self._bodies[conn] = _BodyReader(request, parser, timer)
         # Nothing to wait for: the HTTP layer hands over the body's bytes

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_origin -*-
+# -*- test-case-name: tests.http.test_origin -*-
 """
 L{OriginCheck}: refuses requests from web pages of other sites (PHP Ratchet's
 C{OriginCheck}).
@@ -11,20 +11,26 @@ from urllib.parse import urlsplit
 
 from ..decorator import ComponentDecorator
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent
+from .host import DEFAULT_PORTS, HostAndPort, parseHost
 from .response import closeWithResponse
 
-_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
-
-def _hostAndPort(netloc: str, scheme: str) -> tuple[str, int | None]:
+def _origin(url: str) -> tuple[str, HostAndPort] | None:
+    """
+    The scheme and the host and port (the scheme's default if none) of
+    C{url}, lower case already; C{None} if it is malformed (the client's own
+    header, or a typo in the configuration): it matches nothing.
+    """
     try:
-        parts = urlsplit(f"//{netloc}")
-        port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
+        parts = urlsplit(url)
     except ValueError:
-        # A malformed port or IPv6 literal (the client's own headers): it
-        # matches nothing.
-        return "", None
-    return (parts.hostname or ""), port
+        return None
+    if not parts.scheme:
+        return None
+    hostAndPort = parseHost(parts.netloc, DEFAULT_PORTS.get(parts.scheme))
+    if hostAndPort is None:
+        return None
+    return parts.scheme, hostAndPort
 
 
 class OriginCheck(ComponentDecorator):
@@ -46,6 +52,12 @@ class OriginCheck(ComponentDecorator):
           (C{"example.com:8443"}), or a full origin
           (C{"https://example.com"}); C{"*"} allows every origin, C{"null"}
           the origin browsers send from sandboxed frames and local files.
+          IPv6 addresses are written in brackets, as in URLs and C{Host}
+          headers (C{"[2001:db8::1]"}, C{"[2001:db8::1]:8443"}).
+
+    Host names are compared as L{ratchetpy.http.host.parseHost} reads them
+    (the same parser as L{ratchetpy.Router}'s C{httpHost}); a malformed
+    C{Origin} or C{Host} matches nothing.
 
     @ivar allowedOrigins: the list above; it may be changed while serving.
     """
@@ -62,7 +74,6 @@ class OriginCheck(ComponentDecorator):
         self.allowedOrigins = list(allowedOrigins)
         self.allowMissing = allowMissing
         self.allowSameOrigin = allowSameOrigin
-        self._refused: set[IConnection] = set()
 
     def isAllowed(self, request: IHttpRequest) -> bool:
         """
@@ -75,39 +86,30 @@ class OriginCheck(ComponentDecorator):
         allowed = self.allowedOrigins
         if "*" in allowed or origin in allowed:
             return True
-        try:
-            parts = urlsplit(origin)
-        except ValueError:
+        parsed = _origin(origin)
+        if parsed is None:
             return False
-        if not parts.scheme or not parts.hostname:
-            return False
-        host, port = _hostAndPort(parts.netloc, parts.scheme)
-        if not host:
-            return False
+        host, port = parsed[1]
         if self.allowSameOrigin:
-            requestHost = request.headers.get("host", "").strip().lower()
-            if requestHost and host == _hostAndPort(requestHost, parts.scheme)[0]:
+            requestHost = parseHost(request.headers.get("host", ""))
+            if requestHost is not None and requestHost.host == host:
                 return True
         for entry in allowed:
             entry = entry.lower()
             if "://" in entry:
-                entryParts = urlsplit(entry)
-                if entryParts.scheme == parts.scheme and _hostAndPort(entryParts.netloc, entryParts.scheme) == (
-                    host,
-                    port,
-                ):
+                if _origin(entry) == parsed:
                     return True
-            elif ":" in entry:
-                if (host, port) == _hostAndPort(entry, parts.scheme):
-                    return True
-            elif entry == host:
+                continue
+            # A host name (any port) or host:port, as a Host header is written.
+            entryHost = parseHost(entry)
+            if entryHost is not None and entryHost.host == host and entryHost.port in (None, port):
                 return True
         return False
 
     def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:  # type: ignore[override]
         if self.isAllowed(request):
             return super().onOpen(conn, request)
-        self._refused.add(conn)
+        self.refuse(conn)
         closeWithResponse(
             conn,
             403,
@@ -115,19 +117,3 @@ class OriginCheck(ComponentDecorator):
             "add it to the allowed origins (OriginCheck / App.route allowedOrigins)",
         )
         return None
-
-    def onMessage(self, conn: IConnection, msg: object) -> object:
-        if conn in self._refused:
-            return None
-        return super().onMessage(conn, msg)
-
-    def onClose(self, conn: IConnection) -> object:
-        if conn in self._refused:
-            self._refused.discard(conn)
-            return None
-        return super().onClose(conn)
-
-    def onError(self, conn: IConnection, exc: BaseException) -> object:
-        if conn in self._refused:
-            return None
-        return super().onError(conn, exc)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_httpserver -*-
+# -*- test-case-name: tests.http.test_server -*-
 """
 The parsed request head that the HTTP layer hands to its component.
 """

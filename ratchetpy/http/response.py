@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_httpserver -*-
+# -*- test-case-name: tests.http.test_server -*-
 """
 HTTP responses: what a component behind L{ratchetpy.HttpServer} writes back,
 and how the HTTP layer refuses a request (PHP Ratchet's C{CloseResponseTrait}).
@@ -16,11 +16,11 @@ from typing import IO
 from twisted.logger import Logger
 from twisted.protocols.basic import FileSender
 
-from .._ratelimit import RateLimitedLog
+from .._ratelimit import LogBudget
 from ..interfaces import IConnection
 
 log = Logger(namespace="ratchetpy")
-_refusals = RateLimitedLog(log)
+_refusals = LogBudget(log)
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 
@@ -91,29 +91,30 @@ class Response:
 
     def writeTo(self, conn: IConnection, *, headOnly: bool = False) -> None:
         """
-        Write this response to C{conn}'s transport and close the connection
-        once it is written. With C{headOnly} (a C{HEAD} request) the body is
-        left out.
+        Write this response to C{conn} (through its connection I/O, so that
+        it is counted against the send limit like everything else) and close
+        the connection once it is written. With C{headOnly} (a C{HEAD}
+        request) the body is left out.
         """
-        transport = conn.transport
+        io = conn.io
         body = self.body
         if isinstance(body, bytes):
-            transport.write(self.head() if headOnly else self.head() + body)
-            transport.loseConnection()
+            io.write(self.head() if headOnly else self.head() + body)
+            io.loseConnection()
             return
-        transport.write(self.head())
+        io.write(self.head())
         if headOnly:
             body.close()
-            transport.loseConnection()
+            io.loseConnection()
             return
 
         def sent(result: object) -> None:
             body.close()
-            transport.loseConnection()
+            io.loseConnection()
 
         # A producer, so a large file is read only as fast as the peer takes it;
-        # registered with the connection, which is the transport's producer.
-        FileSender().beginFileTransfer(body, conn).addBoth(sent)
+        # registered with the connection I/O, which is the transport's producer.
+        FileSender().beginFileTransfer(body, io).addBoth(sent)
 
 
 def closeWithResponse(

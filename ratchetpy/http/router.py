@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_router -*-
+# -*- test-case-name: tests.http.test_router -*-
 """
 L{Router}: several components on one port, chosen by request path, method and
 host (PHP Ratchet's C{Router}).
@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent
+from .host import parseHost
 from .response import HttpError, closeWithResponse
 
 log = Logger(namespace="ratchetpy")
@@ -44,16 +45,6 @@ def compilePattern(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(regex) + r"\Z")
 
 
-def hostName(hostHeader: str) -> str:
-    """
-    The host name of a C{Host} header value, without port, lower case.
-    """
-    host = hostHeader.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
 class Route:
     """
     One route of a L{Router}.
@@ -67,7 +58,8 @@ class Route:
         self.methods = frozenset(method.upper() for method in methods)
         if "GET" in self.methods:
             self.methods |= {"HEAD"}
-        self.host = host.lower() if host else None
+        # As parseHost gives a Host header's host: IPv6 without brackets.
+        self.host = host.strip().lower().removeprefix("[").removesuffix("]") if host else None
         self._regex = compilePattern(pattern)
 
     def matchPath(self, path: str) -> dict[str, str] | None:
@@ -78,7 +70,59 @@ class Route:
 
 
 @implementer(IHttpServerComponent)
-class Router:
+class RequestSwitch:
+    """
+    The base of HTTP-layer components that hand each connection to one of
+    several components, chosen by its request: L{choose} picks it in
+    C{onOpen}, and the connection's later events go to the same component.
+
+    A request that L{choose} refuses (raising L{HttpError}) gets that
+    response, and no component hears of the connection again, neither its
+    bytes nor its close.
+    """
+
+    def __init__(self) -> None:
+        self._routed: dict[IConnection, IHttpServerComponent] = {}
+
+    def choose(self, request: IHttpRequest) -> IHttpServerComponent:
+        """
+        The component for C{request}; it may also set attributes of
+        C{request} (such as C{routeParams}) for that component to read.
+
+        @raise HttpError: no component takes C{request}; the response says
+            why.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement choose()")
+
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
+        try:
+            component = self.choose(request)
+        except HttpError as error:
+            closeWithResponse(conn, error.status, error.message, error.headers)
+            return None
+        self._routed[conn] = component
+        return component.onOpen(conn, request)
+
+    def onMessage(self, conn: IConnection, data: Any) -> object:
+        component = self._routed.get(conn)
+        if component is None:
+            return None
+        return component.onMessage(conn, data)
+
+    def onClose(self, conn: IConnection) -> object:
+        component = self._routed.pop(conn, None)
+        if component is None:
+            return None
+        return component.onClose(conn)
+
+    def onError(self, conn: IConnection, exc: BaseException) -> object:
+        component = self._routed.get(conn)
+        if component is None:
+            return None
+        return component.onError(conn, exc)
+
+
+class Router(RequestSwitch):
     """
     Hands each request to the component of the first route that matches its
     path, method and host.
@@ -92,11 +136,16 @@ class Router:
         - no route for the path: 404;
         - a route for the path, but not for this method: 405 with C{Allow};
         - routes for the path, but each for another C{Host}: 404.
+
+    A route's C{httpHost} is compared with the host of the request's
+    C{Host} header as L{ratchetpy.http.host.parseHost} reads it (lower case,
+    without port or IPv6 brackets); a malformed C{Host} matches only routes
+    for any host.
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.routes: list[Route] = []
-        self._routed: dict[IConnection, IHttpServerComponent] = {}
 
     def addRoute(
         self,
@@ -125,7 +174,8 @@ class Router:
 
         @raise HttpError: 404 or 405, saying why.
         """
-        host = hostName(request.headers.get("host", ""))
+        parsedHost = parseHost(request.headers.get("host", ""))
+        host = parsedHost.host if parsedHost is not None else None
         pathMatched = False
         allowed: set[str] = set()
         for route in self.routes:
@@ -146,34 +196,18 @@ class Router:
                 [("Allow", ", ".join(sorted(allowed)))],
             )
         if pathMatched:
-            raise HttpError(404, f"no route for {request.path} on host {host!r} (routes there are for other hosts)")
+            named = host if host is not None else request.headers.get("host", "")
+            raise HttpError(404, f"no route for {request.path} on host {named!r} (routes there are for other hosts)")
         raise HttpError(404, f"no route for {request.path}")
 
-    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
-        try:
-            route, params = self.match(request)
-        except HttpError as error:
-            closeWithResponse(conn, error.status, error.message, error.headers)
-            return None
+    def choose(self, request: IHttpRequest) -> IHttpServerComponent:
+        """
+        The component of the route that L{match}es C{request}, which then
+        has the route's placeholder values as C{routeParams}.
+
+        @raise HttpError: 404 or 405, saying why.
+        """
+        route, params = self.match(request)
         if params:
             request.routeParams = params  # type: ignore[misc]
-        self._routed[conn] = route.component
-        return route.component.onOpen(conn, request)
-
-    def onMessage(self, conn: IConnection, data: Any) -> object:
-        component = self._routed.get(conn)
-        if component is None:
-            return None
-        return component.onMessage(conn, data)
-
-    def onClose(self, conn: IConnection) -> object:
-        component = self._routed.pop(conn, None)
-        if component is None:
-            return None
-        return component.onClose(conn)
-
-    def onError(self, conn: IConnection, exc: BaseException) -> object:
-        component = self._routed.get(conn)
-        if component is None:
-            return None
-        return component.onError(conn, exc)
+        return route.component

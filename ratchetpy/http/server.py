@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_httpserver -*-
+# -*- test-case-name: tests.http.test_server -*-
 """
 L{HttpServer}: reads and checks the HTTP request head, then opens the component
 behind it with the parsed request (PHP Ratchet's C{HttpServer}).
@@ -13,15 +13,19 @@ from zope.interface import implementer
 
 from .._dispatch import andThen
 from ..interfaces import IConnection, IHttpServerComponent, IMessageComponent
-from .limits import MAX_CONNECTIONS_PER_IP, RETRY_AFTER, ConnectionLimits, defaultMaxConnections
+from ..options import (
+    HEAD_TIMEOUT,
+    HTTP_SERVER,
+    MAX_CONNECTIONS_PER_IP,
+    MAX_HEAD_SIZE,
+    MAX_HEADERS,
+    MAX_REQUEST_LINE,
+    RETRY_AFTER,
+    checkOptions,
+)
+from ..server.limits import ConnectionLimits, defaultMaxConnections
 from .request import parseHead
 from .response import HttpError, closeWithResponse
-
-#: Defaults for the limits; each is a constructor argument.
-MAX_HEAD_SIZE = 16 * 1024
-MAX_HEADERS = 100
-MAX_REQUEST_LINE = 8 * 1024
-HEAD_TIMEOUT = 10.0
 
 # A line feed without its carriage return, or a line starting with a space or
 # tab (obsolete line folding): h11 accepts both, but a second parser (the
@@ -85,6 +89,16 @@ class HttpServer:
         retryAfter: int = RETRY_AFTER,
         reactor: Any = None,
     ) -> None:
+        checkOptions(
+            HTTP_SERVER,
+            maxHeadSize=maxHeadSize,
+            maxHeaders=maxHeaders,
+            maxRequestLine=maxRequestLine,
+            headTimeout=headTimeout,
+            maxConnections=maxConnections,
+            maxConnectionsPerIp=maxConnectionsPerIp,
+            retryAfter=retryAfter,
+        )
         self.component = component
         self.maxHeadSize = maxHeadSize
         self.maxHeaders = maxHeaders
@@ -100,15 +114,16 @@ class HttpServer:
 
     @property
     def reactor(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-
-            self._reactor = reactor
+        """
+        The reactor of the head timeout: the one given to the constructor,
+        else C{None} (each connection's timer then runs on the reactor of the
+        server that accepted it, C{conn.io.reactor}).
+        """
         return self._reactor
 
     def onOpen(self, conn: IConnection) -> None:
-        self.limits.opened(conn)
-        timer = self.reactor.callLater(self.headTimeout, self._headTimedOut, conn)
+        reactor = self._reactor if self._reactor is not None else conn.io.reactor
+        timer = reactor.callLater(self.headTimeout, self._headTimedOut, conn)
         self._reading[conn] = _HeadReader(timer)
 
     def onMessage(self, conn: IConnection, data: bytes) -> object:
@@ -127,7 +142,7 @@ class HttpServer:
                 return None
             headEnd = end + 4
             request = self._parse(bytes(buffer[:headEnd]))
-            self.limits.check(conn)
+            self._checkLimits(conn)
         except HttpError as error:
             self._refuse(conn, error)
             return None
@@ -175,6 +190,13 @@ class HttpServer:
             raise HttpError(505, f"HTTP/{request.version} is not supported; use HTTP/1.1")
         return request
 
+    def _checkLimits(self, conn: IConnection) -> None:
+        # Counted by the server that accepted the connection, by its one
+        # resolved address; refused here because the refusal is an HTTP 503.
+        refusal = self.limits.refusal(conn.io.openConnections, conn.remoteAddress)
+        if refusal is not None:
+            raise HttpError(503, refusal, [("Retry-After", str(self.limits.retryAfter))])
+
     def _refuse(self, conn: IConnection, error: HttpError) -> None:
         reader = self._reading.get(conn)
         if reader is not None:
@@ -187,7 +209,6 @@ class HttpServer:
         self._refuse(conn, HttpError(408, f"request head not received within {self.headTimeout:g} seconds"))
 
     def onClose(self, conn: IConnection) -> object:
-        self.limits.closed(conn)
         if conn in self._reading:
             reader = self._reading.pop(conn)
             if reader is not None and reader.timer.active():

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_static -*-
+# -*- test-case-name: tests.http.test_static -*-
 """
 L{StaticFiles}: serves the files of one directory over HTTP, beside the
 WebSockets of the same port.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_channels -*-
+# -*- test-case-name: tests.pubsub.test_channels -*-
 """
 Publish/subscribe channels across connections, processes and machines.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_channels -*-
+# -*- test-case-name: tests.pubsub.test_channels -*-
 """
 L{Channels}: named channels that connections subscribe to, published to
 from any process attached to the same broker.
@@ -13,14 +13,15 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .._ratelimit import RateLimitedLog
+from .._ratelimit import LogBudget
+from .._twisted import muteUnhandledFailure
 from ..broadcast import ConnectionGroup
 from ..interfaces import IBroker, IConnection
 from ..websocket.server import MAX_MESSAGE_SIZE
 from . import brokerFor, defaultBroker, envelope
 
 log = Logger(namespace="ratchetpy")
-_problems = RateLimitedLog(log)
+_problems = LogBudget(log)
 
 #: The longest channel name, in bytes of UTF-8.
 MAX_CHANNEL_NAME = 256
@@ -56,22 +57,6 @@ def _size(msg: str | bytes, limit: int) -> int:
         return len(msg)
     # Text is at most 4 bytes a character: encode only when that could matter.
     return len(msg) if len(msg) * 4 <= limit else len(msg.encode("utf-8"))
-
-
-def _handledLater(d: defer.Deferred[None]) -> None:
-    """
-    Keep a failed C{d} that nobody waits for from also being logged as an
-    "Unhandled error in Deferred" when it is garbage-collected: the broker has
-    already logged the failure (once per outage) and counted it, and a
-    component that ignores what C{publish} returns (as a chat does) should not
-    flood the log with one traceback per message during an outage. A caller
-    that adds an errback still gets the failure.
-    """
-    # Twisted keeps the failure to report in _debugInfo; there is no public
-    # way to say "this one is reported already".
-    info = getattr(d, "_debugInfo", None)
-    if info is not None:
-        info.failResult = None
 
 
 class Channels:
@@ -246,7 +231,12 @@ class Channels:
         def done(outcome: object) -> None:
             if isinstance(outcome, Failure):
                 result.errback(outcome)
-                _handledLater(result)
+                # The broker has logged (once per outage) and counted the
+                # failure: a component that ignores what publish returns, as
+                # a chat does, must not log one traceback per message when
+                # the Deferred is collected. An errback added later still
+                # gets the failure.
+                muteUnhandledFailure(result, outcome)
             else:
                 result.callback(None)
 

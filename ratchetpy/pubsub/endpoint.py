@@ -25,15 +25,16 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .._ratelimit import RateLimitedLog
+from .._ratelimit import LogBudget
 from ..http.handler import HttpHandler
-from ..http.response import Response, closeWithResponse
-from ..interfaces import IBroker, IConnection, IHttpRequest, IHttpServerComponent
+from ..http.response import HttpError, Response
+from ..http.router import RequestSwitch
+from ..interfaces import IBroker, IHttpRequest, IHttpServerComponent
 from . import BrokerUnavailable, brokerFor, defaultBroker
 from .channels import Channels, checkChannel
 
 log = Logger(namespace="ratchetpy")
-_refusals = RateLimitedLog(log)
+_refusals = LogBudget(log)
 
 #: The shortest secret accepted, in bytes of UTF-8.
 MIN_SECRET = 16
@@ -106,6 +107,7 @@ class PublishEndpoint(HttpHandler):
         *,
         maxBodySize: int | None = None,
         bodyTimeout: float | None = None,
+        reactor: Any = None,
     ) -> None:
         """
         @param secret: the shared secret clients send as C{Authorization:
@@ -113,9 +115,12 @@ class PublishEndpoint(HttpHandler):
         @param channels: where to publish: a L{Channels} (its broker), a
             broker or broker URL, or C{None} for the process default broker
             (twistd's C{--broker}).
+        @param maxBodySize: see L{HttpHandler.__init__}.
+        @param bodyTimeout: see L{HttpHandler.__init__}.
+        @param reactor: see L{HttpHandler.__init__}.
         @raise ValueError: the secret is too short.
         """
-        super().__init__(maxBodySize=maxBodySize, bodyTimeout=bodyTimeout)
+        super().__init__(maxBodySize=maxBodySize, bodyTimeout=bodyTimeout, reactor=reactor)
         self._secret = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
         if len(self._secret) < MIN_SECRET:
             raise ValueError(
@@ -203,44 +208,29 @@ class PublishEndpoint(HttpHandler):
         return f"<PublishEndpoint on {self._counting._broker!r}>"
 
 
-@implementer(IHttpServerComponent)
-class PublishFront:
+class PublishFront(RequestSwitch):
     """
     An HTTP-layer component that sends the requests whose path is C{prefix}
     or below it to a L{PublishEndpoint}, and every other request to
     C{component}: what twistd's C{--publish-path} puts in front of the
-    component.
+    component. Under C{prefix}, a path that is not C{prefix/CHANNEL} gets
+    404, and neither hears of it.
     """
 
     def __init__(self, endpoint: PublishEndpoint, prefix: str, component: IHttpServerComponent) -> None:
         if not prefix.startswith("/") or prefix == "/":
             raise ValueError(f"the publish path must start with / and name something, e.g. /publish, not {prefix!r}")
+        super().__init__()
         self.endpoint = endpoint
         self.prefix = prefix.rstrip("/")
         self.component = component
-        self._toEndpoint: set[IConnection] = set()
 
-    def _target(self, conn: IConnection) -> Any:
-        return self.endpoint if conn in self._toEndpoint else self.component
-
-    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
+    def choose(self, request: IHttpRequest) -> IHttpServerComponent:
         path = request.path
-        if path == self.prefix or path.startswith(self.prefix + "/"):
-            channel = path[len(self.prefix) + 1 :]
-            if not channel or "/" in channel:
-                closeWithResponse(conn, 404, f"publish to {self.prefix}/CHANNEL (percent-encode a / in CHANNEL)")
-                return None
-            self._toEndpoint.add(conn)
-            return self.endpoint.onOpen(conn, request)
-        return self.component.onOpen(conn, request)
-
-    def onMessage(self, conn: IConnection, data: Any) -> object:
-        return self._target(conn).onMessage(conn, data)
-
-    def onClose(self, conn: IConnection) -> object:
-        target = self._target(conn)
-        self._toEndpoint.discard(conn)
-        return target.onClose(conn)
-
-    def onError(self, conn: IConnection, exc: BaseException) -> object:
-        return self._target(conn).onError(conn, exc)
+        if path != self.prefix and not path.startswith(self.prefix + "/"):
+            return self.component
+        # The endpoint takes the channel from the path (and percent-decodes it).
+        channel = path[len(self.prefix) + 1 :]
+        if not channel or "/" in channel:
+            raise HttpError(404, f"publish to {self.prefix}/CHANNEL (percent-encode a / in CHANNEL)")
+        return self.endpoint

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_channels -*-
+# -*- test-case-name: tests.pubsub.test_channels -*-
 """
 How a published message travels through a broker: the channel name on the
 broker and the bytes of the message.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_channels -*-
+# -*- test-case-name: tests.pubsub.test_channels -*-
 """
 L{LocalBroker}: the in-process broker, the default. It connects the
 L{ratchetpy.Channels} of one process (several components, several routes of

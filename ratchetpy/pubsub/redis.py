@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_redis -*-
+# -*- test-case-name: tests.pubsub.test_redis -*-
 """
 L{RedisBroker}: channels between processes and machines through Redis
 pub/sub, with txredisapi.
@@ -24,7 +24,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .._ratelimit import RateLimitedLog
+from .._ratelimit import LogBudget
+from .._reactor import installedReactor
 from ..interfaces import IBroker
 from . import BrokerUnavailable
 from .envelope import newOrigin
@@ -32,7 +33,7 @@ from .local import BrokerStats, Callback, _Subscriptions
 from .url import RedisAddress, parseRedisUrl
 
 log = Logger(namespace="ratchetpy")
-_problems = RateLimitedLog(log)
+_problems = LogBudget(log)
 
 #: Seconds a publish may wait for Redis's answer before it fails (and the
 #: connection, deemed dead, is dropped and made again).
@@ -69,7 +70,7 @@ class _Watched:
         self._role = role
 
     def connect(self, factory: Any) -> defer.Deferred[Any]:
-        reactor = self._broker._reactor
+        reactor = self._broker.reactor
         pending: Any = None
         attempts = 0
         cancelled = False
@@ -125,11 +126,11 @@ class _Subscriber(txredisapi.SubscriberProtocol):
     def startPinging(self, interval: float, timeout: float) -> None:
         def ping() -> None:
             d = self.execute_command("PING", apply_timeout=False)
-            d.addTimeout(timeout, self.broker._reactor)
+            d.addTimeout(timeout, self.broker.reactor)
             d.addErrback(lambda _: self.transport.abortConnection())
 
         self._pinging = task.LoopingCall(ping)
-        self._pinging.clock = self.broker._reactor
+        self._pinging.clock = self.broker.reactor
         self._pinging.start(interval, now=False)
 
     def connectionLost(self, why: Failure) -> None:
@@ -216,10 +217,10 @@ class RedisBroker:
         @param connectTimeout: seconds a connection attempt may take.
         @param pingInterval: seconds between liveness PINGs on the
             subscribed connection.
+        @param reactor: the reactor to connect, time out and retry on;
+            default: the installed one, looked up when the broker starts.
         @raise ValueError: C{address} is not a valid C{redis://} URL.
         """
-        if reactor is None:
-            from twisted.internet import reactor
         self._reactor = reactor
         self.address = parseRedisUrl(address) if isinstance(address, str) else address
         self.publishTimeout = publishTimeout
@@ -239,6 +240,17 @@ class RedisBroker:
         self._outageSince: float | None = None
         self._outageFailures = 0
         self._waiting: list[defer.Deferred[None]] = []
+
+    @property
+    def reactor(self) -> Any:
+        """
+        The reactor given to the constructor, else the installed one, looked
+        up when first needed: making a broker (twistd's C{--broker},
+        L{ratchetpy.pubsub.setDefaultBroker}) does not.
+        """
+        if self._reactor is None:
+            self._reactor = installedReactor()
+        return self._reactor
 
     @property
     def connected(self) -> bool:
@@ -263,7 +275,7 @@ class RedisBroker:
         self._started = True
         for role in (_SUBSCRIBER, _PUBLISHER):
             factory = _factory(self, role)
-            endpoint = HostnameEndpoint(self._reactor, self.address.host, self.address.port, self.connectTimeout)
+            endpoint = HostnameEndpoint(self.reactor, self.address.host, self.address.port, self.connectTimeout)
             factory.startConnecting(_Watched(endpoint, self, role))
             self._factories.append(factory)
 

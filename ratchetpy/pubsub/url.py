@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_channels -*-
+# -*- test-case-name: tests.pubsub.test_channels -*-
 """
 Broker URLs: C{memory://} and C{redis://[:password@]host[:port][/db]}.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_blacklist -*-
+# -*- test-case-name: tests.server.test_blacklist -*-
 """
 L{IpBlackList}: refuses connections from blocked addresses before any of their
 bytes are read (PHP Ratchet's C{IpBlackList}).
@@ -11,28 +11,15 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from .._ratelimit import RateLimitedLog
+from .._ratelimit import LogBudget
 from ..decorator import ComponentDecorator
 from ..interfaces import IConnection, IMessageComponent
+from .addresses import normalizeAddress
 
 log = Logger(namespace="ratchetpy")
-_refusals = RateLimitedLog(log)
+_refusals = LogBudget(log)
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def normalizeAddress(address: str) -> str:
-    """
-    C{address} in canonical form (C{"::FFFF:10.0.0.1"} → C{"10.0.0.1"});
-    unchanged if it is not an IP address.
-    """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return str(ip)
 
 
 class IpBlackList(ComponentDecorator):
@@ -72,7 +59,7 @@ class IpBlackList(ComponentDecorator):
                 resourceId=conn.resourceId,
                 peer=conn.remoteAddress,
             )
-            conn.transport.abortConnection()
+            conn.abort()
         return self
 
     def unblockAddress(self, address: str) -> IpBlackList:
@@ -114,23 +101,13 @@ class IpBlackList(ComponentDecorator):
                 resourceId=conn.resourceId,
                 peer=conn.remoteAddress,
             )
-            conn.transport.abortConnection()
+            self.refuse(conn)
+            conn.abort()
             return None
+        # For blockAddress, which drops the open connections of an address.
         self._open.add(conn)
         return super().onOpen(conn, *args)
 
-    def onMessage(self, conn: IConnection, msg: Any) -> object:
-        if conn not in self._open:
-            return None
-        return super().onMessage(conn, msg)
-
     def onClose(self, conn: IConnection) -> object:
-        if conn not in self._open:
-            return None
         self._open.discard(conn)
         return super().onClose(conn)
-
-    def onError(self, conn: IConnection, exc: BaseException) -> object:
-        if conn not in self._open:
-            return None
-        return super().onError(conn, exc)

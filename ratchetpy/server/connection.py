@@ -1,42 +1,36 @@
-# -*- test-case-name: tests.test_ioserver -*-
+# -*- test-case-name: tests.server.test_io -*-
 """
-The connection object of the transport layer.
+The connection object of the transport layer, and the connection I/O that
+every layer above shares.
 """
 
 from __future__ import annotations
 
 from itertools import count
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IAddress, ITransport
+from twisted.internet.interfaces import ITransport
 from zope.interface import implementer
 
-from ..interfaces import IConnection
+from ..interfaces import IConnection, IConnectionIO
+from .addresses import hostOf
 from .flow import DEFAULT_SEND_LIMIT, FlowControl, SendLimit
+from .limits import ConnectionCounter
 
 if TYPE_CHECKING:
+    from ..broadcast import SharedMessage
     from ..interfaces import IHttpRequest
 
 _resourceIds = count(1)
 
 
-def hostOf(address: IAddress) -> str:
-    """
-    The IP address of C{address} as text, IPv6 without brackets; C{""} for
-    addresses that have none (UNIX sockets).
-    """
-    if isinstance(address, (IPv4Address, IPv6Address)):
-        return address.host
-    return ""
-
-
-@implementer(IConnection)
+@implementer(IConnection, IConnectionIO)
 class IoConnection(FlowControl):
     """
     A connection on a Twisted transport, as L{ratchetpy.IoServer} hands it to
-    its component.
+    its component, and the L{IConnectionIO} of every layer above it
+    (C{conn.io} is this object, from every view of the connection).
 
     It is also an L{IConsumer} (C{write}, C{registerProducer},
     C{unregisterProducer}) whose writes are bounded like L{send}'s: see
@@ -49,16 +43,40 @@ class IoConnection(FlowControl):
     close frame rather than a cut.
     """
 
-    __slots__ = ("resourceId", "remoteAddress", "transport", "httpRequest", "_state", "_upgraded")
+    __slots__ = (
+        "resourceId",
+        "remoteAddress",
+        "transport",
+        "reactor",
+        "openConnections",
+        "httpRequest",
+        "_state",
+        "_upgraded",
+        "_readPauses",
+    )
 
-    def __init__(self, transport: ITransport, sendLimit: SendLimit = DEFAULT_SEND_LIMIT) -> None:
+    def __init__(
+        self,
+        transport: ITransport,
+        sendLimit: SendLimit = DEFAULT_SEND_LIMIT,
+        *,
+        reactor: Any = None,
+        openConnections: ConnectionCounter | None = None,
+    ) -> None:
         FlowControl.__init__(self, sendLimit)
         self.resourceId: int = next(_resourceIds)
         self.remoteAddress: str = hostOf(transport.getPeer())
         self.transport = transport
+        self.reactor = reactor
+        self.openConnections = openConnections if openConnections is not None else ConnectionCounter()
         self.httpRequest: IHttpRequest | None = None
         self._state: SimpleNamespace | None = None
         self._upgraded: IConnection | None = None
+        self._readPauses = 0
+
+    @property
+    def io(self) -> IoConnection:
+        return self
 
     @property
     def state(self) -> SimpleNamespace:
@@ -70,7 +88,8 @@ class IoConnection(FlowControl):
 
     def upgradeTo(self, connection: IConnection) -> None:
         """
-        Route L{send} and L{close} through C{connection} from now on.
+        Route L{send}, L{sendShared} and L{close} through C{connection} from
+        now on.
         """
         self._upgraded = connection
 
@@ -84,8 +103,14 @@ class IoConnection(FlowControl):
                 data = data.encode("utf-8")
             if self._unsent is None:
                 self.transport.write(data)
-            else:
+            elif not self.shouldDrop(len(data)):
                 self._writeBehind(data)
+
+    def sendShared(self, message: SharedMessage) -> None:
+        if self._upgraded is not None:
+            self._upgraded.sendShared(message)
+        else:
+            self.send(message.data)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._upgraded is not None:
@@ -93,16 +118,38 @@ class IoConnection(FlowControl):
         else:
             self.transport.loseConnection()
 
-    def _closeBehind(self, code: int, reason: str) -> str:
-        # The slow-consumer policy. A peer this far behind would read a close
-        # frame only after megabytes, if ever, so the connection is aborted at
-        # once, freeing them; the close frame still moves the WebSocket layer
-        # to closing, so nothing more is sent.
-        self.transport.abortConnection()
-        if self._upgraded is None:
-            return "closed"
-        self._upgraded.close(code, reason)
-        return f"closed ({code})"
+    def loseConnection(self) -> None:
+        self.transport.loseConnection()
+
+    def abort(self) -> None:
+        abort = getattr(self.transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+        else:
+            self.transport.loseConnection()
+
+    def pauseReading(self) -> None:
+        self._readPauses += 1
+        if self._readPauses == 1:
+            pause = getattr(self.transport, "pauseProducing", None)
+            if pause is not None:
+                pause()
+
+    def resumeReading(self) -> None:
+        if self._readPauses == 0:
+            raise RuntimeError(f"resumeReading on {self!r}, whose reading is not paused")
+        self._readPauses -= 1
+        if self._readPauses == 0:
+            resume = getattr(self.transport, "resumeProducing", None)
+            if resume is not None:
+                resume()
+
+    @property
+    def readingPaused(self) -> bool:
+        """
+        Whether some layer has paused reading (see L{pauseReading}).
+        """
+        return self._readPauses > 0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.resourceId} from {self.remoteAddress or 'local'}>"

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_slowconsumer -*-
+# -*- test-case-name: tests.server.test_flow -*-
 """
 Flow control: what a connection has not sent yet is bounded.
 
@@ -28,27 +28,22 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet._producer_helpers import _PullToPush
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IConsumer, IPushProducer
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper
 from zope.interface import implementer
 
-from .._ratelimit import RateLimitedLog
+from .._ratelimit import LogBudget
+from .._twisted import PullToPush as _PullToPush
+from ..options import MAX_SEND_BUFFER, SLOW_CONSUMER_POLICIES, SLOW_CONSUMER_POLICY, option
+from ..websocket.codes import POLICY_VIOLATION
+from .addresses import describePeer
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IProducer
 
 log = Logger(namespace="ratchetpy")
-_slowConsumers = RateLimitedLog(log)
-
-#: Default for how far behind a connection may fall, in bytes.
-MAX_SEND_BUFFER = 2**20
-#: The slow-consumer policies, the default first.
-SLOW_CONSUMER_POLICIES = ("close", "drop")
-#: The close code sent to a WebSocket closed for falling behind.
-POLICY_VIOLATION = 1008
+_slowConsumers = LogBudget(log)
 
 # FlowControl._unsent: None while writable, the bytes sent since the transport
 # paused it while paused, or one of these: past the limit under "drop"
@@ -64,15 +59,8 @@ def checkSendLimit(maxSendBuffer: object, policy: object) -> None:
     @raise ValueError: C{maxSendBuffer} is not a positive C{int} or C{policy}
         is not one of L{SLOW_CONSUMER_POLICIES}.
     """
-    if isinstance(maxSendBuffer, bool) or not isinstance(maxSendBuffer, int) or maxSendBuffer <= 0:
-        raise ValueError(
-            f"maxSendBuffer must be a positive number of bytes, not {maxSendBuffer!r}: without a bound one "
-            "client that stops reading can exhaust the server's memory"
-        )
-    if policy not in SLOW_CONSUMER_POLICIES:
-        raise ValueError(
-            f"slowConsumerPolicy must be one of {', '.join(map(repr, SLOW_CONSUMER_POLICIES))}, not {policy!r}"
-        )
+    option("maxSendBuffer").check(maxSendBuffer)
+    option("slowConsumerPolicy").check(policy)
 
 
 class SendLimit:
@@ -87,7 +75,7 @@ class SendLimit:
 
     __slots__ = ("maxSendBuffer", "policy", "_dropping")
 
-    def __init__(self, maxSendBuffer: int = MAX_SEND_BUFFER, policy: str = "close") -> None:
+    def __init__(self, maxSendBuffer: int = MAX_SEND_BUFFER, policy: str = SLOW_CONSUMER_POLICY) -> None:
         checkSendLimit(maxSendBuffer, policy)
         self.maxSendBuffer = maxSendBuffer
         self.policy = policy
@@ -100,16 +88,21 @@ class SendLimit:
             self._dropping[conn] = [0, 0, time.monotonic()]
             return
         conn._unsent = _CUT
-        peer = describePeer(conn.transport)
-        how = conn._closeBehind(POLICY_VIOLATION, f"too slow: more than {self.maxSendBuffer} bytes unsent")
         _slowConsumers.info(
             "slow-consumer",
             "connection {resourceId} from {peer} is more than {limit} bytes behind: {how}",
             resourceId=conn.resourceId,
-            peer=peer,
+            peer=describePeer(conn.transport),
             limit=self.maxSendBuffer,
-            how=how,
+            # Only a protocol layer's connection (a WebSocket) has close codes.
+            how="closed" if conn._upgraded is None else f"closed ({POLICY_VIOLATION})",
         )
+        # A peer this far behind would read a close frame only after
+        # megabytes, if ever: the close moves a WebSocket layer to closing
+        # (nothing more is framed for it; the frame itself is discarded like
+        # every write from now on), and the abort frees what waits for it.
+        conn.close(POLICY_VIOLATION, f"too slow: more than {self.maxSendBuffer} bytes unsent")
+        conn.abort()
 
     def _dropped(self, conn: FlowControl, size: int) -> None:
         counts = self._dropping.get(conn)
@@ -140,22 +133,6 @@ class SendLimit:
 DEFAULT_SEND_LIMIT = SendLimit()
 
 
-def describePeer(transport: Any) -> str:
-    """
-    The peer of C{transport} as C{host:port} (C{[host]:port} for IPv6), for
-    log lines; C{"local peer"} for a UNIX socket.
-    """
-    try:
-        address = transport.getPeer()
-    except Exception:
-        return "unknown peer"
-    if isinstance(address, IPv6Address):
-        return f"[{address.host}]:{address.port}"
-    if isinstance(address, IPv4Address):
-        return f"{address.host}:{address.port}"
-    return "local peer"
-
-
 def socketTransport(transport: Any) -> Any:
     """
     The transport under every L{ProtocolWrapper} around C{transport}: the one
@@ -172,7 +149,7 @@ def socketTransport(transport: Any) -> Any:
 class FlowControl:
     """
     The flow control of one connection; a base of L{IoConnection}, which sets
-    C{transport}, C{resourceId} and C{_closeBehind}.
+    C{transport} and C{resourceId} and provides C{close} and C{abort}.
 
     To its transport, an L{IPushProducer}: L{pauseProducing},
     L{resumeProducing} and L{stopProducing} are called by the transport, not
@@ -184,6 +161,7 @@ class FlowControl:
 
     transport: Any
     resourceId: int
+    _upgraded: Any
 
     def __init__(self, sendLimit: SendLimit) -> None:
         self._unsent: int | None = None
@@ -197,12 +175,6 @@ class FlowControl:
         register = getattr(socketTransport(self.transport), "registerProducer", None)
         if register is not None:
             register(self, True)
-
-    @property
-    def _flowControl(self) -> FlowControl:
-        # How the WebSocket layer finds this object through connection
-        # decorators, which pass unknown attributes through.
-        return self
 
     @property
     def isWritable(self) -> bool:
@@ -288,30 +260,35 @@ class FlowControl:
     def write(self, data: bytes) -> None:
         """
         Write C{data} to the transport as it is, counted against the send
-        limit.
+        limit while the transport's buffer is full.
         """
         if self._unsent is None:
             self.transport.write(data)
         else:
             self._writeBehind(data)
 
-    # For the layers
-
-    def _writeBehind(self, data: bytes) -> None:
-        if not self._discard(len(data)):
-            self.transport.write(data)
-            self._wrote(len(data))
-
-    def _discard(self, size: int) -> bool:
+    def shouldDrop(self, size: int) -> bool:
         """
-        Whether C{size} bytes sent now are to be discarded: the connection is
-        past its limit. Counts them under the "drop" policy.
+        Whether a message of C{size} bytes about to be written is to be
+        dropped whole: the connection is past its limit under the "drop"
+        policy (the message is counted as dropped) or has been cut.
         """
         unsent = self._unsent
+        if unsent is None:
+            return False
         if unsent == _DROPPING:
             self._sendLimit._dropped(self, size)
             return True
         return unsent == _CUT
+
+    def _writeBehind(self, data: bytes) -> None:
+        if self._unsent == _CUT:
+            return
+        # Under "drop", what still arrives here was not a droppable message
+        # (a layer that frames messages asks shouldDrop first): control
+        # frames, a close frame, an HTTP response. It goes out, counted.
+        self.transport.write(data)
+        self._wrote(len(data))
 
     def _wrote(self, size: int) -> None:
         """
@@ -326,11 +303,10 @@ class FlowControl:
         else:
             self._unsent = unsent
 
-    def _closeBehind(self, code: int, reason: str) -> str:
-        """
-        Close this connection for falling behind, at once; say how, for the
-        log line.
-        """
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
         raise NotImplementedError
 
 

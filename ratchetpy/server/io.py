@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_ioserver -*-
+# -*- test-case-name: tests.server.test_io -*-
 """
 L{IoServer}: the outermost layer, bytes from Twisted transports in, calls on an
 L{IMessageComponent} out (PHP Ratchet's C{IoServer}).
@@ -18,13 +18,14 @@ from twisted.python.failure import Failure
 
 from .._dispatch import HookDispatcher
 from ..interfaces import IMessageComponent
+from ..options import MAX_SEND_BUFFER, SHUTDOWN_TIMEOUT, SLOW_CONSUMER_POLICY, option
+from ..websocket.codes import GOING_AWAY
+from .addresses import describeAddress
 from .connection import IoConnection
-from .flow import MAX_SEND_BUFFER, SendLimit
+from .flow import SendLimit
+from .limits import ConnectionCounter
 
 log = Logger(namespace="ratchetpy")
-
-#: Close code sent to every open connection when the server shuts down.
-GOING_AWAY = 1001
 
 ENDPOINT_EXAMPLES = (
     "tcp:8080, tcp:8080:interface=127.0.0.1, ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/app.sock"
@@ -47,9 +48,12 @@ class IoProtocol(Protocol, HookDispatcher):
         self._component = server.component
 
     def connectionMade(self) -> None:
-        self._connection = IoConnection(self.transport, self._server._sendLimit)
+        server = self._server
+        self._connection = IoConnection(
+            self.transport, server._sendLimit, reactor=server.reactor, openConnections=server.openConnections
+        )
         self._connection._startFlowControl()
-        self._server._opened(self)
+        server._opened(self)
         self.callHook("onOpen")
 
     def dataReceived(self, data: bytes) -> None:
@@ -125,16 +129,19 @@ class IoServer(Factory):
         endpoint: str | IStreamServerEndpoint = "tcp:8080",
         *,
         reactor: Any = None,
-        shutdownTimeout: float = 5.0,
+        shutdownTimeout: float = SHUTDOWN_TIMEOUT,
         maxSendBuffer: int = MAX_SEND_BUFFER,
-        slowConsumerPolicy: str = "close",
+        slowConsumerPolicy: str = SLOW_CONSUMER_POLICY,
     ) -> None:
+        option("shutdownTimeout").check(shutdownTimeout)
         self._sendLimit = SendLimit(maxSendBuffer, slowConsumerPolicy)
         self.component = component
         self.endpoint = endpoint
         self.shutdownTimeout = shutdownTimeout
         self._reactor = reactor
         self._protocols: set[IoProtocol] = set()
+        #: The connections open now, in total and per address.
+        self.openConnections = ConnectionCounter()
         self._ports: list[IListeningPort] = []
         self._allClosed: list[defer.Deferred[None]] = []
 
@@ -151,10 +158,15 @@ class IoServer(Factory):
 
     @property
     def reactor(self) -> Any:
+        """
+        The reactor given to the constructor, else the installed one: the top
+        of the stack, which every layer below finds on its connections
+        (C{conn.io.reactor}).
+        """
         if self._reactor is None:
-            from twisted.internet import reactor
+            from .._reactor import installedReactor
 
-            self._reactor = reactor
+            self._reactor = installedReactor()
         return self._reactor
 
     @property
@@ -177,9 +189,11 @@ class IoServer(Factory):
 
     def _opened(self, protocol: IoProtocol) -> None:
         self._protocols.add(protocol)
+        self.openConnections.opened(protocol._connection.remoteAddress)
 
     def _closed(self, protocol: IoProtocol) -> None:
         self._protocols.discard(protocol)
+        self.openConnections.closed(protocol._connection.remoteAddress)
         if not self._protocols and self._allClosed:
             waiting, self._allClosed = self._allClosed, []
             for d in waiting:
@@ -215,10 +229,7 @@ class IoServer(Factory):
 
         @raise CannotListenError: the endpoint cannot be listened on.
         """
-        reactor = self.reactor
-        raiseIfFailedNow(self.listen())
-        reactor.addSystemEventTrigger("before", "shutdown", self.shutdown)
-        reactor.run()
+        serveUntilStopped(self.reactor, self.listen, self.shutdown)
 
     def shutdown(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> defer.Deferred[None]:
         """
@@ -260,7 +271,18 @@ class IoServer(Factory):
                 count=len(self._protocols),
             )
         for protocol in list(self._protocols):
-            protocol.transport.abortConnection()
+            protocol._connection.abort()
+
+
+def serveUntilStopped(reactor: Any, listen: Any, shutdown: Any) -> None:
+    """
+    Call C{listen()}, raising at once if it fails at once, then run
+    C{reactor} until the process is stopped, with C{shutdown} before the
+    reactor shuts down: the C{run()} of L{IoServer} and L{ratchetpy.App}.
+    """
+    raiseIfFailedNow(listen())
+    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
+    reactor.run()
 
 
 def raiseIfFailedNow(d: defer.Deferred[Any]) -> defer.Deferred[Any]:
@@ -281,23 +303,6 @@ def raiseIfFailedNow(d: defer.Deferred[Any]) -> defer.Deferred[Any]:
         d.addErrback(lambda failure: None)
         results[0].raiseException()
     return d
-
-
-def describeAddress(address: object) -> str:
-    """
-    Describe a listening address as an endpoint-like string for log lines,
-    e.g. C{tcp:127.0.0.1:8080}.
-    """
-    kind = getattr(address, "type", None)
-    if kind in ("TCP", "TCP4", "TCP6"):
-        host = getattr(address, "host", "")
-        if ":" in host:
-            host = f"[{host}]"
-        return f"tcp:{host}:{address.port}"  # type: ignore[attr-defined]
-    name = getattr(address, "name", None)
-    if name is not None:
-        return f"unix:{name.decode() if isinstance(name, bytes) else name}"
-    return str(address)
 
 
 __all__ = [

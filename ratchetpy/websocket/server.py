@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_wsserver -*-
+# -*- test-case-name: tests.websocket.test_server -*-
 """
 L{WsServer}: the RFC 6455 / RFC 7692 layer, through Autobahn's protocol engine
 (PHP Ratchet's C{WsServer}).
@@ -9,25 +9,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
-from twisted.internet.error import ConnectionDone
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..http.response import closeWithResponse
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent, IMessageComponent
+from ..options import (
+    CLOSE_HANDSHAKE_TIMEOUT,
+    KEEPALIVE_INTERVAL,
+    MAX_MESSAGE_SIZE,
+    OPEN_HANDSHAKE_TIMEOUT,
+    WS_SERVER,
+    checkOptions,
+)
+from ._autobahn import EngineFactory
 from .protocol import WsProtocol
-from .timers import BucketTimer
 
 log = Logger(namespace="ratchetpy")
 
-#: Default limit on the size of one message (and of one frame), in bytes.
-MAX_MESSAGE_SIZE = 2**20
-#: Default seconds between keepalive pings.
-KEEPALIVE_INTERVAL = 30.0
 
 
 def acceptPerMessageDeflate(offers: Sequence[Any]) -> PerMessageDeflateOfferAccept | None:
@@ -46,55 +47,19 @@ def checkKeepAlive(interval: float, timeout: float | None) -> None:
         or C{timeout} is given and under a second. Autobahn's timers have
         whole-second granularity: shorter times drop peers that do answer.
     """
-    if interval != 0 and not interval >= 1:
-        raise ValueError(f"keepAlive must be 0 (off) or at least 1 second, not {interval!r}")
-    if timeout is not None and not timeout >= 1:
-        raise ValueError(f"keepAliveTimeout must be at least 1 second, not {timeout!r}")
+    checkOptions(WS_SERVER, keepAlive=interval, keepAliveTimeout=timeout)
 
 
-def configuredProtocol(base: type, factory: WebSocketServerFactory) -> type:
+class _Factory(EngineFactory):
     """
-    A subclass of C{base} with C{factory}'s protocol options as class
-    attributes and nothing for Autobahn to copy per connection.
-    """
-    options: dict[str, Any] = {}
-    for name in base.CONFIG_ATTRS:  # type: ignore[attr-defined]
-        value = getattr(factory, name)
-        # A function as a class attribute would become a method.
-        options[name] = staticmethod(value) if callable(value) else value
-    options["CONFIG_ATTRS"] = ()
-    return type(base.__name__, (base,), options)
-
-
-class _Factory(WebSocketServerFactory):
-    """
-    Autobahn's factory, holding the options every connection of one L{WsServer}
-    shares.
+    The engine's factory, holding the options every connection of one
+    L{WsServer} shares, and its subprotocol choice.
     """
 
     protocol = WsProtocol
 
-    def setProtocolOptions(self, *args: Any, **kwargs: Any) -> None:
-        super().setProtocolOptions(*args, **kwargs)
-        self._configured = None
-
-    _configured: type | None = None
-
-    def buildProtocol(self, addr: Any) -> Any:
-        # Autobahn copies ~40 options from the factory onto every protocol
-        # instance and formats them all for a debug line on every connection:
-        # a third of a handshake's time and 1.7 KB per connection. A class
-        # that already has them (and nothing to copy) avoids both.
-        configured = self._configured
-        if configured is None:
-            configured = self._configured = configuredProtocol(self.protocol, self)
-        protocol = configured()
-        protocol.factory = self
-        return protocol
-
-    def __init__(self, subProtocols: Sequence[str], strict: bool) -> None:
-        super().__init__()
-        self._batched_timer = BucketTimer()
+    def __init__(self, subProtocols: Sequence[str], strict: bool, reactor: Any = None) -> None:
+        super().__init__(reactor)
         self._subProtocols = tuple(subProtocols)
         self.strictSubProtocols = strict
 
@@ -143,6 +108,9 @@ class WsServer:
         for a WebSocket (a browser opening the page), e.g.
         L{ratchetpy.StaticFiles}. By default, the component's C{httpComponent}
         attribute if it has one; without either they get 426 Upgrade Required.
+    @param reactor: the reactor of the handshake, keepalive and closing
+        timers; by default that of the server the connections come from
+        (C{conn.io.reactor}).
     """
 
     def __init__(
@@ -154,20 +122,29 @@ class WsServer:
         keepAlive: float = KEEPALIVE_INTERVAL,
         keepAliveTimeout: float | None = None,
         compression: bool = True,
-        openHandshakeTimeout: float = 5.0,
-        closeHandshakeTimeout: float = 1.0,
+        openHandshakeTimeout: float = OPEN_HANDSHAKE_TIMEOUT,
+        closeHandshakeTimeout: float = CLOSE_HANDSHAKE_TIMEOUT,
         strictSubProtocols: bool = False,
         http: IHttpServerComponent | None = None,
+        reactor: Any = None,
     ) -> None:
-        if maxMessageSize <= 0:
-            raise ValueError("maxMessageSize must be positive: without a limit one client can exhaust memory")
-        checkKeepAlive(keepAlive, keepAliveTimeout)
+        checkOptions(
+            WS_SERVER,
+            maxMessageSize=maxMessageSize,
+            maxFrameSize=maxFrameSize,
+            keepAlive=keepAlive,
+            keepAliveTimeout=keepAliveTimeout,
+            openHandshakeTimeout=openHandshakeTimeout,
+            closeHandshakeTimeout=closeHandshakeTimeout,
+        )
         getSubProtocols = getattr(component, "getSubProtocols", None)
         self.component = component
         self.maxMessageSize = maxMessageSize
         self.keepAlive = keepAlive
         self.http = http if http is not None else getattr(component, "httpComponent", None)
-        self._factory = _Factory(list(getSubProtocols()) if getSubProtocols is not None else [], strictSubProtocols)
+        self._factory = _Factory(
+            list(getSubProtocols()) if getSubProtocols is not None else [], strictSubProtocols, reactor
+        )
         self._factory.setProtocolOptions(
             maxMessagePayloadSize=maxMessageSize,
             maxFramePayloadSize=maxFrameSize or maxMessageSize,
@@ -222,7 +199,7 @@ class WsServer:
         return len(self._protocols)
 
     def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
-        if not request.isWebSocketUpgrade:  # type: ignore[attr-defined]
+        if not request.isWebSocketUpgrade:
             if self.http is not None:
                 self._httpConnections.add(conn)
                 return self.http.onOpen(conn, request)
@@ -233,14 +210,17 @@ class WsServer:
                 [("Upgrade", "websocket")],
             )
             return None
-        protocol = self._factory.buildProtocol(conn.transport.getPeer())
+        io = conn.io
+        factory = self._factory
+        factory.timer.bindReactor(io.reactor)
+        protocol = factory.buildProtocol(None)
         protocol._ioConnection = conn
+        protocol._io = io
         protocol._component = self.component
         self._protocols[conn] = protocol
-        # Autobahn must see the real transport (a proxy breaks TLS channel
-        # binding) and must be connected before it is fed the raw head.
-        protocol.makeConnection(conn.transport)
-        protocol.dataReceived(request.rawHead)
+        # The engine gets the real transport (for TLS details); what it writes
+        # goes through io.
+        protocol.start(io.transport, request.rawHead)
         return None
 
     def onMessage(self, conn: IConnection, data: bytes) -> object:
@@ -254,7 +234,7 @@ class WsServer:
     def onClose(self, conn: IConnection) -> object:
         protocol = self._protocols.pop(conn, None)
         if protocol is not None:
-            protocol.connectionLost(Failure(ConnectionDone()))
+            protocol.lose()
         elif conn in self._httpConnections:
             self._httpConnections.discard(conn)
             return self.http.onClose(conn)  # type: ignore[union-attr]

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_timers -*-
+# -*- test-case-name: tests.websocket.test_timers -*-
 """
 L{BucketTimer}: the timeouts of every WebSocket of one server (handshake,
 keepalive, closing handshake) on a few shared reactor timers.
@@ -77,12 +77,26 @@ class BucketTimer:
         self.resolution = resolution
         self._buckets: dict[int, _Bucket] = {}
 
+    @property
+    def reactor(self) -> Any:
+        """
+        The reactor the timers run on; C{None} until one is given or bound.
+        """
+        return self._reactor
+
+    def bindReactor(self, reactor: Any) -> None:
+        """
+        Run the timers on C{reactor} if this timer was made without one (a
+        WebSocket layer built without a reactor takes that of its first
+        connection's server).
+        """
+        if self._reactor is None:
+            self._reactor = reactor
+
     def call_later(self, delay: float, function: Any, *args: Any, **kwargs: Any) -> _Call:
         reactor = self._reactor
         if reactor is None:
-            from twisted.internet import reactor as globalReactor
-
-            reactor = self._reactor = globalReactor
+            raise RuntimeError("BucketTimer has no reactor: pass one, or bindReactor() before scheduling")
         now = reactor.seconds()
         slot = math.ceil((now + delay) / self.resolution)
         bucket = self._buckets.get(slot)

@@ -1,7 +1,7 @@
 """
 Coverage-guided fuzzing of ratchetpy's HTTP layer with atheris (libFuzzer for
 Python): the counterpart, for long runs, of the hypothesis properties in
-C{tests/test_fuzz_http.py}, whose checks it reuses.
+C{tests/http/test_fuzz.py}, whose checks it reuses.
 
 Setup, once (atheris ships binary wheels for Linux x86-64; no compiler
 needed)::
@@ -52,7 +52,7 @@ with atheris.instrument_imports(include=["ratchetpy", "h11"]):
     import ratchetpy.http.request  # noqa: F401
     import ratchetpy.http.server  # noqa: F401
 
-from tests.test_fuzz_http import Limits, oneByteAtATime, run  # noqa: E402
+from tests.http.test_fuzz import Limits, oneByteAtATime, run  # noqa: E402
 
 SEEDS = [
     b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",

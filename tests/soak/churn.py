@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import Twistd  # noqa: E402
+from tests.helpers import Twistd  # noqa: E402
 from tests.test_churn import WARM_UP_WAVES, checkChurned, churn  # noqa: E402
 
 

@@ -6,67 +6,15 @@ Host, route parameters, and which component hears a connection's events.
 from __future__ import annotations
 
 import pytest
-from twisted.internet.address import IPv4Address
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from ratchetpy import HttpServer, IHttpServerComponent, IoServer, Router, WsServer
-from ratchetpy.http.router import compilePattern, hostName
-
-from .conftest import Recorder
-
-
-@implementer(IHttpServerComponent)
-class Endpoint:
-    """
-    An HTTP-layer component that records what it hears.
-    """
-
-    def __init__(self, name="endpoint"):
-        self.name = name
-        self.events = []
-
-    def onOpen(self, conn, request):
-        self.events.append(("onOpen", conn, request))
-
-    def onMessage(self, conn, msg):
-        self.events.append(("onMessage", conn, msg))
-
-    def onClose(self, conn):
-        self.events.append(("onClose", conn))
-
-    def onError(self, conn, exc):
-        self.events.append(("onError", conn, exc))
-
-    def hooks(self):
-        return [event[0] for event in self.events]
-
-    def request(self):
-        return self.events[0][2]
+from ratchetpy import IHttpServerComponent, Router, WsServer
+from ratchetpy.http.router import compilePattern
+from tests.helpers import HttpRecorder, Recorder, inMemory, statusOf
 
 
 def request(method="GET", target="/", host="example.com", extra=b""):
     return f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n".encode() + extra + b"\r\n"
-
-
-def connect(router, data):
-    """
-    Send C{data} to C{router} behind HttpServer and IoServer on a
-    StringTransport; return the protocol and transport.
-    """
-    clock = Clock()
-    protocol = IoServer(HttpServer(router, reactor=clock), reactor=clock).buildProtocol(None)
-    transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.1", 5555))
-    protocol.makeConnection(transport)
-    protocol.dataReceived(data)
-    return protocol, transport
-
-
-def status(transport):
-    value = transport.value()
-    return int(value.split(b" ", 2)[1]) if value else None
 
 
 def headerOf(transport, name):
@@ -118,25 +66,7 @@ def test_badPatternsAreRefused(pattern, message):
     is refused when the route is added, saying why.
     """
     with pytest.raises(ValueError, match=message):
-        Router().addRoute(pattern, Endpoint())
-
-
-@pytest.mark.parametrize(
-    "header, name",
-    [
-        ("Example.COM", "example.com"),
-        ("example.com:8080", "example.com"),
-        (" example.com ", "example.com"),
-        ("[::1]:8080", "::1"),
-        ("[::1]", "::1"),
-        ("127.0.0.1:80", "127.0.0.1"),
-    ],
-)
-def test_hostName(header, name):
-    """
-    The host name of a Host header is lower case, without port or IPv6 brackets.
-    """
-    assert hostName(header) == name
+        Router().addRoute(pattern, HttpRecorder())
 
 
 # Routing
@@ -154,15 +84,15 @@ def test_eachPathGoesToItsComponent():
     Two routes: each request opens only the component of its path, with the
     parsed request; the query string does not take part in routing.
     """
-    router, chat, echo = Router(), Endpoint("chat"), Endpoint("echo")
+    router, chat, echo = Router(), HttpRecorder(), HttpRecorder()
     router.addRoute("/chat", chat)
     router.addRoute("/echo", echo)
-    _, transport = connect(router, request(target="/echo?x=1"))
+    _, transport = inMemory(router, request(target="/echo?x=1"))
     assert echo.hooks() == ["onOpen"]
     assert echo.request().path == "/echo"
     assert chat.events == []
     assert transport.value() == b""
-    connect(router, request(target="/chat"))
+    inMemory(router, request(target="/chat"))
     assert chat.hooks() == ["onOpen"]
 
 
@@ -171,10 +101,10 @@ def test_unknownPathGets404(logged):
     A path no route matches gets 404 saying so, is logged, and nothing behind
     the router hears of it, not even the bytes that follow or the close.
     """
-    router, chat = Router(), Endpoint()
+    router, chat = Router(), HttpRecorder()
     router.addRoute("/chat", chat)
-    protocol, transport = connect(router, request(target="/nope"))
-    assert status(transport) == 404
+    protocol, transport = inMemory(router, request(target="/nope"))
+    assert statusOf(transport.value()) == 404
     assert b"no route for /nope" in transport.value()
     assert transport.disconnecting
     protocol.dataReceived(b"more bytes")
@@ -189,21 +119,21 @@ def test_wrongMethodGets405WithAllow():
     A path that has routes, but none for the method, gets 405 with an Allow
     header listing the methods its routes take (GET implies HEAD).
     """
-    router, chat, upload = Router(), Endpoint(), Endpoint()
+    router, chat, upload = Router(), HttpRecorder(), HttpRecorder()
     router.addRoute("/chat", chat)
     router.addRoute("/upload", upload, methods=("post", "PUT"))
-    _, transport = connect(router, request("POST", "/chat"))
-    assert status(transport) == 405
+    _, transport = inMemory(router, request("POST", "/chat"))
+    assert statusOf(transport.value()) == 405
     assert headerOf(transport, "Allow") == "GET, HEAD"
     assert b"POST is not allowed on /chat" in transport.value()
 
-    _, transport = connect(router, request("GET", "/upload"))
-    assert status(transport) == 405
+    _, transport = inMemory(router, request("GET", "/upload"))
+    assert statusOf(transport.value()) == 405
     assert headerOf(transport, "Allow") == "POST, PUT"
     assert chat.events == [] and upload.events == []
 
-    connect(router, request("HEAD", "/chat"))
-    connect(router, request("PUT", "/upload"))
+    inMemory(router, request("HEAD", "/chat"))
+    inMemory(router, request("PUT", "/upload"))
     assert chat.hooks() == ["onOpen"] and upload.hooks() == ["onOpen"]
 
 
@@ -212,14 +142,14 @@ def test_sameRouteForTwoMethodsByPath():
     Two routes for one path with different methods: each method reaches its own
     component, and a third method gets 405 listing both routes' methods.
     """
-    router, reader, writer = Router(), Endpoint(), Endpoint()
+    router, reader, writer = Router(), HttpRecorder(), HttpRecorder()
     router.addRoute("/items", reader)
     router.addRoute("/items", writer, methods=("POST",))
-    connect(router, request("POST", "/items"))
-    connect(router, request("GET", "/items"))
+    inMemory(router, request("POST", "/items"))
+    inMemory(router, request("GET", "/items"))
     assert reader.hooks() == ["onOpen"] and reader.request().method == "GET"
     assert writer.hooks() == ["onOpen"] and writer.request().method == "POST"
-    _, transport = connect(router, request("DELETE", "/items"))
+    _, transport = inMemory(router, request("DELETE", "/items"))
     assert headerOf(transport, "Allow") == "GET, HEAD, POST"
 
 
@@ -229,16 +159,16 @@ def test_hostRestrictedRoutes(logged):
     any case); for another Host the path gets 404 with a log line saying the
     routes there are for other hosts.
     """
-    router, admin, public = Router(), Endpoint("admin"), Endpoint("public")
+    router, admin, public = Router(), HttpRecorder(), HttpRecorder()
     router.addRoute("/", admin, httpHost="Admin.Example")
     router.addRoute("/", public, httpHost="www.example")
-    connect(router, request(host="admin.example:8080"))
-    connect(router, request(host="WWW.EXAMPLE"))
+    inMemory(router, request(host="admin.example:8080"))
+    inMemory(router, request(host="WWW.EXAMPLE"))
     assert admin.hooks() == ["onOpen"]
     assert public.hooks() == ["onOpen"]
 
-    _, transport = connect(router, request(host="evil.example:8080"))
-    assert status(transport) == 404
+    _, transport = inMemory(router, request(host="evil.example:8080"))
+    assert statusOf(transport.value()) == 404
     assert b"routes there are for other hosts" in transport.value()
     assert (len(admin.events), len(public.events)) == (1, 1)
     lines = [line for line in logged() if "answered 404" in line]
@@ -247,16 +177,48 @@ def test_hostRestrictedRoutes(logged):
     assert "routes there are for other hosts" in lines[0]
 
 
+@pytest.mark.parametrize("httpHost", ["::1", "[::1]", "[::1] "])
+def test_ipv6HostRoute(httpHost):
+    """
+    A route for an IPv6 host, written with or without brackets, takes
+    requests whose Host names that address, with or without a port.
+    """
+    router, local = Router(), HttpRecorder()
+    router.addRoute("/", local, httpHost=httpHost)
+    inMemory(router, request(host="[::1]:8080"))
+    inMemory(router, request(host="[::1]"))
+    assert local.hooks() == ["onOpen", "onOpen"]
+    _, transport = inMemory(router, request(host="[::2]"))
+    assert statusOf(transport.value()) == 404
+
+
+@pytest.mark.parametrize("host", ["admin.example:abc", "admin.example:99999", "admin@admin.example", "[::1"])
+def test_malformedHostMatchesOnlyRoutesForAnyHost(host):
+    """
+    A Host header that names no host (a port that is not a number, userinfo,
+    an unclosed IPv6 bracket) matches no host-restricted route, even one
+    whose name it contains; a route for any host still takes it.
+    """
+    router, admin, anyHost = Router(), HttpRecorder(), HttpRecorder()
+    router.addRoute("/admin", admin, httpHost="admin.example")
+    router.addRoute("/", anyHost)
+    _, transport = inMemory(router, request(target="/admin", host=host))
+    assert statusOf(transport.value()) == 404
+    inMemory(router, request(target="/", host=host))
+    assert admin.events == []
+    assert anyHost.hooks() == ["onOpen"]
+
+
 def test_anyHostRouteAfterHostRoute():
     """
     A route without a host catches what the host-restricted routes before it
     do not; the first matching route wins.
     """
-    router, special, fallback = Router(), Endpoint(), Endpoint()
+    router, special, fallback = Router(), HttpRecorder(), HttpRecorder()
     router.addRoute("/chat", special, httpHost="special.example")
     router.addRoute("/chat", fallback)
-    connect(router, request(target="/chat", host="special.example"))
-    connect(router, request(target="/chat", host="other.example"))
+    inMemory(router, request(target="/chat", host="special.example"))
+    inMemory(router, request(target="/chat", host="other.example"))
     assert special.hooks() == ["onOpen"]
     assert fallback.hooks() == ["onOpen"]
     assert fallback.request().headers["host"] == "other.example"
@@ -267,12 +229,12 @@ def test_routeParamsArePercentDecoded():
     Placeholder values reach the component in request.routeParams,
     percent-decoded; a request routed without placeholders has none.
     """
-    router, room, plain = Router(), Endpoint(), Endpoint()
+    router, room, plain = Router(), HttpRecorder(), HttpRecorder()
     router.addRoute("/rooms/{room}/{rest:path}", room)
     router.addRoute("/plain", plain)
-    connect(router, request(target="/rooms/caf%C3%A9%20one/a/b%2Fc?q=1"))
+    inMemory(router, request(target="/rooms/caf%C3%A9%20one/a/b%2Fc?q=1"))
     assert dict(room.request().routeParams) == {"room": "café one", "rest": "a/b/c"}
-    connect(router, request(target="/plain"))
+    inMemory(router, request(target="/plain"))
     assert dict(plain.request().routeParams) == {}
 
 
@@ -282,10 +244,10 @@ def test_eventsGoToTheRoutedComponentOnly():
     component it was routed to, and the router forgets the connection on
     close.
     """
-    router, chat, echo = Router(), Endpoint(), Endpoint()
+    router, chat, echo = Router(), HttpRecorder(), HttpRecorder()
     router.addRoute("/chat", chat)
     router.addRoute("/echo", echo)
-    protocol, _ = connect(router, request(target="/chat") + b"pipelined")
+    protocol, _ = inMemory(router, request(target="/chat") + b"pipelined")
     conn = protocol._connection
     protocol.dataReceived(b"later")
     error = RuntimeError("x")

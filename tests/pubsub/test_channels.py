@@ -1,7 +1,7 @@
 """
 Channels in one process, on the in-process broker: real servers, real
 WebSocket clients. Two Channels on one LocalBroker stand for two server
-processes on one Redis (tests/test_redis.py does it with real processes).
+processes on one Redis (tests/pubsub/test_redis.py does it with real processes).
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ from websockets.sync.client import connect
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from ratchetpy import App, Channels, HttpServer, MessageComponent, WsServer, pubsub
-from ratchetpy import broadcast as broadcastModule
+from ratchetpy import App, Channels, MessageComponent, pubsub
 from ratchetpy.interfaces import IBroker
 from ratchetpy.pubsub import BrokerUnavailable, envelope
 from ratchetpy.pubsub.channels import MAX_CHANNEL_NAME
 from ratchetpy.pubsub.local import BrokerStats, LocalBroker
 from ratchetpy.pubsub.url import parseBrokerUrl, parseRedisUrl
-
-from .conftest import inThread, waitUntil
-from .test_docs import DOCS, codeBlocks, page, signatureText
+from ratchetpy.websocket import _autobahn as engine
+from tests.helpers import inThread, serveWebSocket, waitUntil
+from tests.test_docs import DOCS, codeBlocks, page, signatureText
 
 QUIET = 0.3
 
@@ -64,8 +63,10 @@ class Hub(MessageComponent):
 
 
 def serveHub(listen, channels: Channels) -> str:
-    server = listen(HttpServer(WsServer(Hub(channels))))
-    return f"ws://127.0.0.1:{server.portNumber}/"
+    """
+    A L{Hub} on C{channels}, served over WebSocket; return its URL.
+    """
+    return serveWebSocket(listen, Hub(channels))[1]
 
 
 def subscribed(ws, *names: str):
@@ -89,12 +90,12 @@ def countPrepared(monkeypatch):
     """
     prepared: list[tuple[Any, ...]] = []
 
-    class CountingPreparedMessage(broadcastModule.PreparedMessage):
+    class CountingPreparedMessage(engine.PreparedMessage):
         def __init__(self, *args):
             prepared.append(args)
             super().__init__(*args)
 
-    monkeypatch.setattr(broadcastModule, "PreparedMessage", CountingPreparedMessage)
+    monkeypatch.setattr(engine, "PreparedMessage", CountingPreparedMessage)
     return prepared
 
 
@@ -317,6 +318,70 @@ def test_aFailedPublishStillReachesLocalSubscribersAndIsNotLoggedAsUnhandled(log
     defer.fail(BrokerUnavailable("control"))
     gc.collect()
     assert [line for line in logged() if "Unhandled error" in line]
+
+
+@implementer(IBroker)
+class SlowBroker(LocalBroker):
+    """
+    A broker that answers each publish later, when the test says so.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.pending = []
+
+    def publish(self, channel, data):
+        d = defer.Deferred()
+        self.pending.append(d)
+        return d
+
+
+def test_aPublishThatFailsLaterIsNotLoggedAsUnhandled(logged):
+    """
+    A publish whose broker fails it after publish has returned (Redis did
+    not answer in time) is not logged as unhandled if nobody waits for it,
+    and reaches an errback added before it failed, or after.
+    """
+    broker = SlowBroker()
+    channels = Channels(broker)
+    channels.publish("c", "ignored")
+    early = []
+    channels.publish("c", "waited for").addErrback(early.append)
+    late = channels.publish("c", "waited for later")
+    for pending in broker.pending:
+        pending.errback(BrokerUnavailable("no answer in time"))
+    gc.collect()
+    assert not [line for line in logged() if "Unhandled error" in line]
+    assert early[0].check(BrokerUnavailable)
+    lateFailures = []
+    late.addErrback(lateFailures.append)
+    assert lateFailures[0].check(BrokerUnavailable)
+
+
+def test_noGlobalReactorAtImportOrConstruction():
+    """
+    The in-process broker, the default broker, Channels on it and publishing
+    need no reactor: none is installed by importing, making or using them
+    (so a program, or a test with a Clock, may still install the one it
+    wants).
+    """
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    code = (
+        "import sys\n"
+        "from ratchetpy import Channels\n"
+        "from ratchetpy.pubsub import brokerFor, defaultBroker\n"
+        "from ratchetpy.pubsub.local import LocalBroker\n"
+        "from ratchetpy.pubsub.endpoint import PublishEndpoint\n"
+        "LocalBroker(); brokerFor('memory://'); defaultBroker()\n"
+        "Channels().publish('c', 'hello'); Channels(LocalBroker()).publish('c', b'x')\n"
+        "PublishEndpoint('0123456789abcdef')\n"
+        "assert 'twisted.internet.reactor' not in sys.modules, 'a reactor was installed'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
 
 
 def test_localBrokerIsABroker():

@@ -9,7 +9,6 @@ The first test is the one the issue asks for: the chat served by twistd relays
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import re
@@ -25,7 +24,6 @@ import pytest
 import pytest_twisted
 from twisted.internet import threads
 from twisted.internet.interfaces import IPushProducer
-from twisted.logger import formatEvent, globalLogPublisher
 from twisted.protocols.basic import FileSender
 from twisted.python import usage
 from websockets.sync.client import connect
@@ -34,8 +32,7 @@ from zope.interface import implementer
 from examples.chat import Chat
 from ratchetpy import HttpServer, IoServer, MessageComponent, WsServer
 from ratchetpy.tap import Options, buildServer
-
-from .conftest import Recorder, Twistd, inThread, makeCertificate, waitUntil
+from tests.helpers import Recorder, Twistd, inThread, makeCertificate, openWebSocket, serveWebSocket, waitUntil
 
 # The chat test
 MESSAGE_SIZE = 64 * 1024
@@ -60,24 +57,7 @@ def handshakeOnly(port: int, receiveBuffer: int = 4096, context: ssl.SSLContext 
     A raw WebSocket client with a small receive buffer that completes the
     opening handshake (over TLS with C{context}) and then reads nothing more.
     """
-    sock = socket.socket()
-    # Set before connecting, so the window advertised to the server is small.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receiveBuffer)
-    sock.connect(("127.0.0.1", port))
-    if context is not None:
-        sock = context.wrap_socket(sock, server_hostname="localhost", suppress_ragged_eofs=False)
-    key = base64.b64encode(os.urandom(16))
-    sock.sendall(
-        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(1)
-        assert chunk, "the server closed the connection during the handshake"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 101 "), head
-    return sock
+    return openWebSocket(port, receiveBuffer=receiveBuffer, context=context)
 
 
 def drainUntilClosed(sock: socket.socket, timeout: float = 10.0) -> tuple[int, str]:
@@ -248,22 +228,6 @@ SMALL_LIMIT = 256 * 1024
 CHUNK = b"x" * MESSAGE_SIZE
 
 
-@pytest.fixture
-def logged():
-    """
-    The text of every ratchetpy log line emitted during the test.
-    """
-    lines: list[str] = []
-
-    def observe(event: dict) -> None:
-        if event.get("log_namespace") == "ratchetpy":
-            lines.append(formatEvent(event))
-
-    globalLogPublisher.addObserver(observe)
-    yield lines
-    globalLogPublisher.removeObserver(observe)
-
-
 def behindLines(lines: list[str]) -> list[str]:
     return [line for line in lines if "bytes behind" in line]
 
@@ -305,7 +269,10 @@ def openedConnection(component: Recorder, count: int = 1) -> Any:
 
 
 def serveWs(listen, component, **ioOptions):
-    return listen(HttpServer(WsServer(component, keepAlive=0)), **ioOptions)
+    """
+    C{component} behind WsServer (no keepalive pings) and HttpServer; return the IoServer.
+    """
+    return serveWebSocket(listen, component, keepAlive=0, io=ioOptions)[0]
 
 
 def test_isWritableFollowsTheTransportBuffer(listen):
@@ -345,7 +312,7 @@ def test_webSocketFallingBehindIsClosedWith1008(listen, logged):
     assert not conn.isOpen
     assert not conn.isWritable
     waitUntil(lambda: "onClose" in component.hooks(), what="onClose")
-    [line] = behindLines(logged)
+    [line] = behindLines(logged())
     assert re.fullmatch(
         rf"connection {conn.resourceId} from 127\.0\.0\.1:\d+ is more than {SMALL_LIMIT} bytes behind: closed \(1008\)",
         line,
@@ -384,7 +351,7 @@ def test_tlsWebSocketFallingBehindIsClosed(listen, logged, tmp_path):
         conn.send(CHUNK)
     assert not conn.isOpen
     waitUntil(lambda: "onClose" in component.hooks(), what="onClose")
-    [line] = behindLines(logged)
+    [line] = behindLines(logged())
     assert line.endswith(f"is more than {SMALL_LIMIT} bytes behind: closed (1008)"), line
     with slow:
         received, ending = inThread(drainUntilClosed, slow)
@@ -404,7 +371,7 @@ def test_rawTcpFallingBehindIsAborted(listen, logged):
     for _ in range(20):
         conn.send(CHUNK)
     waitUntil(lambda: "onClose" in component.hooks(), what="onClose")
-    [line] = behindLines(logged)
+    [line] = behindLines(logged())
     assert re.fullmatch(
         rf"connection {conn.resourceId} from 127\.0\.0\.1:\d+ is more than {SMALL_LIMIT} bytes behind: closed", line
     ), line
@@ -427,7 +394,7 @@ def test_dropPolicyDiscardsUntilCaughtUp(listen, logged):
         conn.send(message(i, CHUNK))
     assert conn.isOpen
     assert not conn.isWritable
-    assert behindLines(logged) == []
+    assert behindLines(logged()) == []
 
     def readUntilAfter() -> list[bytes]:
         payloads = []
@@ -445,7 +412,7 @@ def test_dropPolicyDiscardsUntilCaughtUp(listen, logged):
     kept = len(payloads) - 1
     assert [int.from_bytes(payload[:4], "big") for payload in payloads[:-1]] == list(range(kept))
     assert SMALL_LIMIT // MESSAGE_SIZE <= kept < sent
-    [line] = behindLines(logged)
+    [line] = behindLines(logged())
     assert re.fullmatch(
         rf"connection {conn.resourceId} from 127\.0\.0\.1:\d+ fell more than {SMALL_LIMIT} bytes behind: "
         rf"{sent - kept} messages \({(sent - kept) * MESSAGE_SIZE} bytes\) to it were dropped in [\d.]+ s, "
@@ -521,7 +488,7 @@ def test_pushProducerIsPausedAndResumed(listen, logged):
     assert streamer.events[-1] == "done"
     assert streamer.events.count("resume") >= 1
     assert "stop" not in streamer.events
-    assert behindLines(logged) == []
+    assert behindLines(logged()) == []
 
 
 def test_pullProducerStreamsAFileThroughARawConnection(listen, logged):
@@ -538,7 +505,7 @@ def test_pullProducerStreamsAFileThroughARawConnection(listen, logged):
     received = inThread(recvExactly, client, len(data))
     pytest_twisted.blockon(sending)
     assert received == data
-    assert behindLines(logged) == []
+    assert behindLines(logged()) == []
     waitUntil(lambda: conn.isWritable, what="the connection to drain")
     # The producer unregistered itself when done: another may register.
     conn.registerProducer(Streamer(conn, 0), True)

@@ -12,33 +12,25 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 from email.utils import formatdate
 
 import pytest
 from twisted.internet import defer, reactor, task
-from twisted.internet.address import IPv4Address
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent
 from websockets.sync.client import connect
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from ratchetpy import (
     HttpHandler,
     HttpServer,
     IHttpServerComponent,
-    IoServer,
     Response,
     Router,
     StaticFiles,
     WsServer,
 )
 from ratchetpy.http.response import closeWithResponse
-
-from .conftest import Recorder, inThread
-from .test_router import Endpoint
+from tests.helpers import HttpRecorder, Recorder, exchange, inMemory, inThread, parseResponse
 
 SECRET = b"TOP-SECRET-OUTSIDE-THE-SITE"
 HIDDEN = b"HIDDEN-DOTFILE-CONTENT"
@@ -78,33 +70,10 @@ def site(tmp_path):
     return root
 
 
-def parseResponse(data: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(lines[0].split(" ", 2)[1]), headers, body
-
-
 def rawRequest(method="GET", target="/", headers=()):
     lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
     lines += [f"{name}: {value}" for name, value in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def inMemory(component, data, clock=None):
-    """
-    Send C{data} to C{component} behind HttpServer and IoServer on a
-    StringTransport; return the protocol and transport.
-    """
-    clock = clock or Clock()
-    protocol = IoServer(HttpServer(component, reactor=clock), reactor=clock).buildProtocol(None)
-    transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.1", 5555))
-    protocol.makeConnection(transport)
-    protocol.dataReceived(data)
-    return protocol, transport
 
 
 def get(component, target="/", method="GET", headers=()):
@@ -114,19 +83,6 @@ def get(component, target="/", method="GET", headers=()):
     _, transport = inMemory(component, rawRequest(method, target, headers))
     assert transport.disconnecting, "one request per connection: closed once answered"
     return parseResponse(transport.value())
-
-
-def overLoopback(port, data):
-    """
-    (Blocking client.) Send C{data} and return everything the server sends
-    until it closes.
-    """
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 # StaticFiles in memory
@@ -364,13 +320,13 @@ def test_largeFileStreamedIntact(site, listen):
     static = StaticFiles(site)
     server = listen(HttpServer(static))
 
-    status, headers, body = parseResponse(inThread(overLoopback, server.portNumber, rawRequest("GET", "/big.bin")))
+    status, headers, body = parseResponse(inThread(exchange, server.portNumber, rawRequest("GET", "/big.bin")))
     assert status == 200
     assert headers["content-length"] == str(len(data))
     assert len(body) == len(data)
     assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
 
-    status, headers, body = parseResponse(inThread(overLoopback, server.portNumber, rawRequest("HEAD", "/big.bin")))
+    status, headers, body = parseResponse(inThread(exchange, server.portNumber, rawRequest("HEAD", "/big.bin")))
     assert (status, headers["content-length"], body) == (200, str(len(data)), b"")
 
 
@@ -382,7 +338,7 @@ def test_traversalOverLoopback(site, listen):
     server = listen(HttpServer(StaticFiles(site)))
 
     def attempts():
-        return [overLoopback(server.portNumber, rawRequest("GET", target)) for target in TRAVERSALS[:6]]
+        return [exchange(server.portNumber, rawRequest("GET", target)) for target in TRAVERSALS[:6]]
 
     for answer in inThread(attempts):
         status, _, body = parseResponse(answer)
@@ -442,7 +398,7 @@ def test_handlerAnswers(listen, handler, expected):
     """
     verifyObject(IHttpServerComponent, handler)
     server = listen(HttpServer(handler))
-    status, headers, body = parseResponse(inThread(overLoopback, server.portNumber, rawRequest("GET", "/hello")))
+    status, headers, body = parseResponse(inThread(exchange, server.portNumber, rawRequest("GET", "/hello")))
     assert (status, headers["content-type"], body) == expected
     assert headers["content-length"] == str(len(body))
     assert headers["connection"] == "close"
@@ -466,7 +422,7 @@ def test_handlerFailureGets500AndIsLogged(listen, logged, handler, logLine):
     failure with the traceback for the operator.
     """
     server = listen(HttpServer(handler))
-    status, _, body = parseResponse(inThread(overLoopback, server.portNumber, rawRequest("GET", "/boom")))
+    status, _, body = parseResponse(inThread(exchange, server.portNumber, rawRequest("GET", "/boom")))
     assert status == 500
     assert b"the server failed to answer this request" in body
     assert b"bug" not in body and b"oops" not in body
@@ -487,7 +443,7 @@ def test_handlerHeadRequest(listen):
     without the body.
     """
     server = listen(HttpServer(Sync()))
-    status, headers, body = parseResponse(inThread(overLoopback, server.portNumber, rawRequest("HEAD", "/hello")))
+    status, headers, body = parseResponse(inThread(exchange, server.portNumber, rawRequest("HEAD", "/hello")))
     assert (status, body) == (200, b"")
     assert headers["content-length"] == str(len("sync /hello ✓".encode()))
 
@@ -499,14 +455,7 @@ def test_asyncHttpComponentIsAwaited():
     reach onMessage in order once onOpen has finished.
     """
     pending = defer.Deferred()
-
-    @implementer(IHttpServerComponent)
-    class Slow(Endpoint):
-        def onOpen(self, conn, request):
-            super().onOpen(conn, request)
-            return pending
-
-    component = Slow()
+    component = HttpRecorder(onOpen=lambda conn, request: pending)
     protocol, transport = inMemory(component, rawRequest("POST", "/upload") + b"first")
     protocol.dataReceived(b"second")
     assert component.hooks() == ["onOpen"]
@@ -552,12 +501,12 @@ def test_closeWithResponse():
     closeWithResponse writes a plain-text error naming the status and the
     reason, with the extra headers, and closes the connection.
     """
-    protocol, transport = inMemory(Endpoint(), b"")
+    protocol, transport = inMemory(HttpRecorder(), b"")
     closeWithResponse(protocol._connection, 429, "slow down", [("Retry-After", "5")])
     status, headers, body = parseResponse(transport.value())
     assert (status, headers["retry-after"], body) == (429, "5", b"429 Too Many Requests: slow down\n")
     assert transport.disconnecting
-    protocol, transport = inMemory(Endpoint(), b"")
+    protocol, transport = inMemory(HttpRecorder(), b"")
     closeWithResponse(protocol._connection, 404)
     assert parseResponse(transport.value())[2] == b"404 Not Found\n"
 
@@ -579,7 +528,7 @@ def test_pageAndWebSocketOnOnePort(site, listen):
     """
     component = Recorder(echo=True)
     server = listen(HttpServer(WsServer(component, http=StaticFiles(site))))
-    status, headers, body = parseResponse(inThread(overLoopback, server.portNumber, rawRequest("GET", "/")))
+    status, headers, body = parseResponse(inThread(exchange, server.portNumber, rawRequest("GET", "/")))
     assert (status, body) == (200, b"<h1>home</h1>")
 
     def echo():
@@ -598,7 +547,7 @@ def test_httpComponentAttributeIsTheDefault(site):
     requests; http= overrides it; with neither, a plain request gets 426
     saying to use a WebSocket client.
     """
-    page, other = StaticFiles(site), Endpoint()
+    page, other = StaticFiles(site), HttpRecorder()
     assert WsServer(WithPage(page)).http is page
     assert WsServer(WithPage(page), http=other).http is other
     assert get(WsServer(WithPage(page)), "/sub/")[2] == b"<h1>sub</h1>"
@@ -614,7 +563,7 @@ def test_httpComponentHearsItsConnection():
     The http component is opened with the request and hears the bytes after
     it and the close of its connection; the message component hears nothing.
     """
-    component, page = Recorder(), Endpoint()
+    component, page = Recorder(), HttpRecorder()
     protocol, _ = inMemory(WsServer(component, http=page), rawRequest("POST", "/form") + b"a=1")
     protocol.connectionLost(None)
     assert page.hooks() == ["onOpen", "onMessage", "onClose"]

@@ -6,7 +6,6 @@ address is blocked, and Ratchet's hand-built stack end to end.
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
@@ -19,8 +18,7 @@ from zope.interface.verify import verifyObject
 from examples.chat import Chat
 from ratchetpy import HttpServer, IMessageComponent, IpBlackList, OriginCheck, WsServer
 from ratchetpy.server.blacklist import normalizeAddress
-
-from .conftest import Recorder, inThread, waitUntil
+from tests.helpers import Recorder, exchange, inThread, waitUntil
 
 # Bookkeeping
 
@@ -125,6 +123,46 @@ def test_peersWithoutAddressAreNotBlocked():
     assert not blacklist.isBlocked("")
 
 
+class AbortRecorder:
+    """
+    A connection from C{remoteAddress} that records being aborted.
+    """
+
+    def __init__(self, remoteAddress: str, resourceId: int = 1) -> None:
+        self.remoteAddress = remoteAddress
+        self.resourceId = resourceId
+        self.aborted = 0
+
+    def abort(self):
+        self.aborted += 1
+
+
+def test_refusedConnectionsAreAbortedAndForgotten():
+    """
+    A blocked peer's connection is cut with conn.abort(); nothing of it
+    reaches the component, and once it has closed the blacklist keeps no
+    trace of it. Blocking an address aborts its open connections the same
+    way, and their close still reaches the component, which saw them open.
+    """
+    behind = Recorder()
+    blacklist = IpBlackList(behind).blockAddress("192.0.2.66")
+    blocked, other = AbortRecorder("192.0.2.66", 1), AbortRecorder("192.0.2.7", 2)
+    blacklist.onOpen(blocked)
+    assert blocked.aborted == 1
+    blacklist.onMessage(blocked, b"ignored")
+    blacklist.onError(blocked, RuntimeError())
+    blacklist.onClose(blocked)
+    assert behind.events == []
+    assert blacklist._refused is None and blacklist._open == set()
+
+    blacklist.onOpen(other)
+    blacklist.blockAddress("192.0.2.0/24")
+    assert other.aborted == 1
+    blacklist.onClose(other)
+    assert behind.hooks() == ["onOpen", "onClose"]
+    assert blacklist._open == set()
+
+
 def test_isTheComponentsKind():
     """
     Around a message component, IpBlackList is one (it goes right inside
@@ -134,28 +172,6 @@ def test_isTheComponentsKind():
 
 
 # Over loopback
-
-
-def sendAndReadAll(port, data, host="127.0.0.1", family=socket.AF_INET):
-    """
-    (Blocking client.) Connect, send C{data}, and return what arrives until
-    the server closes (a reset counts as a close).
-    """
-    with socket.socket(family) as sock:
-        sock.settimeout(5)
-        try:
-            # A peer cut at once may see the reset as early as connect().
-            sock.connect((host, port))
-            sock.sendall(data)
-        except (ConnectionResetError, BrokenPipeError):
-            return b""
-        received = b""
-        try:
-            while chunk := sock.recv(4096):
-                received += chunk
-        except ConnectionResetError:
-            pass
-        return received
 
 
 def endWhenDropped(url, ready, origin=None, echoed=True):
@@ -194,10 +210,11 @@ def test_blockedPeerIsCutBeforeAnyParsing(listen, logged):
     behind = Recorder()
     blacklist = IpBlackList(behind).blockAddress("127.0.0.1")
     server = listen(blacklist)
-    assert inThread(sendAndReadAll, server.portNumber, GET) == b""
+    assert inThread(exchange, server.portNumber, GET, resets=True) == b""
     waitUntil(lambda: server.connectionCount == 0, what="the connection to be gone")
     assert behind.events == []
     assert blacklist._open == set()
+    assert blacklist._refused is None
     assert any("refused connection" in line and "blocked address 127.0.0.1" in line for line in logged())
 
 
@@ -210,8 +227,8 @@ def test_blockedPeerNeverReachesHttp(listen):
     component = Recorder()
     blocked = listen(IpBlackList(HttpServer(WsServer(component))).blockAddress("127.0.0.0/8"))
     open_ = listen(IpBlackList(HttpServer(WsServer(component))).blockAddress("192.0.2.1"))
-    assert inThread(sendAndReadAll, blocked.portNumber, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == b""
-    answer = inThread(sendAndReadAll, open_.portNumber, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert inThread(exchange, blocked.portNumber, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", resets=True) == b""
+    answer = inThread(exchange, open_.portNumber, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", resets=True)
     assert answer.startswith(b"HTTP/1.1 426 ")
     assert component.events == []
 
@@ -226,7 +243,7 @@ def test_mappedPeerIsBlockedByItsIPv4Address(listen):
         server = listen(IpBlackList(behind).blockAddress("127.0.0.1"), endpoint=r"tcp6:0:interface=\:\:ffff\:127.0.0.1")
     except Exception as exc:  # pragma: no cover - hosts without IPv6
         pytest.skip(f"cannot listen on ::ffff:127.0.0.1: {exc}")
-    assert inThread(sendAndReadAll, server.portNumber, b"hello") == b""
+    assert inThread(exchange, server.portNumber, b"hello", resets=True) == b""
     waitUntil(lambda: server.connectionCount == 0, what="the connection to be gone")
     assert behind.events == []
 
@@ -278,7 +295,7 @@ def test_ratchetsHandBuiltStack(listen):
 
     assert inThread(chat) == "hello from a"
 
-    page = inThread(sendAndReadAll, server.portNumber, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    page = inThread(exchange, server.portNumber, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", resets=True)
     assert page.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"Content-Type: text/html; charset=utf-8" in page
 
@@ -294,4 +311,4 @@ def test_ratchetsHandBuiltStack(listen):
     waitUntil(connected.is_set, what="a connected client")
     blacklist.blockAddress("127.0.0.1")
     assert pytest_twisted.blockon(client) == "dropped without a close frame"
-    assert inThread(sendAndReadAll, server.portNumber, GET) == b""
+    assert inThread(exchange, server.portNumber, GET, resets=True) == b""

@@ -17,8 +17,7 @@ from zope.interface.verify import verifyObject
 from examples.chat import Chat
 from ratchetpy import HttpServer, IConnection, IoServer, WsServer
 from ratchetpy.server import BadEndpoint
-
-from .conftest import Recorder, inThread, makeCertificate, waitUntil
+from tests.helpers import Recorder, inThread, makeCertificate, waitUntil
 
 
 def rawClient(port):

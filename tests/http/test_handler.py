@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 
 from ratchetpy import HttpHandler, HttpServer, Response, Router, WsServer
 from ratchetpy.http.handler import BODY_TIMEOUT, MAX_BODY_SIZE
-
-from .conftest import Recorder, inThread
+from ratchetpy.http.request import parseHead
+from ratchetpy.server.connection import IoConnection
+from tests.helpers import ROOT, Recorder, exchange, inMemory, inThread
 
 
 class Echo(HttpHandler):
@@ -32,25 +37,6 @@ class Echo(HttpHandler):
         return Response(200, request.method.encode() + b" " + request.body, contentType="application/octet-stream")
 
 
-def exchange(port: int, *parts: bytes, pause: float = 0.0, timeout: float = 10.0) -> bytes:
-    """
-    Send C{parts} (with C{pause} seconds between them) and read the whole answer.
-    """
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        for part in parts:
-            s.sendall(part)
-            if pause:
-                time.sleep(pause)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-        return data
-
-
-def serve(listen, handler):
-    return listen(HttpServer(handler)).portNumber
-
-
 def test_defaults():
     assert (HttpHandler.maxBodySize, HttpHandler.bodyTimeout) == (MAX_BODY_SIZE, BODY_TIMEOUT) == (65536, 10.0)
     handler = HttpHandler(maxBodySize=10, bodyTimeout=2)
@@ -63,7 +49,7 @@ def test_defaults():
 
 def test_noBody(listen):
     handler = Echo()
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
     answer = inThread(exchange, port, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nGET ")
     assert handler.bodies == [b""]
@@ -71,7 +57,7 @@ def test_noBody(listen):
 
 def test_contentLengthWithHttpClient(listen):
     handler = Echo()
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
 
     def post():
         client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -89,7 +75,7 @@ def test_bodySplitAcrossReads(listen):
     Bytes of the body in the head's read, then a byte at a time.
     """
     handler = Echo()
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
     head = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nh"
     answer = inThread(exchange, port, head, b"e", b"l", b"lo", pause=0.05)
     assert answer.endswith(b"POST hello")
@@ -98,7 +84,7 @@ def test_bodySplitAcrossReads(listen):
 
 def test_extraBytesIgnored(listen):
     handler = Echo()
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
     answer = inThread(
         exchange, port, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nokGET / HTTP/1.1\r\n\r\n"
     )
@@ -108,7 +94,7 @@ def test_extraBytesIgnored(listen):
 
 def test_chunked(listen):
     handler = Echo()
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
     head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
     answer = inThread(exchange, port, head, b"3\r\nabc\r\n", b"2\r\nde\r\n0\r\n\r\n", pause=0.05)
     assert answer.endswith(b"POST abcde")
@@ -116,7 +102,7 @@ def test_chunked(listen):
 
 def test_expect100Continue(listen):
     handler = Echo()
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
 
     def post():
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -135,7 +121,7 @@ def test_expect100Continue(listen):
 
 def test_tooLargeByContentLength(listen, logged):
     handler = Echo(maxBodySize=10)
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
     answer = inThread(exchange, port, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b"larger than 10 bytes" in answer
@@ -149,7 +135,7 @@ def test_tooLargeByContentLength(listen, logged):
 
 def test_tooLargeChunked(listen):
     handler = Echo(maxBodySize=10)
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
     head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
     answer = inThread(exchange, port, head + b"6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413 ")
@@ -158,7 +144,7 @@ def test_tooLargeChunked(listen):
 
 def test_bodyTimeout(listen, logged):
     handler = Echo(bodyTimeout=0.5)
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
     started = time.monotonic()
     answer = inThread(exchange, port, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
     assert answer.startswith(b"HTTP/1.1 408 ")
@@ -167,9 +153,77 @@ def test_bodyTimeout(listen, logged):
     assert handler.bodies == []
 
 
+PARTIAL_BODY = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"
+
+
+def test_bodyTimeoutOnTheServersReactor():
+    """
+    Without a reactor of its own, a handler times bodies out on the reactor
+    of the server that accepted the connection (conn.io.reactor).
+    """
+    clock = Clock()
+    handler = Echo(bodyTimeout=2)
+    _, transport = inMemory(handler, PARTIAL_BODY, clock)
+    clock.advance(1.9)
+    assert transport.value() == b""
+    clock.advance(0.1)
+    assert transport.value().startswith(b"HTTP/1.1 408 ")
+    assert handler.bodies == []
+
+
+def test_bodyTimeoutOnTheGivenReactor():
+    """
+    HttpHandler(reactor=...) times bodies out on that reactor, whatever the
+    server's is; a subclass may set the class attribute instead.
+    """
+    serverClock, handlerClock = Clock(), Clock()
+    handler = Echo(bodyTimeout=2, reactor=handlerClock)
+    _, transport = inMemory(handler, PARTIAL_BODY, serverClock)
+    serverClock.advance(5)
+    assert transport.value() == b""
+    handlerClock.advance(2)
+    assert transport.value().startswith(b"HTTP/1.1 408 ")
+
+    class OwnClock(Echo):
+        reactor = Clock()
+
+    handler = OwnClock(bodyTimeout=2)
+    _, transport = inMemory(handler, PARTIAL_BODY, serverClock)
+    OwnClock.reactor.advance(2)
+    assert transport.value().startswith(b"HTTP/1.1 408 ")
+
+
+def test_noReactorAtAllIsAnError():
+    """
+    On a connection that no server accepted (no conn.io.reactor), a handler
+    without a reactor of its own says what to do when a body must be timed,
+    rather than using the global reactor.
+    """
+    conn = IoConnection(StringTransport())
+    request = parseHead(PARTIAL_BODY.partition(b"\r\n\r\n")[0] + b"\r\n\r\n")
+    with pytest.raises(RuntimeError, match=r"no reactor for its body timeout: pass it reactor="):
+        Echo().onOpen(conn, request)
+    Echo(reactor=Clock()).onOpen(conn, request)
+
+
+def test_noGlobalReactorAtImportOrConstruction():
+    """
+    Importing the HTTP layer and making handlers installs no reactor (so a
+    program may still install the one it wants).
+    """
+    code = (
+        "import sys\n"
+        "from ratchetpy.http.handler import HttpHandler\n"
+        "from ratchetpy.http.static import StaticFiles\n"
+        "HttpHandler(); StaticFiles('.')\n"
+        "assert 'twisted.internet.reactor' not in sys.modules, 'a reactor was installed'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
 def test_badChunks(listen):
     handler = Echo()
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
     head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
     answer = inThread(exchange, port, head + b"zz\r\nabc\r\n")
     assert answer.startswith(b"HTTP/1.1 400 ")
@@ -181,7 +235,7 @@ def test_clientGoesAwayMidBody(listen):
     A client that leaves before its body is complete leaves nothing behind.
     """
     handler = Echo()
-    port = serve(listen, handler)
+    port = listen(HttpServer(handler)).portNumber
 
     def leave():
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:

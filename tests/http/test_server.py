@@ -11,32 +11,14 @@ from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from ratchetpy import HttpServer, IHttpServerComponent, IMessageComponent, IoServer
 from ratchetpy.http.request import Headers, parseHead
 from ratchetpy.http.response import HttpError
+from tests.helpers import HttpRecorder, statusOf
 
 GET = b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nX-Twice: a\r\nx-twice: b\r\n\r\n"
-
-
-@implementer(IHttpServerComponent)
-class RecordingHttpComponent:
-    def __init__(self):
-        self.events = []
-
-    def onOpen(self, conn, request):
-        self.events.append(("onOpen", conn, request))
-
-    def onMessage(self, conn, msg):
-        self.events.append(("onMessage", conn, msg))
-
-    def onClose(self, conn):
-        self.events.append(("onClose", conn))
-
-    def onError(self, conn, exc):
-        self.events.append(("onError", conn, exc))
 
 
 def connect(**options):
@@ -44,7 +26,7 @@ def connect(**options):
     An HttpServer behind an IoServer on a StringTransport, driven by a Clock.
     """
     clock = Clock()
-    inner = RecordingHttpComponent()
+    inner = HttpRecorder()
     http = HttpServer(inner, reactor=clock, **options)
     protocol = IoServer(http, reactor=clock).buildProtocol(None)
     transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 4321))
@@ -52,18 +34,13 @@ def connect(**options):
     return protocol, transport, inner, clock, http
 
 
-def status(transport):
-    value = transport.value()
-    return int(value.split(b" ", 2)[1]) if value else None
-
-
 def test_implementsInterfaces():
     """
     HttpServer provides IMessageComponent; the recording stand-in provides
     IHttpServerComponent, so both sides of the layer are checked.
     """
-    verifyObject(IMessageComponent, HttpServer(RecordingHttpComponent()))
-    verifyObject(IHttpServerComponent, RecordingHttpComponent())
+    verifyObject(IMessageComponent, HttpServer(HttpRecorder()))
+    verifyObject(IHttpServerComponent, HttpRecorder())
 
 
 @pytest.mark.parametrize("chunk", [None, 1, 7])
@@ -139,7 +116,7 @@ def test_badHeadsAreRefused(data, expected):
     """
     protocol, transport, inner, _, _ = connect()
     protocol.dataReceived(data)
-    assert status(transport) == expected
+    assert statusOf(transport.value()) == expected
     assert b"Connection: close" in transport.value()
     assert transport.disconnecting
     protocol.dataReceived(GET)
@@ -153,11 +130,11 @@ def test_limitsAreOptions():
     """
     protocol, transport, inner, _, _ = connect(maxHeadSize=64)
     protocol.dataReceived(GET + b"x" * 10)
-    assert status(transport) == 431
+    assert statusOf(transport.value()) == 431
 
     protocol, transport, inner, _, _ = connect(maxHeaders=2)
     protocol.dataReceived(GET)
-    assert status(transport) == 431
+    assert statusOf(transport.value()) == 431
 
     protocol, transport, inner, _, _ = connect(maxHeaders=3, maxHeadSize=len(GET))
     protocol.dataReceived(GET)
@@ -174,7 +151,7 @@ def test_slowHeadTimesOut():
     clock.advance(2.9)
     assert transport.value() == b""
     clock.advance(0.2)
-    assert status(transport) == 408
+    assert statusOf(transport.value()) == 408
     assert transport.disconnecting
     assert inner.events == []
 
@@ -226,7 +203,7 @@ def test_anyInputIsOpenedRefusedOrBuffered(data, chunk):
         assert transport.value() == b""
     elif transport.value():
         # 4xx, 501 for a Transfer-Encoding other than chunked, 505 for an HTTP version other than 1.x.
-        assert 400 <= status(transport) < 500 or status(transport) in (501, 505)
+        assert 400 <= statusOf(transport.value()) < 500 or statusOf(transport.value()) in (501, 505)
         assert transport.disconnecting
     else:
         reader = http._reading[protocol._connection]

@@ -6,9 +6,7 @@ handshake in memory.
 
 from __future__ import annotations
 
-import base64
 import socket
-import struct
 
 import pytest
 import pytest_twisted
@@ -23,32 +21,7 @@ from zope.interface.verify import verifyObject
 
 from examples.chat import Chat
 from ratchetpy import HttpServer, IConnection, IHttpServerComponent, IoServer, MessageComponent, WsServer
-
-from .conftest import Recorder, inThread, sleep, waitUntil
-
-
-def serve(listen, component, **wsOptions):
-    server = listen(HttpServer(WsServer(component, **wsOptions)))
-    return server, f"ws://127.0.0.1:{server.portNumber}/"
-
-
-def closeCodeAfterSending(url, send, **connectOptions):
-    """
-    (Blocking client.) Connect, send C{send}, and return the close code the
-    server ends with.
-    """
-    with connect(url, **connectOptions) as ws:
-        ws.send(send)
-        try:
-            while True:
-                ws.recv(timeout=5)
-        except ConnectionClosed as closed:
-            return closed.rcvd.code if closed.rcvd else None
-
-
-def closeCodeOf(url, send, **connectOptions):
-    return inThread(closeCodeAfterSending, url, send, **connectOptions)
-
+from tests.helpers import Recorder, closeCodeAfter, frame, inThread, openWebSocket, serveWebSocket, sleep, waitUntil
 
 # In memory
 
@@ -127,7 +100,7 @@ def test_textAndBinaryEcho(listen):
     Text arrives as str and binary as bytes, and each goes back the same way.
     """
     component = Recorder(echo=True)
-    _, url = serve(listen, component)
+    _, url = serveWebSocket(listen, component)
 
     def client():
         with connect(url) as ws:
@@ -146,7 +119,7 @@ def test_fragmentedMessageArrivesWhole(listen):
     A message sent in fragments reaches the component as one message.
     """
     component = Recorder(echo=True)
-    _, url = serve(listen, component)
+    _, url = serveWebSocket(listen, component)
 
     def client():
         with connect(url) as ws:
@@ -161,7 +134,7 @@ def test_pingIsAnswered(listen):
     """
     A client's ping gets a pong.
     """
-    _, url = serve(listen, Recorder())
+    _, url = serveWebSocket(listen, Recorder())
 
     def client():
         with connect(url) as ws:
@@ -176,7 +149,7 @@ def test_clientCloseCodeAndOnClose(listen):
     component's onClose runs once.
     """
     component = Recorder()
-    _, url = serve(listen, component)
+    _, url = serveWebSocket(listen, component)
 
     def client():
         with connect(url) as ws:
@@ -197,7 +170,7 @@ def test_serverCloseWithCodeAndReason(listen):
         def onMessage(self, conn, msg):
             conn.close(4001, "go away")
 
-    _, url = serve(listen, Closer())
+    _, url = serveWebSocket(listen, Closer())
 
     def client():
         with connect(url) as ws:
@@ -215,7 +188,7 @@ def test_closeRejectsReservedCodes(listen):
     ValueError instead of sending it.
     """
     component = Recorder()
-    _, url = serve(listen, component)
+    _, url = serveWebSocket(listen, component)
 
     def client():
         with connect(url):
@@ -233,7 +206,7 @@ def test_compressionNegotiated(listen):
     permessage-deflate is accepted when the client offers it and messages go
     through it; with compression=False it is not agreed.
     """
-    _, url = serve(listen, Recorder(echo=True))
+    _, url = serveWebSocket(listen, Recorder(echo=True))
 
     def client(target):
         with connect(target) as ws:
@@ -242,7 +215,7 @@ def test_compressionNegotiated(listen):
             return ws.response.headers.get("Sec-WebSocket-Extensions")
 
     assert "permessage-deflate" in inThread(client, url)
-    _, plainUrl = serve(listen, Recorder(echo=True), compression=False)
+    _, plainUrl = serveWebSocket(listen, Recorder(echo=True), compression=False)
     assert inThread(client, plainUrl) is None
 
 
@@ -250,8 +223,8 @@ def test_compressedBombIsRefused(listen):
     """
     A small compressed message that inflates past the limit gets 1009.
     """
-    _, url = serve(listen, Recorder(echo=True), maxMessageSize=64 * 1024)
-    assert closeCodeOf(url, "a" * (1024 * 1024)) == 1009
+    _, url = serveWebSocket(listen, Recorder(echo=True), maxMessageSize=64 * 1024)
+    assert inThread(closeCodeAfter, url, "a" * (1024 * 1024)) == 1009
 
 
 class SubProtocols(Recorder):
@@ -269,7 +242,7 @@ def test_subProtocolNegotiation(listen, offered, agreed):
     agreed; a client offering only unknown ones is accepted without one.
     """
     component = SubProtocols()
-    _, url = serve(listen, component)
+    _, url = serveWebSocket(listen, component)
 
     def client():
         with connect(url, subprotocols=offered) as ws:
@@ -286,13 +259,13 @@ def test_oversizedMessageGets1009(listen):
     connection carries on.
     """
     component = Recorder(echo=True)
-    _, url = serve(listen, component, maxMessageSize=1000, compression=False)
+    _, url = serveWebSocket(listen, component, maxMessageSize=1000, compression=False)
 
     def bystander():
         with connect(url) as ws:
             ws.send("before")
             first = ws.recv(timeout=5)
-            code = closeCodeAfterSending(url, b"x" * 2000)
+            code = closeCodeAfter(url, b"x" * 2000)
             ws.send("after")
             return first, code, ws.recv(timeout=5)
 
@@ -312,8 +285,8 @@ def test_componentExceptionGets1011(listen):
             conn.send(msg)
 
     component = Fragile()
-    _, url = serve(listen, component)
-    assert closeCodeOf(url, "crash") == 1011
+    _, url = serveWebSocket(listen, component)
+    assert inThread(closeCodeAfter, url, "crash") == 1011
     assert "onError" in component.hooks()
 
     def client():
@@ -339,7 +312,7 @@ def test_asyncHooksOverWebSocket(listen):
             await task.deferLater(reactor, 0.01, lambda: None)
             conn.send(f"{conn.state.greeting}:{msg}")
 
-    _, url = serve(listen, Slow())
+    _, url = serveWebSocket(listen, Slow())
 
     def client():
         with connect(url) as ws:
@@ -356,7 +329,7 @@ def test_connectionAttributes(listen):
     the request that opened it, and state shared with the layer underneath.
     """
     component = Recorder()
-    _, url = serve(listen, component)
+    _, url = serveWebSocket(listen, component)
 
     def client():
         with connect(url + "room?id=7", additional_headers={"X-Token": "abc"}):
@@ -382,7 +355,7 @@ def test_chatAmongThreeClients(listen):
     The chat example relays each message verbatim to the two other clients and
     never back to the sender.
     """
-    _, url = serve(listen, Chat())
+    _, url = serveWebSocket(listen, Chat())
 
     def clients():
         with connect(url) as a, connect(url) as b, connect(url) as c:
@@ -399,30 +372,16 @@ def test_chatAmongThreeClients(listen):
     assert inThread(clients) == ["from a", "from a", b"\x01binary", b"\x01binary"]
 
 
-def rawHandshake(port):
-    sock = socket.create_connection(("127.0.0.1", port))
-    key = base64.b64encode(b"0123456789abcdef")
-    sock.sendall(
-        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101")
-    return sock
-
-
 def test_keepAlivePingsAndDropsDeadPeer(listen):
     """
     An idle peer is pinged every keepAlive seconds; one that never answers is
     dropped and the component hears onClose.
     """
     component = Recorder()
-    server, _ = serve(listen, component, keepAlive=1)
+    server, _ = serveWebSocket(listen, component, keepAlive=1)
 
     def silentPeer():
-        sock = rawHandshake(server.portNumber)
+        sock = openWebSocket(server.portNumber)
         sock.settimeout(5)
         first = sock.recv(2)
         rest = b""
@@ -445,16 +404,13 @@ def test_handshakeAndFirstFrameInOneSegment(listen):
     frame processed.
     """
     component = Recorder(echo=True)
-    server, _ = serve(listen, component)
+    server, _ = serveWebSocket(listen, component)
 
     def client():
         sock = socket.create_connection(("127.0.0.1", server.portNumber))
-        mask = b"\x01\x02\x03\x04"
-        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"hi"))
-        frame = struct.pack("!BB", 0x81, 0x80 | 2) + mask + payload
         sock.sendall(
             b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" + frame
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" + frame(1, b"hi")
         )
         data = b""
         while not data.endswith(b"\x81\x02hi"):
@@ -475,7 +431,7 @@ def test_shutdownSendsGoingAway(listen):
     gone; onClose runs for each.
     """
     component = Recorder()
-    server, url = serve(listen, component)
+    server, url = serveWebSocket(listen, component)
     results = []
 
     def client():
@@ -515,7 +471,7 @@ def test_autobahnClient(listen):
     """
     from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateResponse
 
-    server, url = serve(listen, Recorder(echo=True))
+    server, url = serveWebSocket(listen, Recorder(echo=True))
     factory = WebSocketClientFactory(url)
     factory.protocol = AutobahnClient
     factory.setProtocolOptions(

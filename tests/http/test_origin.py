@@ -7,18 +7,13 @@ and the check in front of a real WebSocket server with real clients.
 from __future__ import annotations
 
 import pytest
-from twisted.internet.address import IPv4Address
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from zope.interface.verify import verifyObject
 
-from ratchetpy import HttpServer, IHttpServerComponent, IoServer, OriginCheck, WsServer
+from ratchetpy import HttpServer, IHttpServerComponent, OriginCheck, WsServer
 from ratchetpy.http.request import parseHead
-
-from .conftest import Recorder, inThread, waitUntil
-from .test_router import Endpoint
+from tests.helpers import HttpRecorder, Recorder, inMemory, inThread, waitUntil
 
 
 def requestWith(origin, host="chat.example:8080"):
@@ -71,6 +66,19 @@ def requestWith(origin, host="chat.example:8080"):
         (["null"], "null", "chat.example:8080", True),
         ([], "null", "chat.example:8080", False),
         (["example.com"], "null", "chat.example:8080", False),
+        # IPv6: in brackets, as in URLs and Host headers; [addr] alone is any port.
+        (["[::1]"], "http://[::1]:3000", "chat.example:8080", True),
+        (["[2001:DB8::1]:8443"], "https://[2001:db8::1]:8443", "chat.example:8080", True),
+        (["[2001:db8::1]:8443"], "https://[2001:db8::1]", "chat.example:8080", False),
+        (["http://[::1]:3000"], "http://[::1]:3000", "chat.example:8080", True),
+        ([], "http://[::1]", "[::1]:8080", True),
+        ([], "http://[::2]", "[::1]:8080", False),
+        # The same Host parser as Router's: case, ports and malformed values alike.
+        ([], "http://chat.example", "CHAT.EXAMPLE:443", True),
+        ([], "http://chat.example", "chat.example:99999", False),
+        ([], "http://chat.example", "user@chat.example", False),
+        (["https://[bad", "example.com"], "https://example.com", "chat.example:8080", True),
+        (["example.com:abc"], "https://example.com", "chat.example:8080", False),
         # Malformed origins and hosts match nothing (and raise nothing).
         (["example.com"], "http://example.com:99999", "chat.example:8080", False),
         (["example.com"], "http://[::1", "chat.example:8080", False),
@@ -87,7 +95,7 @@ def test_isAllowed(allowed, origin, host, expected):
     allowed host names, host:port pairs and full origins are allowed;
     everything else, including malformed values, is not.
     """
-    check = OriginCheck(Endpoint(), allowed)
+    check = OriginCheck(HttpRecorder(), allowed)
     assert check.isAllowed(requestWith(origin, host)) is expected
 
 
@@ -96,7 +104,7 @@ def test_policySwitches():
     allowMissing=False refuses requests without Origin; allowSameOrigin=False
     refuses the page's own origin unless it is listed.
     """
-    strict = OriginCheck(Endpoint(), ["example.com"], allowMissing=False, allowSameOrigin=False)
+    strict = OriginCheck(HttpRecorder(), ["example.com"], allowMissing=False, allowSameOrigin=False)
     assert not strict.isAllowed(requestWith(None))
     assert not strict.isAllowed(requestWith("http://chat.example:8080", "chat.example:8080"))
     assert strict.isAllowed(requestWith("http://example.com"))
@@ -106,7 +114,7 @@ def test_allowedOriginsCanChangeWhileServing():
     """
     allowedOrigins is a list the check reads on every request.
     """
-    check = OriginCheck(Endpoint())
+    check = OriginCheck(HttpRecorder())
     request = requestWith("http://late.example")
     assert not check.isAllowed(request)
     check.allowedOrigins.append("late.example")
@@ -114,12 +122,7 @@ def test_allowedOriginsCanChangeWhileServing():
 
 
 def connect403(check, origin):
-    clock = Clock()
-    protocol = IoServer(HttpServer(check, reactor=clock), reactor=clock).buildProtocol(None)
-    transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.1", 5555))
-    protocol.makeConnection(transport)
-    protocol.dataReceived(f"GET /chat HTTP/1.1\r\nHost: chat.example\r\nOrigin: {origin}\r\n\r\nbody".encode())
-    return protocol, transport
+    return inMemory(check, f"GET /chat HTTP/1.1\r\nHost: chat.example\r\nOrigin: {origin}\r\n\r\nbody".encode())
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://chat.example:99999", "http://[bad"])
@@ -129,7 +132,7 @@ def test_refusedRequestGets403AndIsNotForwarded(origin):
     how to allow it; the component behind never hears of the request, its
     body or its close.
     """
-    inner = Endpoint()
+    inner = HttpRecorder()
     check = OriginCheck(inner, ["example.com"])
     protocol, transport = connect403(check, origin)
     response = transport.value()
@@ -141,7 +144,7 @@ def test_refusedRequestGets403AndIsNotForwarded(origin):
     check.onError(protocol._connection, RuntimeError())
     protocol.connectionLost(None)
     assert inner.events == []
-    assert check._refused == set(), "a refused connection is forgotten on close"
+    assert check._refused is None, "a refused connection is forgotten on close"
 
 
 def test_allowedRequestIsForwarded():
@@ -149,7 +152,7 @@ def test_allowedRequestIsForwarded():
     An allowed request reaches the component with the same connection in
     every hook, the request and the bytes after it.
     """
-    inner = Endpoint()
+    inner = HttpRecorder()
     protocol, transport = connect403(OriginCheck(inner, ["evil.example"]), "http://evil.example")
     protocol.connectionLost(None)
     assert transport.value() == b""

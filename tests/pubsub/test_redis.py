@@ -18,10 +18,10 @@ from websockets.sync.client import connect
 from ratchetpy import Channels
 from ratchetpy.pubsub import BrokerUnavailable
 from ratchetpy.pubsub.redis import RedisBroker
+from tests.helpers import sleep, waitUntil
+from tests.test_docs import DOCS, assertChatRelays, assertNothingArrives, codeBlocks
 
-from .conftest import sleep, waitUntil
 from .test_channels import FakeConnection
-from .test_docs import DOCS, assertChatRelays, assertNothingArrives, codeBlocks
 
 CONNECTED = r"connected to Redis at "
 UNREACHABLE = r"Redis at \S+ is unreachable \("

@@ -25,20 +25,18 @@ and C{onClose} follows C{onOpen} exactly once.
 
 Each property runs C{RATCHETPY_FUZZ_EXAMPLES} examples (default 800; the file
 then takes about ten seconds); set it higher for a longer run, e.g.
-C{RATCHETPY_FUZZ_EXAMPLES=50000 pytest tests/test_fuzz_http.py}. The
+C{RATCHETPY_FUZZ_EXAMPLES=50000 pytest tests/http/test_fuzz.py}. The
 coverage-guided counterpart is C{tests/fuzz/fuzz_http.py} (atheris).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import zlib
 from dataclasses import dataclass
 
 import pytest
-import txaio
 from hypothesis import HealthCheck, assume, currently_in_test_context, event, example, given, settings
 from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
@@ -50,8 +48,7 @@ from zope.interface import implementer
 from ratchetpy import HttpServer, IHttpServerComponent, IoServer, WsServer
 from ratchetpy.http.server import HEAD_TIMEOUT, MAX_HEAD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 from ratchetpy.server.connection import IoConnection
-
-from .conftest import Recorder
+from tests.helpers import Recorder, frame
 
 EXAMPLES = int(os.environ.get("RATCHETPY_FUZZ_EXAMPLES", "800"))
 
@@ -449,7 +446,7 @@ def limitSets(draw) -> Limits:
     return Limits(
         maxRequestLine=draw(st.integers(14, 120)),
         maxHeadSize=draw(st.integers(30, 600)),
-        maxHeaders=draw(st.integers(0, 12)),
+        maxHeaders=draw(st.integers(1, 12)),
     )
 
 
@@ -559,19 +556,6 @@ def test_limitsHoldAtTheirBoundaries(pair, draws):
 # The WebSocket stack behind it, through IoServer
 
 
-@contextlib.contextmanager
-def txaioLoop(clock):
-    """
-    Autobahn's timers and queued writes on C{clock} for the duration.
-    """
-    saved = txaio.config.loop
-    txaio.config.loop = clock
-    try:
-        yield
-    finally:
-        txaio.config.loop = saved
-
-
 HANDSHAKE = (
     b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -579,23 +563,6 @@ HANDSHAKE = (
 
 
 DEFLATE_HANDSHAKE = HANDSHAKE[:-2] + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
-
-
-def frame(fin: bool, opcode: int, payload: bytes, *, rsv: int = 0, mask: bytes | None = b"\x0f\xf0\x55\xaa") -> bytes:
-    """
-    One WebSocket frame as a client sends it (masked unless C{mask} is None).
-    """
-    header = bytes([(0x80 if fin else 0) | rsv | opcode])
-    bit = 0x80 if mask is not None else 0
-    if len(payload) < 126:
-        header += bytes([bit | len(payload)])
-    elif len(payload) < 2**16:
-        header += bytes([bit | 126]) + len(payload).to_bytes(2, "big")
-    else:
-        header += bytes([bit | 127]) + len(payload).to_bytes(8, "big")
-    if mask is None:
-        return header + payload
-    return header + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
 
 
 def deflated(payload: bytes) -> bytes:
@@ -621,39 +588,40 @@ def frames(draw) -> bytes:
         )
     )
     if kind == "text":
-        return frame(True, 1, draw(texts))
+        return frame(1, draw(texts))
     if kind == "binary":
-        return frame(True, 2, draw(st.binary(max_size=300)))
+        return frame(2, draw(st.binary(max_size=300)))
     if kind == "fragments":
         payload = draw(texts)
         cut = draw(st.integers(0, len(payload)))
-        return frame(False, 1, payload[:cut]) + frame(True, 0, payload[cut:])
+        return frame(1, payload[:cut], fin=False) + frame(0, payload[cut:])
     if kind == "deflated":
-        return frame(True, 1, deflated(draw(texts)), rsv=0x40)
+        return frame(1, deflated(draw(texts)), rsv=0x40)
     if kind == "ping":
-        return frame(True, 9, draw(st.binary(max_size=125)))
+        return frame(9, draw(st.binary(max_size=125)))
     if kind == "pong":
-        return frame(True, 10, draw(st.binary(max_size=125)))
+        return frame(10, draw(st.binary(max_size=125)))
     if kind == "close":
         code = draw(st.sampled_from([1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 3000, 4999]))
-        return frame(True, 8, code.to_bytes(2, "big") + draw(texts)[:100])
+        return frame(8, code.to_bytes(2, "big") + draw(texts)[:100])
     if kind == "badUtf8":
-        return frame(True, 1, draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"a\xf8b"])))
+        return frame(1, draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"a\xf8b"])))
     if kind == "opcode":
-        return frame(True, draw(st.sampled_from([3, 4, 7, 11, 15])), draw(st.binary(max_size=20)))
+        return frame(draw(st.sampled_from([3, 4, 7, 11, 15])), draw(st.binary(max_size=20)))
     if kind == "rsv":
-        return frame(True, 1, b"x", rsv=draw(st.sampled_from([0x10, 0x20, 0x30, 0x70])))
+        return frame(1, b"x", rsv=draw(st.sampled_from([0x10, 0x20, 0x30, 0x70])))
     if kind == "unmasked":
-        return frame(True, 1, b"hi", mask=None)
+        return frame(1, b"hi", mask=None)
     if kind == "bigControl":
-        return frame(draw(st.booleans()), 9, b"p" * draw(st.integers(126, 300)))
+        fin = draw(st.booleans())
+        return frame(9, b"p" * draw(st.integers(126, 300)), fin=fin)
     if kind == "huge":
         return bytes([0x82, 0xFF]) + draw(st.integers(2**20, 2**63 - 1)).to_bytes(8, "big") + b"mask" + b"x" * 10
     if kind == "badDeflate":
-        return frame(True, 1, draw(st.binary(min_size=1, max_size=40)), rsv=0x40)
+        return frame(1, draw(st.binary(min_size=1, max_size=40)), rsv=0x40)
     if kind == "badClose":
         code = draw(st.sampled_from([0, 999, 1004, 1005, 1006, 1015, 2000, 5000, 65535]))
-        return frame(True, 8, code.to_bytes(2, "big")) if draw(st.booleans()) else frame(True, 8, b"\x03")
+        return frame(8, code.to_bytes(2, "big")) if draw(st.booleans()) else frame(8, b"\x03")
     return draw(st.binary(max_size=60))
 
 
@@ -682,23 +650,21 @@ def test_webSocketStackNeverFailsAHook(head, frameList, cuts):
     data = head + b"".join(frameList)
     globalLogPublisher.addObserver(observe)
     try:
-        with txaioLoop(clock):
-            server = IoServer(
-                HttpServer(WsServer(component, keepAlive=0, openHandshakeTimeout=0), reactor=clock), reactor=clock
-            )
-            protocol = server.buildProtocol(None)
-            transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.9", 4000))
-            protocol.makeConnection(transport)
-            start = 0
-            for size in [*cuts, len(data)]:
-                if start >= len(data):
-                    break
-                protocol.dataReceived(data[start : start + size])
-                start += size
-                clock.advance(0.01)
-            clock.advance(5)
-            protocol.connectionLost(None)
-            clock.advance(5)
+        # The clock reaches every layer from the IoServer: no global reactor.
+        server = IoServer(HttpServer(WsServer(component, keepAlive=0, openHandshakeTimeout=0)), reactor=clock)
+        protocol = server.buildProtocol(None)
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.9", 4000))
+        protocol.makeConnection(transport)
+        start = 0
+        for size in [*cuts, len(data)]:
+            if start >= len(data):
+                break
+            protocol.dataReceived(data[start : start + size])
+            start += size
+            clock.advance(0.01)
+        clock.advance(5)
+        protocol.connectionLost(None)
+        clock.advance(5)
     finally:
         globalLogPublisher.removeObserver(observe)
     assert failures == [], [failure.get("log_format") for failure in failures]

@@ -16,17 +16,17 @@ from autobahn.twisted.websocket import WebSocketServerProtocol
 from twisted.internet import threads
 from websockets.sync.client import connect
 
-from ratchetpy import HttpServer, WsServer
-
-from .conftest import inThread, waitUntil
-from .test_broadcast import GroupChat
+from tests.helpers import inThread, serveWebSocket, waitUntil
+from tests.test_broadcast import GroupChat
 
 
 def serveChat(listen):
+    """
+    A group chat served with a 4 KiB message limit; return it, its WsServer and its URL.
+    """
     chat = GroupChat()
-    ws = WsServer(chat, maxMessageSize=4096)
-    server = listen(HttpServer(ws))
-    return chat, ws, f"ws://127.0.0.1:{server.portNumber}/"
+    server, url = serveWebSocket(listen, chat, maxMessageSize=4096)
+    return chat, server.component.component, url  # IoServer -> HttpServer -> WsServer
 
 
 @contextlib.contextmanager

@@ -1,0 +1,80 @@
+# -*- test-case-name: tests.test_twisted_private -*-
+"""
+The one module that touches Twisted's private APIs, each for want of a
+public one, so that a Twisted release that changes them breaks here, at
+import, with a message saying what changed, and in
+C{tests/test_twisted_private.py}, rather than silently somewhere else.
+
+    - L{PullToPush}: Twisted's adapter that drives a pull producer
+      (C{streaming=False}) as a push producer, C{_PullToPush} of
+      C{twisted.internet._producer_helpers} ("for internal Twisted use only";
+      Twisted's own TLS and HTTP/2 consumers use it). The flow-control
+      wrapper (L{ratchetpy.server.flow}) is a consumer, and must accept both
+      kinds of producer.
+    - L{muteUnhandledFailure}: a failed L{Deferred} that nobody may ever
+      wait for, whose failure is reported already, must not also be logged
+      as "Unhandled error in Deferred" when it is garbage-collected. Twisted
+      keeps the failure to log in C{Deferred._debugInfo.failResult}, and
+      has no public way to say "reported already" that leaves the failure to
+      those who add an errback later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.copyright import version as twistedVersion
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+try:
+    from twisted.internet._producer_helpers import _PullToPush as PullToPush
+except ImportError as exc:  # pragma: no cover - a Twisted that moved it
+    raise ImportError(
+        f"ratchetpy needs twisted.internet._producer_helpers._PullToPush, which Twisted {twistedVersion} "
+        f"does not have ({exc}); install the Twisted version ratchetpy was released with"
+    ) from exc
+
+
+def _checkDebugInfo() -> None:
+    """
+    Check, on this Twisted, what L{muteUnhandledFailure} relies on: a
+    L{Deferred} whose last callback leaves a failure keeps it as
+    C{_debugInfo.failResult}, the failure it logs when collected.
+
+    @raise ImportError: it does not.
+    """
+    d: Deferred[None] = Deferred()
+    failure = Failure(RuntimeError("ratchetpy's check of Deferred._debugInfo"))
+    d.errback(failure)
+    info = getattr(d, "_debugInfo", None)
+    kept = getattr(info, "failResult", None)
+    # Whatever happens next, this probe must not be logged as unhandled.
+    d.addErrback(lambda _: None)
+    if kept is not failure:
+        raise ImportError(
+            f"Twisted {twistedVersion} no longer keeps a Deferred's unhandled failure in "
+            "Deferred._debugInfo.failResult, which ratchetpy.pubsub relies on to keep ignored publish "
+            "failures out of the log (ratchetpy/_twisted.py); install the Twisted version ratchetpy was released with"
+        )
+
+
+_checkDebugInfo()
+
+
+def muteUnhandledFailure(d: Deferred[Any], failure: Failure) -> None:
+    """
+    Keep C{d}, which has just failed with C{failure}, from logging it as an
+    "Unhandled error in Deferred" when it is garbage-collected with nobody
+    having handled it, for a failure that is logged and counted already.
+
+    C{d}'s result stays C{failure}: an errback added later still gets it,
+    and a failure that a later callback or errback leaves (a new one, or
+    C{failure} passed on) is logged as Twisted logs any other.
+    """
+    info = d._debugInfo
+    if info is not None and info.failResult is failure:
+        info.failResult = None
+
+
+__all__ = ["PullToPush", "muteUnhandledFailure"]

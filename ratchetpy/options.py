@@ -1,0 +1,437 @@
+# -*- test-case-name: tests.test_limitsdoc -*-
+"""
+Every limit and option of the layers, each defined once: its library keyword,
+the layer that takes it, its default, what it allows, and its twistd flag.
+
+The layers take their signature defaults from here and check their arguments
+with L{Option.check}; the twistd plugin generates its options and their
+validation from L{OPTIONS}; C{docs/limits.md} is tested against it.
+
+Messages that advise the user name an option with L{optionName}, so that a
+program built from Python is told C{maxConnections} and a twistd user
+C{--max-connections}.
+
+This module imports nothing of ratchetpy's, so that every layer can import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: The layers that take options, by their class names.
+IO_SERVER = "IoServer"
+HTTP_SERVER = "HttpServer"
+WS_SERVER = "WsServer"
+HTTP_HANDLER = "HttpHandler"
+
+# The defaults, as constants for the layers' signatures (which must show the
+# value itself: the docs tests inspect them).
+
+#: Default bytes a connection may fall behind (L{IoServer}).
+MAX_SEND_BUFFER = 2**20
+#: The slow-consumer policies, the default first.
+SLOW_CONSUMER_POLICIES = ("close", "drop")
+#: Default slow-consumer policy.
+SLOW_CONSUMER_POLICY = SLOW_CONSUMER_POLICIES[0]
+#: Default seconds shutdown waits for connections to close.
+SHUTDOWN_TIMEOUT = 5.0
+#: Defaults for the request head limits (L{HttpServer}).
+MAX_HEAD_SIZE = 16 * 1024
+MAX_HEADERS = 100
+MAX_REQUEST_LINE = 8 * 1024
+HEAD_TIMEOUT = 10.0
+#: Default connections per client IP address.
+MAX_CONNECTIONS_PER_IP = 1024
+#: Default seconds a refused client is asked to wait (C{Retry-After}).
+RETRY_AFTER = 10
+#: Default limit on the size of one WebSocket message (and frame), in bytes.
+MAX_MESSAGE_SIZE = 2**20
+#: Default seconds between keepalive pings.
+KEEPALIVE_INTERVAL = 30.0
+#: Default seconds for the WebSocket opening and closing handshakes.
+OPEN_HANDSHAKE_TIMEOUT = 5.0
+CLOSE_HANDSHAKE_TIMEOUT = 1.0
+#: Defaults for the request body limits (L{HttpHandler}).
+MAX_BODY_SIZE = 64 * 1024
+BODY_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Option:
+    """
+    One limit or option of a layer.
+
+    @ivar name: the layer's keyword argument, e.g. C{"maxMessageSize"}.
+    @ivar layer: the class that takes it: L{IO_SERVER}, L{HTTP_SERVER},
+        L{WS_SERVER} or L{HTTP_HANDLER}.
+    @ivar default: the default; C{None} where the layer computes it (see
+        C{computed}).
+    @ivar kind: C{int}, C{float} (an C{int} is accepted too) or C{str}.
+    @ivar help: one line saying what it limits, and what happens past it.
+    @ivar unit: what the number counts (C{"bytes"}, C{"seconds"}), or C{""}.
+    @ivar zero: what C{0} means (C{"no limit"}, C{"off"}); C{None}: C{0} is
+        not allowed.
+    @ivar minimum: the least value allowed other than C{0}, if more than
+        "positive": keepalive times are whole seconds at least.
+    @ivar choices: the values allowed, for a C{str} option; the default first.
+    @ivar computed: what a default of C{None} stands for: words (C{"90% of
+        ulimit -n"}), or the name of the option whose value it is
+        (C{"maxMessageSize"}).
+    @ivar why: why there is no value for "no limit", which a user may look
+        for; the message of L{check} ends with it.
+    @ivar onCommandLine: whether the twistd plugin has a flag for it.
+    @ivar spelling: the flag, where it is not derived from C{name}.
+    """
+
+    name: str
+    layer: str
+    default: Any
+    kind: type
+    help: str
+    unit: str = ""
+    zero: str | None = None
+    minimum: float | None = None
+    choices: tuple[str, ...] = ()
+    computed: str | None = None
+    why: str | None = None
+    onCommandLine: bool = True
+    spelling: str | None = None
+
+    @property
+    def flag(self) -> str | None:
+        """
+        The twistd flag, e.g. C{"--max-message-size"}; C{None} if the twistd
+        plugin has none for this option.
+        """
+        if not self.onCommandLine:
+            return None
+        return self.spelling or _dashed(self.name)
+
+    def allowed(self, commandLine: bool = False) -> str:
+        """
+        What values are allowed, as the end of "must be ...": e.g. C{"0 (no
+        limit) or a positive number"}.
+
+        @param commandLine: describe choices as typed on a command line
+            (C{close, drop}) rather than as Python values (C{'close', 'drop'}).
+        """
+        if self.choices:
+            if commandLine:
+                return "one of: " + ", ".join(self.choices)
+            return "one of " + ", ".join(map(repr, self.choices))
+        if self.minimum is not None:
+            unit = _singular(self.unit) if self.minimum == 1 else self.unit
+            positive = f"at least {self.minimum:g} {unit}".rstrip()
+        else:
+            positive = f"a positive number of {self.unit}" if self.unit else "a positive number"
+        return f"0 ({self.zero}) or {positive}" if self.zero is not None else positive
+
+    def isAllowed(self, value: object) -> bool:
+        """
+        Whether C{value} is allowed (C{None} is, where the default is).
+        """
+        if value is None:
+            return self.default is None
+        if self.choices:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else self.kind):
+            return False
+        if value == 0:
+            return self.zero is not None
+        return value > 0 and (self.minimum is None or value >= self.minimum)
+
+    def check(self, value: Any, *, commandLine: bool = False) -> Any:
+        """
+        @param commandLine: name the option by its flag, and describe values
+            as typed on a command line.
+        @return: C{value}, if it is allowed.
+        @raise ValueError: C{value} is not allowed; the message names the
+            option (its keyword, or its flag with C{commandLine}) and says
+            what is.
+        """
+        if self.isAllowed(value):
+            return value
+        name = self.flag if commandLine and self.flag else self.name
+        shown = f"{value:g}" if commandLine and isinstance(value, float) else repr(value)
+        why = f": {self.why}" if self.why else ""
+        raise ValueError(f"{name} must be {self.allowed(commandLine)}, not {shown}{why}")
+
+
+def _dashed(name: str) -> str:
+    """
+    C{"maxMessageSize"} as a flag: C{"--max-message-size"}.
+    """
+    return "--" + "".join("-" + c.lower() if c.isupper() else c for c in name)
+
+
+def _singular(unit: str) -> str:
+    return unit[:-1] if unit.endswith("s") else unit
+
+
+#: Every option, each layer's in the order its signature has them.
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "shutdownTimeout",
+        IO_SERVER,
+        SHUTDOWN_TIMEOUT,
+        float,
+        "Seconds to wait for connections to close on shutdown.",
+        unit="seconds",
+        zero="cut at once",
+    ),
+    Option(
+        "maxSendBuffer",
+        IO_SERVER,
+        MAX_SEND_BUFFER,
+        int,
+        "Bytes a client may fall behind before the policy applies.",
+        unit="bytes",
+        why="without a bound one client that stops reading can exhaust the server's memory",
+    ),
+    Option(
+        "slowConsumerPolicy",
+        IO_SERVER,
+        SLOW_CONSUMER_POLICY,
+        str,
+        "What to do with a client that falls behind: close or drop.",
+        choices=SLOW_CONSUMER_POLICIES,
+    ),
+    Option(
+        "maxHeadSize",
+        HTTP_SERVER,
+        MAX_HEAD_SIZE,
+        int,
+        "Largest HTTP request head, in bytes (larger: 431).",
+        unit="bytes",
+    ),
+    Option("maxHeaders", HTTP_SERVER, MAX_HEADERS, int, "Most header lines in a request head (more: 431)."),
+    Option(
+        "maxRequestLine",
+        HTTP_SERVER,
+        MAX_REQUEST_LINE,
+        int,
+        "Longest HTTP request line, in bytes (longer: 414).",
+        unit="bytes",
+    ),
+    Option(
+        "headTimeout",
+        HTTP_SERVER,
+        HEAD_TIMEOUT,
+        float,
+        "Seconds from connecting to a complete request head (slower: 408).",
+        unit="seconds",
+    ),
+    Option(
+        "maxConnections",
+        HTTP_SERVER,
+        None,
+        int,
+        "Most connections at once (more: 503).",
+        zero="no limit",
+        computed="90% of ulimit -n",
+    ),
+    Option(
+        "maxConnectionsPerIp",
+        HTTP_SERVER,
+        MAX_CONNECTIONS_PER_IP,
+        int,
+        "Most connections from one IP (more: 503).",
+        zero="no limit",
+    ),
+    Option(
+        "retryAfter",
+        HTTP_SERVER,
+        RETRY_AFTER,
+        int,
+        "Seconds a client refused with 503 is asked to wait (Retry-After).",
+        unit="seconds",
+        onCommandLine=False,
+    ),
+    Option(
+        "maxMessageSize",
+        WS_SERVER,
+        MAX_MESSAGE_SIZE,
+        int,
+        "Largest WebSocket message accepted, in bytes (larger: 1009).",
+        unit="bytes",
+        why="without a limit one client can exhaust memory",
+    ),
+    Option(
+        "maxFrameSize",
+        WS_SERVER,
+        None,
+        int,
+        "Largest WebSocket frame accepted, in bytes (larger: 1009).",
+        unit="bytes",
+        computed="maxMessageSize",
+    ),
+    Option(
+        "keepAlive",
+        WS_SERVER,
+        KEEPALIVE_INTERVAL,
+        float,
+        "Seconds between WebSocket keepalive pings.",
+        unit="seconds",
+        zero="off",
+        # Autobahn's timers have whole-second granularity: shorter times
+        # drop peers that do answer.
+        minimum=1,
+        spelling="--keepalive",
+    ),
+    Option(
+        "keepAliveTimeout",
+        WS_SERVER,
+        None,
+        float,
+        "Seconds a peer has to answer a ping (slower: dropped).",
+        unit="seconds",
+        minimum=1,
+        computed="keepAlive",
+        spelling="--keepalive-timeout",
+    ),
+    Option(
+        "openHandshakeTimeout",
+        WS_SERVER,
+        OPEN_HANDSHAKE_TIMEOUT,
+        float,
+        "Seconds a client has to complete the WebSocket handshake once its request head is in.",
+        unit="seconds",
+        zero="no timeout",
+        onCommandLine=False,
+    ),
+    Option(
+        "closeHandshakeTimeout",
+        WS_SERVER,
+        CLOSE_HANDSHAKE_TIMEOUT,
+        float,
+        "Seconds the peer has to answer a close frame before the connection is dropped.",
+        unit="seconds",
+        zero="no timeout",
+        onCommandLine=False,
+    ),
+    Option(
+        "maxBodySize",
+        HTTP_HANDLER,
+        MAX_BODY_SIZE,
+        int,
+        "Largest HTTP request body accepted, in bytes (larger: 413).",
+        unit="bytes",
+        zero="no body",
+        onCommandLine=False,
+    ),
+    Option(
+        "bodyTimeout",
+        HTTP_HANDLER,
+        BODY_TIMEOUT,
+        float,
+        "Seconds from the request head to a complete body (slower: 408).",
+        unit="seconds",
+        onCommandLine=False,
+    ),
+)
+
+_BY_LAYER: dict[tuple[str, str], Option] = {(o.layer, o.name): o for o in OPTIONS}
+_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+# Each keyword names one option, whatever its layer: App and the twistd plugin
+# rely on it to pass keywords on by name.
+assert len(_BY_NAME) == len(OPTIONS), "two layers share an option name"
+
+
+def option(name: str, layer: str | None = None) -> Option:
+    """
+    The option with keyword C{name} (of C{layer}, if given).
+
+    @raise KeyError: there is no such option.
+    """
+    found = _BY_NAME.get(name) if layer is None else _BY_LAYER.get((layer, name))
+    if found is None:
+        raise KeyError(f"no option {name!r}" + (f" of {layer}" if layer else ""))
+    return found
+
+
+def optionsOf(*layers: str) -> tuple[Option, ...]:
+    """
+    The options of C{layers}, in registry order.
+    """
+    return tuple(o for o in OPTIONS if o.layer in layers)
+
+
+def checkKeywords(keywords: dict[str, Any], layers: tuple[str, ...], what: str, extra: tuple[str, ...] = ()) -> None:
+    """
+    Check that C{keywords} are options of C{layers} (or in C{extra}), and
+    their values allowed.
+
+    @param what: the callable they were passed to, for the message, e.g.
+        C{"App()"}.
+    @raise TypeError: a keyword is no option of C{layers}; the message names
+        the valid ones.
+    @raise ValueError: a value is not allowed (see L{Option.check}).
+    """
+    valid = {o.name: o for o in optionsOf(*layers)}
+    unknown = sorted(set(keywords) - set(valid) - set(extra))
+    if unknown:
+        names = ", ".join([*valid, *extra])
+        raise TypeError(f"{what} got unexpected keyword argument(s) {', '.join(unknown)}; valid: {names}")
+    for name, value in keywords.items():
+        if name in valid:
+            valid[name].check(value)
+
+
+def checkOptions(layer: str, **values: Any) -> None:
+    """
+    Check the value of each option of C{layer} in C{values}, as its
+    constructor does.
+
+    @raise ValueError: a value is not allowed (see L{Option.check}).
+    @raise KeyError: a name is no option of C{layer}.
+    """
+    for name, value in values.items():
+        option(name, layer).check(value)
+
+
+# Whether the names users see are twistd flags: set once, by the twistd plugin.
+_commandLineNames = False
+
+
+def useCommandLineNames(enabled: bool = True) -> None:
+    """
+    Name options by their twistd flags from now on (C{--max-connections},
+    not C{maxConnections}); the twistd plugin calls this before it builds
+    anything.
+
+    @param enabled: C{False} to go back to the library's keywords (for tests).
+    """
+    global _commandLineNames
+    _commandLineNames = enabled
+
+
+def optionName(name: str) -> str:
+    """
+    The name the user knows the option with keyword C{name} by: the keyword
+    itself (C{"maxConnections"}), or, once L{useCommandLineNames} has been
+    called, its twistd flag (C{"--max-connections"}) if it has one.
+
+    @raise KeyError: there is no such option (a misspelt name would
+        otherwise give the user advice that leads nowhere).
+    """
+    found = option(name)
+    if _commandLineNames and found.flag is not None:
+        return found.flag
+    return name
+
+
+__all__ = [
+    "Option",
+    "OPTIONS",
+    "option",
+    "optionsOf",
+    "checkKeywords",
+    "checkOptions",
+    "optionName",
+    "useCommandLineNames",
+    "IO_SERVER",
+    "HTTP_SERVER",
+    "WS_SERVER",
+    "HTTP_HANDLER",
+]

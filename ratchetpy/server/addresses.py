@@ -1,0 +1,79 @@
+# -*- test-case-name: tests.server.test_io -*-
+"""
+Addresses as ratchetpy shows and compares them: the one place that turns
+Twisted's L{IAddress} objects and IP text into what connections carry
+(C{remoteAddress}), what limits count and blacklists match, and what log
+lines print.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IAddress
+
+
+def normalizeAddress(address: str) -> str:
+    """
+    C{address} in canonical form (C{"::FFFF:10.0.0.1"} → C{"10.0.0.1"},
+    C{"2001:DB8::0001"} → C{"2001:db8::1"}); unchanged if it is not an IP
+    address.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+def hostOf(address: IAddress) -> str:
+    """
+    The IP address of C{address} as canonical text (IPv6 without brackets,
+    IPv4-mapped IPv6 as IPv4), so that one client is counted and matched as
+    one address however it reached the socket; C{""} for addresses that
+    have none (UNIX sockets).
+    """
+    if isinstance(address, (IPv4Address, IPv6Address)):
+        host = address.host
+        return normalizeAddress(host) if ":" in host else host
+    return ""
+
+
+def describePeer(transport: Any) -> str:
+    """
+    The peer of C{transport} as C{host:port} (C{[host]:port} for IPv6), for
+    log lines; C{"local peer"} for a UNIX socket.
+    """
+    try:
+        address = transport.getPeer()
+    except Exception:
+        return "unknown peer"
+    if isinstance(address, IPv6Address):
+        return f"[{address.host}]:{address.port}"
+    if isinstance(address, IPv4Address):
+        return f"{address.host}:{address.port}"
+    return "local peer"
+
+
+def describeAddress(address: object) -> str:
+    """
+    A listening address as an endpoint-like string for log lines, e.g.
+    C{tcp:127.0.0.1:8080}, C{tcp:[::1]:8080}, C{unix:/run/app.sock}.
+    """
+    kind = getattr(address, "type", None)
+    if kind in ("TCP", "TCP4", "TCP6"):
+        host = getattr(address, "host", "")
+        if ":" in host:
+            host = f"[{host}]"
+        return f"tcp:{host}:{address.port}"  # type: ignore[attr-defined]
+    name = getattr(address, "name", None)
+    if name is not None:
+        return f"unix:{name.decode() if isinstance(name, bytes) else name}"
+    return str(address)
+
+
+__all__ = ["normalizeAddress", "hostOf", "describePeer", "describeAddress"]

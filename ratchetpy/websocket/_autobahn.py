@@ -1,0 +1,241 @@
+# -*- test-case-name: tests.websocket.test_autobahn -*-
+"""
+Everything ratchetpy relies on in Autobahn's WebSocket engine beyond its
+documented API, in one module.
+
+Autobahn's protocol is built for owning a Twisted transport; ratchetpy's
+WebSocket layer sits behind its own HTTP layer and on the connection I/O of
+L{ratchetpy.server}. So the engine is driven here: connected to the real
+transport (a proxy would break TLS channel binding) and fed the request head
+the HTTP layer read; its writes and closes go through C{conn.io} (counted
+against the send limit, never straight to the transport); its per-connection
+option copies and per-read debug lines are skipped; its timers run on
+ratchetpy's L{BucketTimer}.
+
+Tested with the Autobahn versions C{setup.cfg} allows;
+C{tests/websocket/test_autobahn.py} pins the shape of every internal used
+here, so that a new Autobahn that changes one fails there first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.util import encode_truncate
+from autobahn.websocket.protocol import PreparedMessage, WebSocketProtocol
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
+
+from .._ratelimit import LogBudget, RateLimitedLogger
+from .timers import BucketTimer
+
+if TYPE_CHECKING:
+    from ..broadcast import SharedMessage
+    from ..interfaces import IConnectionIO
+
+#: Autobahn's state of a connection past its opening handshake and before
+#: its closing one.
+STATE_OPEN = WebSocketProtocol.STATE_OPEN
+
+
+def prepare(data: str | bytes) -> PreparedMessage:
+    """
+    C{data} framed once as an unmasked server message (text for C{str},
+    binary for C{bytes}), for sending to many connections.
+    """
+    if isinstance(data, str):
+        return PreparedMessage(data.encode("utf-8"), False, False, False)
+    return PreparedMessage(bytes(data), True, False, False)
+
+
+class EngineProtocol(WebSocketServerProtocol):
+    """
+    Autobahn's server protocol, driven by ratchetpy's WebSocket layer: every
+    byte it writes and every close goes through C{_io}, the connection's
+    L{IConnectionIO}, which the layer sets before L{start}.
+    """
+
+    # Autobahn logs a warning for every WebSocket it fails or drops and every
+    # unsolicited pong: a flood of bad clients must not fill the disk.
+    log = RateLimitedLogger(WebSocketServerProtocol.log, LogBudget(WebSocketServerProtocol.log))
+
+    _io: IConnectionIO
+
+    def start(self, transport: Any, head: bytes) -> None:
+        """
+        Start the engine on C{transport} with the request head (and whatever
+        followed it) that the HTTP layer read. The engine must be connected
+        before it is fed: its per-connection state is made in
+        C{connectionMade}.
+        """
+        self.makeConnection(transport)
+        self.dataReceived(head)
+
+    def lose(self) -> None:
+        """
+        The connection is gone.
+        """
+        self.connectionLost(Failure(ConnectionDone()))
+
+    def dataReceived(self, data: bytes) -> None:
+        # Autobahn's Twisted adapter builds the arguments of a debug line for
+        # every read before it gets to _dataReceived; skip that.
+        self._dataReceived(data)
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        # Every frame at once, through the accounted write. (sync and chopsize
+        # are Autobahn's modes for testing other implementations, which
+        # ratchetpy never uses; its per-write debug line is skipped too.)
+        self._io.write(data)
+
+    def _closeConnection(self, abort: bool = False) -> None:
+        if abort:
+            self._io.abort()
+        else:
+            self._io.loseConnection()
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        # The connection is its transport's producer; others chain to it.
+        self._io.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        # Autobahn calls this from dropConnection, to keep a paused producer
+        # from holding the transport's loseConnection back. The connection,
+        # which stays registered, sees to that itself; a producer registered
+        # through it is stopped when the connection is lost.
+        pass
+
+    @property
+    def isOpen(self) -> bool:
+        """
+        Whether messages sent now can still reach the peer.
+        """
+        return self.state == STATE_OPEN  # type: ignore[no-any-return]
+
+    @property
+    def subProtocol(self) -> str | None:
+        """
+        The subprotocol agreed in the handshake, or C{None}.
+        """
+        return self.websocket_protocol_in_use  # type: ignore[no-any-return]
+
+    def sendPayload(self, data: str | bytes) -> None:
+        """
+        Send C{data} as one message (text for C{str}, binary otherwise); drop
+        it whole if the connection is past its send limit.
+        """
+        if self.state != STATE_OPEN:
+            return
+        if isinstance(data, str):
+            payload, isBinary = data.encode("utf-8"), False
+        else:
+            payload, isBinary = (data if type(data) is bytes else bytes(data)), True
+        io = self._io
+        # Dropped before framing: with permessage-deflate, a message dropped
+        # after compression would break the peer's decompressor.
+        if not io.isWritable and io.shouldDrop(len(payload)):
+            return
+        self.sendMessage(payload, isBinary)
+
+    def sendShared(self, message: SharedMessage) -> None:
+        """
+        Send C{message}, framed once for every connection it goes to (or
+        compressed for this one, if it negotiated permessage-deflate); a
+        connection that is behind takes the path of L{sendPayload}.
+        """
+        if self.state != STATE_OPEN:
+            return
+        if not self._io.isWritable:
+            self.sendPayload(message.data)
+            return
+        prepared = message.prepared
+        if prepared is None:
+            prepared = message.prepared = prepare(message.data)
+        self.sendPreparedMessage(prepared)
+
+    def closeWith(self, code: int, reason: str) -> None:
+        """
+        Start the closing handshake with C{code} (one an endpoint may send)
+        and C{reason}.
+        """
+        if self.state != STATE_OPEN:
+            return
+        if code == 1000 or 3000 <= code <= 4999:
+            self.sendClose(code, reason or None)
+        else:
+            # sendClose takes only the codes an application may send; 1001,
+            # 1008 and 1011 are the server's own (going away, a slow consumer,
+            # a failed hook), so the frame is sent as Autobahn's own closes are.
+            self.sendCloseFrame(code=code, reasonUtf8=encode_truncate(reason, 123) if reason else None)
+
+
+def configuredProtocol(base: type, factory: WebSocketServerFactory) -> type:
+    """
+    A subclass of C{base} with C{factory}'s protocol options as class
+    attributes and nothing for Autobahn to copy per connection.
+    """
+    options: dict[str, Any] = {}
+    for name in base.CONFIG_ATTRS:  # type: ignore[attr-defined]
+        value = getattr(factory, name)
+        # A function as a class attribute would become a method.
+        options[name] = staticmethod(value) if callable(value) else value
+    # Autobahn's connectionMade copies each name in CONFIG_ATTRS that the
+    # instance lacks, and formats them all for a debug line.
+    options["CONFIG_ATTRS"] = ()
+    return type(base.__name__, (base,), options)
+
+
+class _ReactorOfTheConnections:
+    """
+    What Autobahn's factory is given as its reactor when the layer was given
+    none: Autobahn's server protocol never uses it (ratchetpy's timers take
+    the reactor from the connections), and looking up the global one at
+    construction would install the default reactor before a program could
+    install another.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"the WebSocket layer was built without a reactor; cannot use reactor.{name}")
+
+
+class EngineFactory(WebSocketServerFactory):
+    """
+    Autobahn's factory, holding the options every connection of one
+    WebSocket layer shares, with its timers on a L{BucketTimer}.
+    """
+
+    protocol: type = EngineProtocol
+    _configured: type | None = None
+
+    def __init__(self, reactor: Any = None) -> None:
+        super().__init__(reactor=reactor if reactor is not None else _ReactorOfTheConnections())
+        # Autobahn schedules every handshake, keepalive and closing timeout
+        # through this attribute.
+        self._batched_timer = BucketTimer(reactor)
+
+    @property
+    def timer(self) -> BucketTimer:
+        """
+        The timer of every connection's timeouts.
+        """
+        return self._batched_timer
+
+    def setProtocolOptions(self, *args: Any, **kwargs: Any) -> None:
+        super().setProtocolOptions(*args, **kwargs)
+        self._configured = None
+
+    def buildProtocol(self, addr: Any) -> Any:
+        # Autobahn copies ~40 options from the factory onto every protocol
+        # instance and formats them all for a debug line on every connection:
+        # a third of a handshake's time and 1.7 KB per connection. A class
+        # that already has them (and nothing to copy) avoids both.
+        configured = self._configured
+        if configured is None:
+            configured = self._configured = configuredProtocol(self.protocol, self)
+        protocol = configured()
+        protocol.factory = self
+        return protocol
+
+
+__all__ = ["STATE_OPEN", "EngineProtocol", "EngineFactory", "configuredProtocol", "prepare"]

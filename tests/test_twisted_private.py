@@ -1,0 +1,223 @@
+"""
+The shapes of the Twisted internals that ratchetpy/_twisted.py touches, on
+the installed Twisted: the attributes exist and behave as ratchetpy relies
+on, so that a Twisted upgrade that changes them fails here first.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from twisted.internet import defer
+from twisted.internet.interfaces import IPullProducer, IPushProducer
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from ratchetpy import _twisted
+from ratchetpy._twisted import PullToPush, muteUnhandledFailure
+from tests.helpers import sleep, waitUntil
+
+# PullToPush: twisted.internet._producer_helpers._PullToPush
+
+
+@implementer(IPullProducer)
+class PullProducer:
+    """
+    A pull producer that counts how often it is asked for more.
+    """
+
+    def __init__(self, failAt: int | None = None) -> None:
+        self.pulls = 0
+        self.stopped = False
+        self.failAt = failAt
+
+    def resumeProducing(self) -> None:
+        self.pulls += 1
+        if self.pulls == self.failAt:
+            raise RuntimeError("the producer failed")
+
+    def stopProducing(self) -> None:
+        self.stopped = True
+
+
+class Consumer(StringTransport):
+    """
+    A consumer that drives a pull producer through PullToPush, as
+    ratchetpy.server.flow's FlowControl does.
+    """
+
+    pusher: PullToPush | None = None
+
+    def registerProducer(self, producer, streaming):
+        assert not streaming
+        self.pusher = PullToPush(producer, self)
+        self.pusher.startStreaming()
+
+    def unregisterProducer(self):
+        pusher, self.pusher = self.pusher, None
+        if pusher is not None:
+            pusher.stopStreaming()
+
+
+def test_pullToPushIsTwistedsAdapter():
+    """
+    PullToPush is Twisted's _PullToPush, built from (pull producer,
+    consumer), and a push producer with the streaming methods flow.py calls.
+    """
+    from twisted.internet import _producer_helpers
+
+    assert PullToPush is _producer_helpers._PullToPush
+    pusher = PullToPush(PullProducer(), Consumer())
+    verifyObject(IPushProducer, pusher)
+    for name in ("startStreaming", "stopStreaming", "pauseProducing", "resumeProducing", "stopProducing"):
+        assert callable(getattr(pusher, name))
+
+
+def test_pullToPushPullsUntilPausedOrStopped():
+    """
+    Once streaming, the pull producer is asked for more again and again (by
+    the reactor's cooperator); pauseProducing stops that until
+    resumeProducing, and stopStreaming ends it (twice is harmless).
+    """
+    producer, consumer = PullProducer(), Consumer()
+    consumer.registerProducer(producer, False)
+    pusher = consumer.pusher
+    waitUntil(lambda: producer.pulls >= 3, what="pulls")
+    pusher.pauseProducing()
+    paused = producer.pulls
+    sleep(0.05)
+    assert producer.pulls == paused
+    pusher.resumeProducing()
+    waitUntil(lambda: producer.pulls > paused, what="pulls after resuming")
+    consumer.unregisterProducer()
+    stopped = producer.pulls
+    sleep(0.05)
+    assert producer.pulls == stopped
+    pusher.stopStreaming()
+    assert not producer.stopped
+
+
+def test_pullToPushStopProducing():
+    """
+    stopProducing (the connection is lost) ends the streaming and tells the
+    pull producer to stop.
+    """
+    producer, consumer = PullProducer(), Consumer()
+    consumer.registerProducer(producer, False)
+    waitUntil(lambda: producer.pulls >= 1, what="a pull")
+    consumer.pusher.stopProducing()
+    assert producer.stopped
+    stopped = producer.pulls
+    sleep(0.05)
+    assert producer.pulls == stopped
+
+
+def test_pullToPushUnregistersAFailingProducer(logged):
+    """
+    A pull producer whose resumeProducing raises is logged and unregistered
+    from the consumer, which stops the streaming.
+    """
+    producer, consumer = PullProducer(failAt=2), Consumer()
+    consumer.registerProducer(producer, False)
+    waitUntil(lambda: consumer.pusher is None, what="the producer to be unregistered")
+    sleep(0.05)
+    assert producer.pulls == 2
+    assert any("while calling resumeProducing" in line for line in logged())
+
+
+# muteUnhandledFailure: Deferred._debugInfo.failResult
+
+
+def unhandledLines(logged) -> list[str]:
+    gc.collect()
+    return [line for line in logged() if "Unhandled error in Deferred" in line]
+
+
+def failed(failure: Failure) -> defer.Deferred[None]:
+    d: defer.Deferred[None] = defer.Deferred()
+    d.errback(failure)
+    return d
+
+
+def test_anUnhandledFailureIsKeptInDebugInfoAndLoggedWhenCollected(logged):
+    """
+    A Deferred left with a failure keeps it as _debugInfo.failResult, and
+    logs it when collected: what muteUnhandledFailure undoes.
+    """
+    failure = Failure(RuntimeError("unhandled"))
+    d = failed(failure)
+    assert d._debugInfo.failResult is failure
+    del d
+    assert len(unhandledLines(logged)) == 1
+
+
+def test_mutedFailureIsNotLoggedWhenCollected(logged):
+    """
+    A muted failure nobody handles is not logged when its Deferred is
+    collected.
+    """
+    failure = Failure(RuntimeError("reported already"))
+    d = failed(failure)
+    muteUnhandledFailure(d, failure)
+    assert d._debugInfo.failResult is None
+    del d
+    assert unhandledLines(logged) == []
+
+
+def test_mutedFailureStillReachesALaterErrback(logged):
+    """
+    Muting leaves the Deferred's result alone: an errback added afterwards
+    gets the very failure; one that passes it on makes it unhandled again,
+    logged as any other.
+    """
+    failure = Failure(RuntimeError("reported already"))
+    d = failed(failure)
+    muteUnhandledFailure(d, failure)
+    got = []
+    d.addErrback(lambda f: got.append(f) or f)
+    assert got == [failure]
+    assert d._debugInfo.failResult is failure
+    del d
+    assert len(unhandledLines(logged)) == 1
+
+
+def test_muteLeavesOtherFailuresAlone(logged):
+    """
+    Only the failure named is muted: a Deferred whose callbacks turned it
+    into another failure still logs that one.
+    """
+    failure = Failure(RuntimeError("first"))
+    d = failed(failure)
+
+    def fails(_):
+        raise ValueError("another")
+
+    d.addErrback(fails)
+    muteUnhandledFailure(d, failure)
+    del d
+    lines = unhandledLines(logged)
+    assert len(lines) == 1
+
+
+def test_theImportCheckFailsLoudlyIfTheShapeChanges(monkeypatch):
+    """
+    _twisted's import-time check raises ImportError, naming what changed,
+    on a Deferred that no longer keeps its unhandled failure in
+    _debugInfo.failResult.
+    """
+
+    class KeepsItElsewhere:
+        def errback(self, failure):
+            self.unhandled = failure
+
+        def addErrback(self, errback):
+            errback(self.unhandled)
+            self.unhandled = None
+
+    _twisted._checkDebugInfo()
+    monkeypatch.setattr(_twisted, "Deferred", KeepsItElsewhere)
+    with pytest.raises(ImportError, match=r"Deferred\._debugInfo\.failResult"):
+        _twisted._checkDebugInfo()

@@ -1,0 +1,129 @@
+"""
+The shapes of Autobahn's internals that L{ratchetpy.websocket._autobahn}
+relies on, on the installed Autobahn: an upgrade that changes one fails
+here, by name, before it fails anywhere else.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import autobahn
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.protocol import PreparedMessage, WebSocketProtocol
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from ratchetpy.websocket import _autobahn
+from tests.helpers import ROOT
+
+
+def testedRange() -> SpecifierSet:
+    """
+    The Autobahn versions setup.cfg allows.
+    """
+    for line in (ROOT / "setup.cfg").read_text().splitlines():
+        line = line.strip()
+        if line.startswith("autobahn"):
+            return SpecifierSet(line.split("]", 1)[1].strip())
+    raise AssertionError("setup.cfg does not require autobahn")
+
+
+def test_installedAutobahnIsInTheTestedRange():
+    """
+    setup.cfg bounds Autobahn above as well as below, and the installed one
+    is within the range.
+    """
+    specifiers = testedRange()
+    assert any(spec.operator == "<" for spec in specifiers), specifiers
+    assert Version(autobahn.__version__) in specifiers
+
+
+def test_theEngineReadsItsOptionsFromCONFIG_ATTRS():
+    """
+    Autobahn's connectionMade copies each option in CONFIG_ATTRS that the
+    protocol lacks from the factory: the configured class holds them all, so
+    that nothing is copied per connection.
+    """
+    source = inspect.getsource(WebSocketProtocol._connectionMade)
+    assert "for configAttr in self.CONFIG_ATTRS" in source
+    assert "hasattr(self, configAttr)" in source
+    factory = _autobahn.EngineFactory()
+    factory.setProtocolOptions(maxMessagePayloadSize=123)
+    configured = _autobahn.configuredProtocol(_autobahn.EngineProtocol, factory)
+    assert configured.CONFIG_ATTRS == ()
+    for name in WebSocketServerProtocol.CONFIG_ATTRS:
+        assert hasattr(configured, name), name
+    assert configured.maxMessagePayloadSize == 123
+
+
+def test_timersGoThroughTheFactorysBatchedTimer():
+    """
+    Every timeout of the engine is scheduled with
+    C{self.factory._batched_timer.call_later}; ratchetpy's factory puts its
+    BucketTimer there.
+    """
+    source = inspect.getsource(WebSocketProtocol)
+    assert source.count("self.factory._batched_timer.call_later(") >= 4
+    assert "txaio.make_batched_timer" in inspect.getsource(
+        __import__("autobahn.websocket.protocol", fromlist=["x"]).WebSocketServerFactory.__init__
+    )
+    factory = _autobahn.EngineFactory()
+    assert factory._batched_timer is factory.timer
+
+
+def test_theMethodsOverriddenOrCalledExist():
+    """
+    The engine methods ratchetpy overrides or calls, with the arguments it
+    passes.
+    """
+    def parameters(function):
+        return list(inspect.signature(function).parameters)
+
+    assert parameters(WebSocketServerProtocol._dataReceived) == ["self", "data"]
+    assert parameters(WebSocketProtocol.sendData) == ["self", "data", "sync", "chopsize"]
+    assert parameters(WebSocketServerProtocol._closeConnection) == ["self", "abort"]
+    assert parameters(WebSocketProtocol.sendCloseFrame) == ["self", "code", "reasonUtf8", "isReply"]
+    assert parameters(WebSocketProtocol.sendClose) == ["self", "code", "reason"]
+    assert parameters(WebSocketProtocol.sendPreparedMessage) == ["self", "preparedMsg"]
+    assert parameters(PreparedMessage.__init__) == ["self", "payload", "isBinary", "applyMask", "doNotCompress"]
+    # dropConnection unregisters the producer, which ratchetpy keeps registered.
+    assert "self.unregisterProducer()" in inspect.getsource(WebSocketProtocol.dropConnection)
+    # The Twisted adapter's dataReceived only logs and calls _dataReceived.
+    assert "self._dataReceived(data)" in inspect.getsource(WebSocketServerProtocol.dataReceived)
+
+
+def test_writesAndClosesOnlyThroughTheOverriddenMethods():
+    """
+    The engine writes to its transport in sendData and in _send (the queue
+    of the sync/chopsize modes, which ratchetpy's sendData never fills), and
+    closes it only in _closeConnection.
+    """
+    protocolSource = inspect.getsource(__import__("autobahn.websocket.protocol", fromlist=["x"]))
+    assert protocolSource.count("self.transport.write(") == 2
+    assert "def _send(self)" in protocolSource
+    adapterSource = inspect.getsource(__import__("autobahn.twisted.websocket", fromlist=["x"]))
+    assert adapterSource.count("self.transport.abortConnection()") == 1
+    assert adapterSource.count("self.transport.loseConnection()") == 1
+
+
+def test_stateAndSubprotocolAttributes():
+    """
+    The engine's connection state and agreed subprotocol, as read by
+    ratchetpy, are set on every protocol once connected.
+    """
+    assert WebSocketProtocol.STATE_OPEN == _autobahn.STATE_OPEN
+    engine = __import__("autobahn.websocket.protocol", fromlist=["x"])
+    assert "self.websocket_protocol_in_use = " in inspect.getsource(engine.WebSocketServerProtocol)
+    assert "_perMessageCompress" in inspect.getsource(WebSocketProtocol.sendPreparedMessage)
+
+
+def test_theFactoryTakesAReactorKeyword():
+    """
+    Autobahn's Twisted factory takes C{reactor=}, and without one imports the
+    global reactor; ratchetpy always passes one.
+    """
+    source = inspect.getsource(WebSocketServerFactory.__init__)
+    assert 'kwargs.pop("reactor", None)' in source
+    factory = _autobahn.EngineFactory()
+    assert factory.reactor is not None
