@@ -95,15 +95,13 @@ class HttpServer:
             maxHeaders=maxHeaders,
             maxRequestLine=maxRequestLine,
             headTimeout=headTimeout,
-            maxConnections=maxConnections,
-            maxConnectionsPerIp=maxConnectionsPerIp,
-            retryAfter=retryAfter,
         )
         self.component = component
         self.maxHeadSize = maxHeadSize
         self.maxHeaders = maxHeaders
         self.maxRequestLine = maxRequestLine
         self.headTimeout = headTimeout
+        # Checks the connection limits' values.
         self.limits = ConnectionLimits(
             defaultMaxConnections() if maxConnections is None else maxConnections, maxConnectionsPerIp, retryAfter
         )

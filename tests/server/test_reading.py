@@ -6,9 +6,6 @@ paused it has resumed.
 
 from __future__ import annotations
 
-import base64
-import os
-import socket
 import struct
 import time
 
@@ -19,7 +16,7 @@ from twisted.internet.testing import StringTransport
 
 from ratchetpy import ComponentDecorator, HttpServer, MessageComponent, WsServer
 from ratchetpy.server.connection import IoConnection
-from tests.helpers import inThread, waitUntil
+from tests.helpers import inThread, openWebSocket, waitUntil
 
 
 def test_pausesAreCounted():
@@ -77,7 +74,9 @@ MASKED_ZEROS = (MASK * (PAYLOAD // 4))[4:]
 
 def indexedFrame(index: int) -> bytes:
     """
-    A masked binary frame of PAYLOAD bytes starting with C{index}.
+    A masked binary frame of PAYLOAD bytes starting with C{index}, masked
+    mostly in advance so that the client can flood faster than the server
+    could read.
     """
     head = struct.pack("!BBH", 0x82, 0x80 | 126, PAYLOAD) + MASK
     first = bytes(a ^ b for a, b in zip(struct.pack("!I", index), MASK, strict=True))
@@ -89,16 +88,7 @@ def floodDuringOpen(port: int, seconds: float) -> int:
     (Blocking client.) Open a WebSocket, then send frames for C{seconds};
     return how many were accepted by the socket.
     """
-    sock = socket.create_connection(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16))
-    sock.sendall(
-        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(4096)
-    assert response.startswith(b"HTTP/1.1 101"), response
+    sock = openWebSocket(port)
     sock.settimeout(0.2)
     sent = 0
     deadline = time.monotonic() + seconds

@@ -18,19 +18,9 @@ from twisted.python.failure import Failure
 
 from examples.echo import Echo
 from ratchetpy import HttpServer, IoServer, WsServer
-from tests.helpers import Recorder
+from tests.helpers import Recorder, frame
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def maskedFrame(opcode: int, payload: bytes) -> bytes:
-    """
-    One final client frame (masked, as RFC 6455 requires of clients).
-    """
-    mask = os.urandom(4)
-    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-    assert len(payload) < 126
-    return struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload)) + mask + masked
 
 
 def openConnection(component, clock, **wsOptions):
@@ -65,7 +55,7 @@ def test_echoAndKeepaliveOnAClock():
     assert b"Sec-WebSocket-Accept: " + accept + b"\r\n" in response
     transport.clear()
 
-    protocol.dataReceived(maskedFrame(0x1, b"hello"))
+    protocol.dataReceived(frame(0x1, b"hello"))
     assert transport.value() == b"\x81\x05hello"
     transport.clear()
 
