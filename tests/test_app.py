@@ -343,7 +343,7 @@ def test_reactorReachesEveryLayer():
     assert app.server.reactor is clock
     assert app.server.component.reactor is clock
     ws = app.route("/x", Echo(), allowedOrigins=["*"])
-    assert ws._factory.reactor is clock  # no public accessor yet
+    assert ws.reactor is clock
 
 
 def test_componentKinds():

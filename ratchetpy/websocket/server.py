@@ -192,6 +192,14 @@ class WsServer:
         )
 
     @property
+    def reactor(self) -> Any:
+        """
+        The reactor of this layer's timers: the one given to the constructor,
+        else that of the server of its first connection; C{None} before then.
+        """
+        return self._factory.timer.reactor
+
+    @property
     def connectionCount(self) -> int:
         """
         The number of connections in or past the WebSocket handshake.
