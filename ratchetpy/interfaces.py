@@ -231,6 +231,13 @@ class IConnectionIO(Interface):
         written is discarded until the peer has caught up).
         """
 
+    def writeMessage(data: bytes) -> None:
+        """
+        Write C{data}, one whole message as it goes on the wire (a frame
+        framed once for many connections, say), as L{write} does, but drop it
+        whole if L{shouldDrop} says so.
+        """
+
     def shouldDrop(size: int) -> bool:
         """
         Whether a message of C{size} bytes that is about to be written is to

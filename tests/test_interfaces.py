@@ -10,6 +10,7 @@ from zope.interface.verify import verifyClass, verifyObject
 
 import ratchetpy
 from ratchetpy import (
+    ConnectionDecorator,
     HttpServer,
     IComponent,
     IConnection,
@@ -21,6 +22,7 @@ from ratchetpy import (
     WsServer,
 )
 from ratchetpy.http.request import parseHead
+from ratchetpy.interfaces import IConnectionIO
 from ratchetpy.server.connection import IoConnection
 from ratchetpy.websocket.connection import WsConnection
 
@@ -55,11 +57,17 @@ def test_layersProvideTheInterfaceAbove():
 
 def test_connectionsProvideIConnection():
     """
-    Both connection classes provide IConnection.
+    Both connection classes and the connection decorator provide
+    IConnection; the transport-level connection is also the IConnectionIO
+    of every view of it.
     """
     verifyClass(IConnection, IoConnection)
     verifyClass(IConnection, WsConnection)
-    verifyObject(IConnection, IoConnection(StringTransport()))
+    verifyObject(IConnection, ConnectionDecorator(IoConnection(StringTransport())))
+    io = IoConnection(StringTransport())
+    verifyObject(IConnection, io)
+    verifyObject(IConnectionIO, io)
+    assert io.io is io and ConnectionDecorator(io).io is io
 
 
 def test_requestProvidesIHttpRequest():

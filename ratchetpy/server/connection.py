@@ -99,12 +99,13 @@ class IoConnection(FlowControl):
         elif getattr(self.transport, "disconnecting", False):
             return
         else:
-            if isinstance(data, str):
-                data = data.encode("utf-8")
-            if self._unsent is None:
-                self.transport.write(data)
-            elif not self.shouldDrop(len(data)):
-                self._writeBehind(data)
+            self.writeMessage(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def writeMessage(self, data: bytes) -> None:
+        if self._unsent is None:
+            self.transport.write(data)
+        elif not self.shouldDrop(len(data)):
+            self._writeBehind(data)
 
     def sendShared(self, message: SharedMessage) -> None:
         if self._upgraded is not None:

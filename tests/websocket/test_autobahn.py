@@ -113,6 +113,10 @@ def test_stateAndSubprotocolAttributes():
     ratchetpy, are set on every protocol once connected.
     """
     assert WebSocketProtocol.STATE_OPEN == _autobahn.STATE_OPEN
+    # A broadcast frame goes out as PreparedMessage framed it, to connections
+    # whose _perMessageCompress is None (no permessage-deflate agreed).
+    assert PreparedMessage(b"hi", False, False, False).payloadHybi == b"\x81\x02hi"
+    assert "self._perMessageCompress = None" in inspect.getsource(WebSocketProtocol)
     engine = __import__("autobahn.websocket.protocol", fromlist=["x"])
     assert "self.websocket_protocol_in_use = " in inspect.getsource(engine.WebSocketServerProtocol)
     assert "_perMessageCompress" in inspect.getsource(WebSocketProtocol.sendPreparedMessage)
