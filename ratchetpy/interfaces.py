@@ -39,6 +39,7 @@ from zope.interface import Attribute, Interface
 __all__ = [
     "IConnection",
     "IConnectionIO",
+    "IUser",
     "IComponent",
     "IMessageComponent",
     "IHttpServerComponent",
@@ -73,6 +74,22 @@ class IConnection(Interface):
         brackets; an IPv4 client of an IPv6 socket as IPv4), or C{""} where the
         transport has none (a UNIX socket). Connection limits count, and
         blacklists match, this one address.
+        """
+    )
+
+    peerAddress = Attribute(
+        """
+        The IP address of the socket's peer, as text: the same as
+        C{remoteAddress} unless a trusted proxy in front said who the client
+        is (then it is the proxy's address); C{""} for a UNIX socket.
+        """
+    )
+
+    user = Attribute(
+        """
+        Who is connecting: an L{IUser} set by an authentication layer before
+        the component's C{onOpen}, or C{None} for an anonymous connection.
+        Shared by every layer's view of the connection.
         """
     )
 
@@ -184,6 +201,26 @@ class IConnection(Interface):
         Unregister the producer registered with L{registerProducer}, if any
         (say, when it has finished).
         """
+
+
+class IUser(Interface):
+    """
+    Who a connection belongs to, as an authenticator recognised them.
+    """
+
+    id = Attribute("The user's id, a C{str}, unique within the application.")
+    info = Attribute(
+        """
+        A C{dict} the application may show to other users (a display name,
+        say); never credentials.
+        """
+    )
+    expiresAt = Attribute(
+        """
+        When the credentials expire, as seconds since the epoch (a C{float}),
+        or C{None} if they do not.
+        """
+    )
 
 
 class IConnectionIO(Interface):

@@ -46,6 +46,8 @@ class IoConnection(FlowControl):
     __slots__ = (
         "resourceId",
         "remoteAddress",
+        "peerAddress",
+        "user",
         "transport",
         "reactor",
         "openConnections",
@@ -65,7 +67,9 @@ class IoConnection(FlowControl):
     ) -> None:
         FlowControl.__init__(self, sendLimit)
         self.resourceId: int = next(_resourceIds)
-        self.remoteAddress: str = hostOf(transport.getPeer())
+        self.peerAddress: str = hostOf(transport.getPeer())
+        self.remoteAddress: str = self.peerAddress
+        self.user: Any = None
         self.transport = transport
         self.reactor = reactor
         self.openConnections = openConnections if openConnections is not None else ConnectionCounter()

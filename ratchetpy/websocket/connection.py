@@ -44,6 +44,14 @@ class WsConnection:
         return self._inner.state  # type: ignore[no-any-return]
 
     @property
+    def peerAddress(self) -> str:
+        return self._inner.peerAddress  # type: ignore[no-any-return]
+
+    @property
+    def user(self) -> Any:
+        return self._inner.user
+
+    @property
     def httpRequest(self) -> IHttpRequest | None:
         return self._inner.httpRequest  # type: ignore[no-any-return]
 
