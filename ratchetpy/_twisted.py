@@ -17,6 +17,13 @@ C{tests/test_twisted_private.py}, rather than silently somewhere else.
       keeps the failure to log in C{Deferred._debugInfo.failResult}, and
       has no public way to say "reported already" that leaves the failure to
       those who add an errback later.
+    - L{HAProxyProtocolWrapper} and L{HAProxyWrappingFactory}: the PROXY
+      protocol wrapper behind Twisted's C{haproxy:} endpoint, from
+      C{twisted.protocols.haproxy._wrapper} (the package exports only
+      C{proxyEndpoint}). ratchetpy subclasses it (L{ratchetpy.server.proxy})
+      to learn when the header has been read: the wrapper sets
+      C{_proxyInfo} once it has, and calls C{loseConnection} on a missing or
+      invalid header.
 """
 
 from __future__ import annotations
@@ -33,6 +40,14 @@ except ImportError as exc:  # pragma: no cover - a Twisted that moved it
     raise ImportError(
         f"ratchetpy needs twisted.internet._producer_helpers._PullToPush, which Twisted {twistedVersion} "
         f"does not have ({exc}); install the Twisted version ratchetpy was released with"
+    ) from exc
+
+try:
+    from twisted.protocols.haproxy._wrapper import HAProxyProtocolWrapper, HAProxyWrappingFactory
+except ImportError as exc:  # pragma: no cover - a Twisted that moved it
+    raise ImportError(
+        f"ratchetpy needs twisted.protocols.haproxy._wrapper.HAProxyProtocolWrapper, which Twisted "
+        f"{twistedVersion} does not have ({exc}); install the Twisted version ratchetpy was released with"
     ) from exc
 
 
@@ -77,4 +92,4 @@ def muteUnhandledFailure(d: Deferred[Any], failure: Failure) -> None:
         info.failResult = None
 
 
-__all__ = ["PullToPush", "muteUnhandledFailure"]
+__all__ = ["PullToPush", "muteUnhandledFailure", "HAProxyProtocolWrapper", "HAProxyWrappingFactory"]

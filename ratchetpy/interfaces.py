@@ -285,6 +285,17 @@ class IConnectionIO(Interface):
         the compressor's state.
         """
 
+    def setRemoteAddress(address: str) -> None:
+        """
+        Say that the client of this connection is C{address} (canonical IP
+        text), as a trusted proxy in front said: C{remoteAddress} is
+        C{address} from now on, in the views of the connection made after
+        (C{peerAddress} stays the socket's peer), and the server's L{openConnections} counts the
+        connection toward C{address} instead. For the layer that reads who
+        the client is (the HTTP layer, from C{X-Forwarded-For}), before it
+        opens the component behind it.
+        """
+
     def pauseReading() -> None:
         """
         Stop reading from the transport until every L{pauseReading} has been

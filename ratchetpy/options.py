@@ -16,6 +16,7 @@ This module imports nothing of ratchetpy's, so that every layer can import it.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,12 @@ HEAD_TIMEOUT = 10.0
 MAX_CONNECTIONS_PER_IP = 1024
 #: Default seconds a refused client is asked to wait (C{Retry-After}).
 RETRY_AFTER = 10
+#: Default proxies whose forwarding headers are believed: none.
+TRUSTED_PROXIES: tuple[str, ...] = ()
+#: The headers a trusted proxy may name the client with, the default first.
+FORWARDED_HEADERS = ("X-Forwarded-For", "Forwarded")
+#: Default header read from trusted proxies.
+FORWARDED_HEADER = FORWARDED_HEADERS[0]
 #: Default limit on the size of one WebSocket message (and frame), in bytes.
 MAX_MESSAGE_SIZE = 2**20
 #: Default seconds between keepalive pings.
@@ -67,7 +74,9 @@ class Option:
         L{WS_SERVER} or L{HTTP_HANDLER}.
     @ivar default: the default; C{None} where the layer computes it (see
         C{computed}).
-    @ivar kind: C{int}, C{float} (an C{int} is accepted too) or C{str}.
+    @ivar kind: C{int}, C{float} (an C{int} is accepted too), C{str}, or
+        C{tuple}: a list of IP addresses and networks (a tuple or list in
+        Python, comma-separated on the command line).
     @ivar help: one line saying what it limits, and what happens past it.
     @ivar unit: what the number counts (C{"bytes"}, C{"seconds"}), or C{""}.
     @ivar zero: what C{0} means (C{"no limit"}, C{"off"}); C{None}: C{0} is
@@ -116,6 +125,9 @@ class Option:
         @param commandLine: describe choices as typed on a command line
             (C{close, drop}) rather than as Python values (C{'close', 'drop'}).
         """
+        if self.kind is tuple:
+            sample = "10.0.0.0/8,127.0.0.1" if commandLine else "['10.0.0.0/8', '127.0.0.1']"
+            return f"IP addresses and networks, e.g. {sample}"
         if self.choices:
             if commandLine:
                 return "one of: " + ", ".join(self.choices)
@@ -133,6 +145,8 @@ class Option:
         """
         if value is None:
             return self.default is None
+        if self.kind is tuple:
+            return isinstance(value, (tuple, list)) and all(map(_isNetwork, value))
         if self.choices:
             return value in self.choices
         if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else self.kind):
@@ -154,8 +168,35 @@ class Option:
             return value
         name = self.flag if commandLine and self.flag else self.name
         shown = f"{value:g}" if commandLine and isinstance(value, float) else repr(value)
+        if commandLine and self.kind is tuple and isinstance(value, (tuple, list)):
+            shown = ",".join(map(str, value))
         why = f": {self.why}" if self.why else ""
         raise ValueError(f"{name} must be {self.allowed(commandLine)}, not {shown}{why}")
+
+
+    def fromCommandLine(self, text: str) -> Any:
+        """
+        C{text}, as typed after the option's flag, as a value of its kind
+        (not checked yet: see L{check}).
+
+        @raise ValueError: C{text} is no number, for a number option.
+        """
+        if self.kind is tuple:
+            return tuple(entry.strip() for entry in text.split(",") if entry.strip())
+        return text if self.kind is str else self.kind(text)
+
+
+def _isNetwork(entry: object) -> bool:
+    """
+    Whether C{entry} is an IP address or network as text.
+    """
+    if not isinstance(entry, str):
+        return False
+    try:
+        ipaddress.ip_network(entry.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _dashed(name: str) -> str:
@@ -238,6 +279,21 @@ OPTIONS: tuple[Option, ...] = (
         int,
         "Most connections from one IP (more: 503).",
         zero="no limit",
+    ),
+    Option(
+        "trustedProxies",
+        HTTP_SERVER,
+        TRUSTED_PROXIES,
+        tuple,
+        "Proxies (IPs, networks) whose forwarding header names the client.",
+    ),
+    Option(
+        "forwardedHeader",
+        HTTP_SERVER,
+        FORWARDED_HEADER,
+        str,
+        "The header trusted proxies name the client with: X-Forwarded-For or Forwarded.",
+        choices=FORWARDED_HEADERS,
     ),
     Option(
         "retryAfter",

@@ -83,8 +83,10 @@ def _help(o: Option) -> str:
 
 
 def _optParameter(o: Option) -> list[Any]:
-    # A str option needs no coercion; twistd passes it as typed.
-    return [_key(o), None, o.default, _help(o), None if o.kind is str else o.kind]
+    # A str option needs no coercion (twistd passes it as typed), a number
+    # its type; a list of addresses is split at its commas.
+    coerce = None if o.kind is str else o.fromCommandLine if o.kind is tuple else o.kind
+    return [_key(o), None, o.default, _help(o), coerce]
 
 
 class Options(usage.Options):

@@ -110,15 +110,17 @@ def proxies():
 def test_haproxy(twistd, redisServer, proxies, tmp_path):
     """
     The HAProxy configuration (valid for `haproxy -c`) balances clients over
-    the two servers, which are one chat room.
+    the two servers, which are one chat room, sending them the PROXY header
+    their haproxy: ports require (a connection without one would be closed).
     """
     blocks = codeBlocks("scaling.md", "haproxy")
     assert len(blocks) == 1
-    servers = startServers(twistd, serverCommand("--max-connections-per-ip 0"), redisServer.url,
-                           "tcp:0:interface=127.0.0.1")
+    servers = startServers(twistd, serverCommand("--port haproxy:tcp:"), redisServer.url,
+                           "haproxy:tcp:0:interface=127.0.0.1")
     ports = [process.port for process in servers]
     front = freePort()
     config = blocks[0].replace("bind :80\n", f"bind 127.0.0.1:{front}\n")
+    assert config.count("send-proxy-v2") == 2
     for written, port in zip(SERVERS, ports, strict=True):
         assert written in config
         config = config.replace(written, f"127.0.0.1:{port}")
@@ -145,8 +147,10 @@ def test_nginx(twistd, redisServer, proxies, tmp_path):
     """
     blocks = codeBlocks("scaling.md", "nginx")
     assert len(blocks) == 2
-    servers = startServers(twistd, serverCommand("--max-connections-per-ip 0"), redisServer.url,
-                           "tcp:0:interface=127.0.0.1")
+    args = serverCommand("--trusted-proxies")
+    assert args[args.index("--trusted-proxies") + 1] == "10.0.0.2"
+    args[args.index("--trusted-proxies") + 1] = "127.0.0.1"
+    servers = startServers(twistd, args, redisServer.url, "tcp:0:interface=127.0.0.1")
     ports = [process.port for process in servers]
     plain, tls = freePort(), freePort()
     key, cert = makeCertificate(tmp_path)

@@ -387,6 +387,8 @@ LAYER_FLAGS = {
     "--max-frame-size",
     "--keepalive",
     "--keepalive-timeout",
+    "--trusted-proxies",
+    "--forwarded-header",
 }
 
 
@@ -406,7 +408,8 @@ def test_layerOptionsComeFromTheRegistry():
     flagged = [o for o in OPTIONS if o.flag is not None]
     assert {o.flag for o in flagged} == LAYER_FLAGS
     for o in flagged:
-        assert parameters[o.flag] == (o.default, None if o.kind is str else o.kind), o.flag
+        coerce = None if o.kind is str else o.fromCommandLine if o.kind is tuple else o.kind
+        assert parameters[o.flag] == (o.default, coerce), o.flag
 
 
 @pytest.mark.parametrize(

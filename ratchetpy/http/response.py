@@ -18,6 +18,7 @@ from twisted.protocols.basic import FileSender
 
 from .._ratelimit import LogBudget
 from ..interfaces import IConnection
+from ..server.addresses import describeClient
 
 log = Logger(namespace="ratchetpy")
 _refusals = LogBudget(log)
@@ -130,7 +131,7 @@ def closeWithResponse(
         f"http-{status}",
         "answered {status} to {peer} (connection {resourceId}): {message}",
         status=status,
-        peer=conn.remoteAddress or "local peer",
+        peer=describeClient(conn),
         resourceId=conn.resourceId,
         message=message or phrase,
     )

@@ -7,13 +7,17 @@ behind it with the parsed request (PHP Ratchet's C{HttpServer}).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from .._dispatch import andThen
+from .._ratelimit import LogBudget
 from ..interfaces import IConnection, IHttpServerComponent, IMessageComponent
 from ..options import (
+    FORWARDED_HEADER,
     HEAD_TIMEOUT,
     HTTP_SERVER,
     MAX_CONNECTIONS_PER_IP,
@@ -21,9 +25,12 @@ from ..options import (
     MAX_HEADERS,
     MAX_REQUEST_LINE,
     RETRY_AFTER,
+    TRUSTED_PROXIES,
     checkOptions,
 )
+from ..server.addresses import AddressSet, describeClient
 from ..server.limits import ConnectionLimits, defaultMaxConnections
+from .forwarded import parseHeader, resolveClient
 from .request import parseHead
 from .response import HttpError, closeWithResponse
 
@@ -31,6 +38,9 @@ from .response import HttpError, closeWithResponse
 # tab (obsolete line folding): h11 accepts both, but a second parser (the
 # WebSocket engine is replayed the raw head) reads such a head differently.
 _BAD_LINE = re.compile(rb"(?<!\r)\n|\n[ \t]")
+
+log = Logger(namespace="ratchetpy")
+_forwardingProblems = LogBudget(log)
 
 
 class _HeadReader:
@@ -73,7 +83,20 @@ class HttpServer:
           defaults to 90% of the process's open-file limit (C{ulimit -n});
           C{0} turns either limit off.
 
+    Behind HTTP proxies, C{trustedProxies} (IP addresses and networks) says
+    whose C{forwardedHeader} (C{"X-Forwarded-For"}, or C{"Forwarded"} of
+    RFC 7239) to believe: a request from one of them has its client's
+    address read from that header (the rightmost entry that is not a
+    trusted proxy; see L{ratchetpy.http.forwarded}) and set as
+    C{conn.remoteAddress} before the limits are checked and the component
+    is opened; C{conn.peerAddress} stays the proxy's. The connection then
+    counts toward its client's C{maxConnectionsPerIp}, and refusals, logs
+    and the layers behind (an L{IpBlackList} or L{OriginCheck} here) see
+    the client. The header of any other peer is ignored, as anyone can
+    write one.
+
     @ivar component: the L{IHttpServerComponent} behind this layer.
+    @ivar trustedProxies: the L{AddressSet} of C{trustedProxies}.
     """
 
     def __init__(
@@ -86,16 +109,25 @@ class HttpServer:
         headTimeout: float = HEAD_TIMEOUT,
         maxConnections: int | None = None,
         maxConnectionsPerIp: int = MAX_CONNECTIONS_PER_IP,
+        trustedProxies: Iterable[str] = TRUSTED_PROXIES,
+        forwardedHeader: str = FORWARDED_HEADER,
         retryAfter: int = RETRY_AFTER,
         reactor: Any = None,
     ) -> None:
+        if isinstance(trustedProxies, str):
+            raise TypeError(f"trustedProxies must be a list of addresses and networks, such as [{trustedProxies!r}]")
+        trustedProxies = tuple(trustedProxies)
         checkOptions(
             HTTP_SERVER,
             maxHeadSize=maxHeadSize,
             maxHeaders=maxHeaders,
             maxRequestLine=maxRequestLine,
             headTimeout=headTimeout,
+            trustedProxies=trustedProxies,
+            forwardedHeader=forwardedHeader,
         )
+        self.trustedProxies = AddressSet(trustedProxies)
+        self.forwardedHeader = forwardedHeader
         self.component = component
         self.maxHeadSize = maxHeadSize
         self.maxHeaders = maxHeaders
@@ -140,6 +172,8 @@ class HttpServer:
                 return None
             headEnd = end + 4
             request = self._parse(bytes(buffer[:headEnd]))
+            if self.trustedProxies:
+                self._resolveClient(conn, request)
             self._checkLimits(conn)
         except HttpError as error:
             self._refuse(conn, error)
@@ -187,6 +221,28 @@ class HttpServer:
         if not request.version.startswith("1."):
             raise HttpError(505, f"HTTP/{request.version} is not supported; use HTTP/1.1")
         return request
+
+    def _resolveClient(self, conn: IConnection, request: Any) -> None:
+        # The address so far: the socket's peer, or the client a PROXY
+        # protocol header named (then the hop that spoke HTTP to us).
+        resolved = resolveClient(
+            conn.remoteAddress, parseHeader(self.forwardedHeader, request.headers.getAll(self.forwardedHeader)),
+            self.trustedProxies,
+        )
+        if resolved.malformed is not None:
+            _forwardingProblems.info(
+                "forwarded-malformed",
+                "connection {resourceId} from {peer}: {header} entry {entry!r} names no address; "
+                "the client is taken to be {client}",
+                resourceId=conn.resourceId,
+                peer=describeClient(conn),
+                header=self.forwardedHeader,
+                # Bounded: it is the client's text.
+                entry=resolved.malformed[:100],
+                client=resolved.address,
+            )
+        if resolved.address != conn.remoteAddress:
+            conn.io.setRemoteAddress(resolved.address)
 
     def _checkLimits(self, conn: IConnection) -> None:
         # Counted by the server that accepted the connection, by its one

@@ -9,6 +9,7 @@ lines print.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -59,6 +60,64 @@ def describePeer(transport: Any) -> str:
     return "local peer"
 
 
+def describeClient(conn: Any) -> str:
+    """
+    Who C{conn} is for log lines: its C{remoteAddress} (C{"local peer"} for
+    a UNIX socket), followed by the socket's peer when a proxy in front said
+    who the client is (C{"203.0.113.7 via 10.0.0.2"}), so that a line names
+    both the client and the proxy it came through.
+    """
+    remote = conn.remoteAddress or "local peer"
+    # A connection of a layer of one's own may have no peerAddress.
+    peer = getattr(conn, "peerAddress", conn.remoteAddress)
+    return remote if peer == conn.remoteAddress else f"{remote} via {peer or 'local peer'}"
+
+
+def parseNetwork(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """
+    An IP address (C{"127.0.0.1"}, C{"::1"}) or network (C{"10.0.0.0/8"}) as
+    a network; host bits set in a network are ignored.
+
+    @raise ValueError: C{entry} is neither.
+    """
+    try:
+        return ipaddress.ip_network(entry.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{entry!r} is not an IP address or network (such as 10.0.0.0/8)") from None
+
+
+class AddressSet:
+    """
+    A fixed set of IP addresses and networks, such as the proxies whose
+    forwarding headers are believed: C{"127.0.0.1" in AddressSet(["127.0.0.0/8"])}.
+    Addresses are matched in their canonical form (see L{normalizeAddress}),
+    so an IPv4 client of an IPv6 socket matches its IPv4 network.
+
+    @ivar entries: the entries as given, for messages and C{repr}.
+    """
+
+    __slots__ = ("entries", "_networks")
+
+    def __init__(self, entries: Iterable[str] = ()) -> None:
+        self.entries = tuple(entries)
+        self._networks = tuple(parseNetwork(entry) for entry in self.entries)
+
+    def __contains__(self, address: object) -> bool:
+        if not self._networks or not isinstance(address, str) or not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(normalizeAddress(address))
+        except ValueError:
+            return False
+        return any(ip in network for network in self._networks)
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self.entries)!r})"
+
+
 def describeAddress(address: object) -> str:
     """
     A listening address as an endpoint-like string for log lines, e.g.
@@ -76,4 +135,12 @@ def describeAddress(address: object) -> str:
     return str(address)
 
 
-__all__ = ["normalizeAddress", "hostOf", "describePeer", "describeAddress"]
+__all__ = [
+    "normalizeAddress",
+    "hostOf",
+    "describePeer",
+    "describeClient",
+    "describeAddress",
+    "parseNetwork",
+    "AddressSet",
+]

@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from .._ratelimit import LogBudget
 from ..decorator import ComponentDecorator
 from ..interfaces import IConnection, IMessageComponent
-from .addresses import normalizeAddress
+from .addresses import describeClient, normalizeAddress
 
 log = Logger(namespace="ratchetpy")
 _refusals = LogBudget(log)
@@ -57,7 +57,7 @@ class IpBlackList(ComponentDecorator):
             log.info(
                 "dropping connection {resourceId} from {peer}: its address was just blocked",
                 resourceId=conn.resourceId,
-                peer=conn.remoteAddress,
+                peer=describeClient(conn),
             )
             conn.abort()
         return self
@@ -99,7 +99,7 @@ class IpBlackList(ComponentDecorator):
                 "blocked",
                 "refused connection {resourceId} from blocked address {peer}",
                 resourceId=conn.resourceId,
-                peer=conn.remoteAddress,
+                peer=describeClient(conn),
             )
             self.refuse(conn)
             conn.abort()

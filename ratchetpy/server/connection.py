@@ -78,6 +78,15 @@ class IoConnection(FlowControl):
         self._upgraded: IConnection | None = None
         self._readPauses = 0
 
+    def setRemoteAddress(self, address: str) -> None:
+        """
+        The client is C{address}, as a trusted proxy said: from now on
+        C{remoteAddress} is C{address} (C{peerAddress} stays the proxy's),
+        and the server counts the connection toward C{address}.
+        """
+        self.openConnections.moved(self.remoteAddress, address)
+        self.remoteAddress = address
+
     @property
     def io(self) -> IoConnection:
         return self

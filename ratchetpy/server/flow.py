@@ -37,7 +37,7 @@ from .._ratelimit import LogBudget
 from .._twisted import PullToPush as _PullToPush
 from ..options import MAX_SEND_BUFFER, SLOW_CONSUMER_POLICIES, SLOW_CONSUMER_POLICY, option
 from ..websocket.codes import POLICY_VIOLATION
-from .addresses import describePeer
+from .addresses import describeClient, describePeer
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IProducer
@@ -52,6 +52,16 @@ _slowConsumers = LogBudget(log)
 _DROPPING = -1
 _CUT = -2
 _LOST = -3
+
+
+def describeConnection(conn: FlowControl) -> str:
+    """
+    The peer of C{conn} for log lines: C{host:port} of the socket, or the
+    client and the proxy it came through.
+    """
+    if conn.remoteAddress != conn.peerAddress:  # type: ignore[attr-defined]
+        return describeClient(conn)
+    return describePeer(conn.transport)
 
 
 def checkSendLimit(maxSendBuffer: object, policy: object) -> None:
@@ -92,7 +102,7 @@ class SendLimit:
             "slow-consumer",
             "connection {resourceId} from {peer} is more than {limit} bytes behind: {how}",
             resourceId=conn.resourceId,
-            peer=describePeer(conn.transport),
+            peer=describeConnection(conn),
             limit=self.maxSendBuffer,
             # Only a protocol layer's connection (a WebSocket) has close codes.
             how="closed" if conn._upgraded is None else f"closed ({POLICY_VIOLATION})",
@@ -120,7 +130,7 @@ class SendLimit:
             "connection {resourceId} from {peer} fell more than {limit} bytes behind: {messages} messages "
             "({size} bytes) to it were dropped in {seconds:.1f} s, until it {outcome}",
             resourceId=conn.resourceId,
-            peer=describePeer(conn.transport),
+            peer=describeConnection(conn),
             limit=self.maxSendBuffer,
             messages=int(messages),
             size=int(size),

@@ -20,15 +20,18 @@ from .._dispatch import HookDispatcher
 from ..interfaces import IMessageComponent
 from ..options import MAX_SEND_BUFFER, SHUTDOWN_TIMEOUT, SLOW_CONSUMER_POLICY, option
 from ..websocket.codes import GOING_AWAY
-from .addresses import describeAddress
+from .addresses import describeAddress, hostOf
 from .connection import IoConnection
 from .flow import SendLimit
 from .limits import ConnectionCounter
+from .proxy import PREFIX as PROXY_PREFIX
+from .proxy import proxyHeaderEndpoint, proxyHeaderTransport
 
 log = Logger(namespace="ratchetpy")
 
 ENDPOINT_EXAMPLES = (
-    "tcp:8080, tcp:8080:interface=127.0.0.1, ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/app.sock"
+    "tcp:8080, tcp:8080:interface=127.0.0.1, ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/app.sock, "
+    "haproxy:tcp:8080 (behind a proxy sending the PROXY protocol)"
 )
 
 
@@ -43,6 +46,11 @@ class IoProtocol(Protocol, HookDispatcher):
     One transport's connection, driving the server's component.
     """
 
+    #: Whether the component has been handed the connection. A class
+    #: attribute, so that only connections still waiting for a PROXY header
+    #: carry one of their own.
+    _isOpen = True
+
     def __init__(self, server: IoServer) -> None:
         self._server = server
         self._component = server.component
@@ -53,16 +61,41 @@ class IoProtocol(Protocol, HookDispatcher):
             self.transport, server._sendLimit, reactor=server.reactor, openConnections=server.openConnections
         )
         self._connection._startFlowControl()
-        server._opened(self)
+        server._accepted(self)
+        proxy = proxyHeaderTransport(self.transport)
+        if proxy is None:
+            self._open()
+            return
+        # Who the client is arrives in the PROXY header, after this: until
+        # then getPeer() is the proxy (twisted#12501). The connection is
+        # counted, checked and opened once it is in; with a wrapper that
+        # cannot say when (Twisted's own), by the first bytes it passes on.
+        self._isOpen = False
+        whenHeaderReceived = getattr(proxy, "whenHeaderReceived", None)
+        if whenHeaderReceived is not None:
+            whenHeaderReceived(self._headerReceived)
+
+    def _headerReceived(self) -> None:
+        if self._isOpen:
+            return
+        self._isOpen = True
+        self._connection.remoteAddress = hostOf(self.transport.getPeer())
+        self._open()
+
+    def _open(self) -> None:
+        self._server._opened(self)
         self.callHook("onOpen")
 
     def dataReceived(self, data: bytes) -> None:
+        if not self._isOpen:
+            self._headerReceived()
         self.callHook("onMessage", data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._connection._connectionLost()
         self._server._closed(self)
-        self.callHook("onClose")
+        if self._isOpen:
+            self.callHook("onClose")
 
 
 #: Listen backlog used when an endpoint description does not set one. Twisted's
@@ -88,9 +121,13 @@ def parseEndpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
     """
     Parse a Twisted server endpoint description, with an error that says what to
     write instead. TCP, TLS and UNIX endpoints get a backlog of
-    L{DEFAULT_BACKLOG} unless the description sets one.
+    L{DEFAULT_BACKLOG} unless the description sets one. C{haproxy:}
+    endpoints read the PROXY header with L{ratchetpy.server.proxy} (before
+    TLS, for C{haproxy:ssl:}).
     """
     try:
+        if description.startswith(PROXY_PREFIX):
+            return proxyHeaderEndpoint(reactor, withDefaultBacklog(description[len(PROXY_PREFIX) :]))
         return serverFromString(reactor, withDefaultBacklog(description))
     except Exception as exc:
         raise BadEndpoint(
@@ -187,13 +224,18 @@ class IoServer(Factory):
     def buildProtocol(self, addr: object) -> IoProtocol:
         return IoProtocol(self)
 
-    def _opened(self, protocol: IoProtocol) -> None:
+    def _accepted(self, protocol: IoProtocol) -> None:
+        # Shutdown closes, and waits for, connections still waiting for
+        # their PROXY header too.
         self._protocols.add(protocol)
+
+    def _opened(self, protocol: IoProtocol) -> None:
         self.openConnections.opened(protocol._connection.remoteAddress)
 
     def _closed(self, protocol: IoProtocol) -> None:
         self._protocols.discard(protocol)
-        self.openConnections.closed(protocol._connection.remoteAddress)
+        if protocol._isOpen:
+            self.openConnections.closed(protocol._connection.remoteAddress)
         if not self._protocols and self._allClosed:
             waiting, self._allClosed = self._allClosed, []
             for d in waiting:

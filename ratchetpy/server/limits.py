@@ -61,6 +61,22 @@ class ConnectionCounter:
             else:
                 self._perAddress.pop(address, None)
 
+    def moved(self, old: str, new: str) -> None:
+        """
+        A connection counted as from C{old} turned out to be from C{new}: a
+        proxy said who its client is. The total is unchanged.
+        """
+        if old == new:
+            return
+        if old:
+            left = self._perAddress.get(old, 0) - 1
+            if left > 0:
+                self._perAddress[old] = left
+            else:
+                self._perAddress.pop(old, None)
+        if new:
+            self._perAddress[new] = self._perAddress.get(new, 0) + 1
+
     def connectionsFrom(self, address: str) -> int:
         """
         How many connections from C{address} are open.
