@@ -31,6 +31,9 @@ from twisted.python.failure import Failure
 from twisted.runner.procmon import ProcessMonitor
 from zope.interface import implementer
 
+from .server.proxy import PREFIX as PROXY_PREFIX
+from .server.proxy import ProxyHeaderFactory
+
 log = Logger(namespace="ratchetpy")
 
 #: Set in a worker's environment; a worker dies with its supervisor.
@@ -65,13 +68,17 @@ def tcpAddress(description: str) -> tuple[int, str, int, str]:
     The address family, interface, port and backlog of a C{tcp:} or
     C{tcp6:} endpoint description.
 
-    @raise WorkersError: C{description} is not a TCP endpoint.
+    @raise WorkersError: C{description} is not a TCP endpoint (behind a
+        PROXY protocol C{haproxy:} prefix or not).
     """
+    given = description
+    if description.startswith(PROXY_PREFIX):
+        description = description[len(PROXY_PREFIX) :]
     parts = [part.replace("\\:", ":") for part in re.split(r"(?<!\\):", description)]
     kind, args = parts[0], parts[1:]
     if kind not in ("tcp", "tcp6"):
         raise WorkersError(
-            f"--workers needs a TCP endpoint (--port tcp:8080), not {description!r}: put TLS in front "
+            f"--workers needs a TCP endpoint (--port tcp:8080 or haproxy:tcp:8080), not {given!r}: put TLS in front "
             "(a load balancer, see docs/scaling.md) and run the workers on a TCP port"
         )
     family = socket.AF_INET6 if kind == "tcp6" else socket.AF_INET
@@ -119,8 +126,12 @@ class ReusePortEndpoint:
         self._reactor = reactor
         self.description = description
         self._family, self._interface, self._port, self._backlog = tcpAddress(description)
+        # A haproxy:tcp: description: every connection starts with a PROXY header.
+        self._proxied = description.startswith(PROXY_PREFIX)
 
     def listen(self, factory: protocol.Factory) -> defer.Deferred[IListeningPort]:
+        if self._proxied:
+            factory = ProxyHeaderFactory(factory, self._reactor)
         try:
             sock = reusePortSocket(self._family, self._interface, self._port)
             sock.listen(self._backlog)
@@ -162,7 +173,8 @@ def workerArguments(options: Any, port: int) -> list[str]:
     """
     family, interface, _, backlog = tcpAddress(options["port"])
     kind = "tcp6" if family == socket.AF_INET6 else "tcp"
-    endpoint = f"{kind}:{port}:backlog={backlog}"
+    prefix = PROXY_PREFIX if options["port"].startswith(PROXY_PREFIX) else ""
+    endpoint = f"{prefix}{kind}:{port}:backlog={backlog}"
     if interface and interface != "::":
         endpoint += ":interface=" + interface.replace(":", "\\:")
     args = ["--port", endpoint, "--reuse-port"]

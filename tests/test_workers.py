@@ -24,6 +24,8 @@ from twisted.logger import LogLevel
 from websockets.sync.client import connect
 
 from ratchetpy.workers import MAX_LINE, NOTIFY_ENVIRONMENT, notifyReady, parseNotification, workerLogObserver
+from tests.helpers import readHead, statusOf, upgradeRequest
+from tests.server.test_proxy import v2Header
 from tests.test_docs import codeBlocks
 from tests.test_tap import runToExit
 
@@ -235,6 +237,22 @@ def test_workersShareOnePortAndOneRoom(twistd, redisServer, tmp_path):
     assert not notifySocket.parent.exists()
 
 
+def test_workersBehindProxyProtocol(twistd, redisServer):
+    """
+    --workers on a haproxy:tcp: port: every worker reads the PROXY header
+    (a connection with one is served; one without is closed and logged).
+    """
+    process, port, _ = startWorkers(twistd, redisServer, "--port", "haproxy:" + LOOPBACK)
+    for _ in range(4):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(v2Header("192.0.2.7") + upgradeRequest())
+            assert statusOf(readHead(sock)) == 101
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(upgradeRequest())
+        assert sock.recv(100) == b""
+    process.readUntil(r"worker \d: .*no valid PROXY protocol header")
+
+
 def test_deadWorkerIsRestarted(twistd, redisServer):
     """
     A worker killed with SIGKILL is logged and started again after 0.5 s,
@@ -324,7 +342,7 @@ def test_stubbornWorkerIsKilled(twistd, redisServer, tmp_path):
         (["--workers", "2"], r"--workers 2 needs a broker the processes share, e.g. --broker redis://"),
         (["--workers", "0"], r"--workers must be 1 or more, not 0"),
         (["--workers", "2", "--broker", "redis://127.0.0.1:1/0", "--port", "unix:/tmp/x.sock"],
-         r"--workers needs a TCP endpoint \(--port tcp:8080\), not 'unix:/tmp/x.sock'"),
+         r"--workers needs a TCP endpoint \(--port tcp:8080 or haproxy:tcp:8080\), not 'unix:/tmp/x.sock'"),
     ],
     ids=["no broker", "zero", "unix socket"],
 )
