@@ -7,10 +7,13 @@ on, so that a Twisted upgrade that changes them fails here first.
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import pytest
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IPullProducer, IPushProducer
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -221,3 +224,53 @@ def test_theImportCheckFailsLoudlyIfTheShapeChanges(monkeypatch):
     monkeypatch.setattr(_twisted, "Deferred", KeepsItElsewhere)
     with pytest.raises(ImportError, match=r"Deferred\._debugInfo\.failResult"):
         _twisted._checkDebugInfo()
+
+
+# HAProxyProtocolWrapper: twisted.protocols.haproxy._wrapper
+
+
+class PeerRecorder(Protocol):
+    """
+    Records, for each read, whether its wrapper had the header and whom
+    getPeer() named.
+    """
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[bool, str, bytes]] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        wrapper = self.transport
+        self.reads.append((wrapper._proxyInfo is not None, wrapper.getPeer().host, data))
+
+
+def wrapped() -> tuple[Any, PeerRecorder, StringTransport]:
+    recorder = PeerRecorder()
+    wrapper = _twisted.HAProxyWrappingFactory(Factory.forProtocol(lambda: recorder)).buildProtocol(None)
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.2", 40000))
+    wrapper.makeConnection(transport)
+    return wrapper, recorder, transport
+
+
+def test_haproxyWrapperSetsProxyInfoBeforePassingBytesOn():
+    """
+    The wrapper sets _proxyInfo, which getPeer() then answers from, before it
+    passes on the bytes that came with the header; until then getPeer() is
+    the socket's peer (twisted#12501).
+    """
+    wrapper, recorder, _ = wrapped()
+    assert wrapper._proxyInfo is None and wrapper.getPeer().host == "10.0.0.2"
+    wrapper.dataReceived(b"PROXY TCP4 198.51.100.1 10.0.0.1 5555 80\r\nhello")
+    assert recorder.reads == [(True, "198.51.100.1", b"hello")]
+    wrapper.dataReceived(b"more")
+    assert recorder.reads[-1] == (True, "198.51.100.1", b"more")
+
+
+def test_haproxyWrapperLosesTheConnectionOnABadHeader():
+    """
+    A missing header: the wrapper calls loseConnection (its disconnecting is
+    set), passes nothing on and has no _proxyInfo.
+    """
+    wrapper, recorder, transport = wrapped()
+    wrapper.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+    assert wrapper.disconnecting and transport.disconnecting
+    assert wrapper._proxyInfo is None and recorder.reads == []

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import pytest
+import pytest_twisted
 from websockets.sync.client import connect
 
 from ratchetpy import HttpServer, IpBlackList, MessageComponent, WsServer
@@ -98,6 +99,27 @@ def test_headerNamesTheClient(listen, header):
         assert server.openConnections.connectionsFrom("127.0.0.1") == 0
     waitUntil(lambda: "onClose" in recorder.hooks(), what="onClose")
     assert server.openConnections.count == 0
+
+
+def test_twistedsOwnWrapper(listen):
+    """
+    With Twisted's own PROXY endpoint (an endpoint object, not a string), which
+    cannot say when the header is in, the connection opens with the first
+    bytes after it, with the client's address.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import TCP4ServerEndpoint
+    from twisted.protocols.haproxy import proxyEndpoint
+
+    recorder = Recorder()
+    server = listen(recorder, proxyEndpoint(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")))
+    with socket.create_connection(("127.0.0.1", server.portNumber)) as sock:
+        sock.sendall(v2Header("198.51.100.8"))
+        sock.sendall(b"hello")
+        waitUntil(lambda: recorder.messages(), what="the first message")
+        (conn,) = opened(recorder)
+        assert (conn.remoteAddress, conn.peerAddress) == ("198.51.100.8", "127.0.0.1")
+        assert server.openConnections.connectionsFrom("198.51.100.8") == 1
 
 
 def test_nothingBeforeTheHeader(listen):
@@ -330,3 +352,18 @@ def test_twistdHaproxyPort(twistd):
     assert statusOf(head) == 101
     process.readUntil(r"closed connection from 127\.0\.0\.1:\d+: no valid PROXY protocol header .*send-proxy")
     process.readUntil(r"New connection! \(")
+
+
+def test_shutdownClosesConnectionsWaitingForTheirHeader(listen):
+    """
+    Shutdown closes a connection that has not sent its header yet, and
+    waits for it, without opening it.
+    """
+    recorder = Recorder()
+    server = listen(recorder, HAPROXY)
+    with socket.create_connection(("127.0.0.1", server.portNumber), timeout=10) as sock:
+        waitUntil(lambda: server.connectionCount == 1, what="the connection accepted")
+        pytest_twisted.blockon(server.shutdown())
+        assert server.connectionCount == 0
+        assert inThread(sock.recv, 10) == b""
+    assert recorder.events == []
