@@ -70,10 +70,14 @@ class IConnection(Interface):
 
     remoteAddress = Attribute(
         """
-        The peer's IP address as text (C{"127.0.0.1"}, C{"::1"}: IPv6 without
-        brackets; an IPv4 client of an IPv6 socket as IPv4), or C{""} where the
-        transport has none (a UNIX socket). Connection limits count, and
-        blacklists match, this one address.
+        The client's IP address as text (C{"127.0.0.1"}, C{"::1"}: IPv6
+        without brackets; an IPv4 client of an IPv6 socket as IPv4), or C{""}
+        where the transport has none (a UNIX socket): the socket's peer, or
+        the client a proxy in front named (the PROXY protocol header on a
+        C{haproxy:} endpoint, or a trusted proxy's C{X-Forwarded-For}; see
+        L{ratchetpy.server.proxy} and L{ratchetpy.http.forwarded}).
+        Connection limits count, blacklists match, and log lines name this
+        one address.
         """
     )
 

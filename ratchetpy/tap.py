@@ -79,6 +79,8 @@ def _help(o: Option) -> str:
         text = f"{text.rstrip('.')}; default: {computed}."
     if o.zero is not None:
         text += f" 0: {o.zero}."
+    if o.kind is tuple:
+        text += " Comma-separated, e.g. 10.0.0.0/8,127.0.0.1; default: none."
     return text
 
 
@@ -86,7 +88,10 @@ def _optParameter(o: Option) -> list[Any]:
     # A str option needs no coercion (twistd passes it as typed), a number
     # its type; a list of addresses is split at its commas.
     coerce = None if o.kind is str else o.fromCommandLine if o.kind is tuple else o.kind
-    return [_key(o), None, o.default, _help(o), coerce]
+    # twistd would show an empty list as "()": its help says "none" instead,
+    # and postOptions puts the registry's default back.
+    default = None if o.kind is tuple else o.default
+    return [_key(o), None, default, _help(o), coerce]
 
 
 class Options(usage.Options):
@@ -115,6 +120,8 @@ class Options(usage.Options):
         if not self["component"]:
             raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
         for o in _LAYER_OPTIONS:
+            if self[_key(o)] is None and o.kind is tuple:
+                self[_key(o)] = o.default
             try:
                 o.check(self[_key(o)], commandLine=True)
             except ValueError as exc:
