@@ -127,7 +127,7 @@ class Option:
         """
         if self.kind is tuple:
             sample = "10.0.0.0/8,127.0.0.1" if commandLine else "['10.0.0.0/8', '127.0.0.1']"
-            return f"IP addresses and networks, e.g. {sample}"
+            return f"IP addresses and networks (or unix, for UNIX socket peers), e.g. {sample}"
         if self.choices:
             if commandLine:
                 return "one of: " + ", ".join(self.choices)
@@ -188,10 +188,13 @@ class Option:
 
 def _isNetwork(entry: object) -> bool:
     """
-    Whether C{entry} is an IP address or network as text.
+    Whether C{entry} is an IP address or network as text, or C{"unix"}.
     """
     if not isinstance(entry, str):
         return False
+    # A proxy on a UNIX socket (see ratchetpy.server.addresses.UNIX_PEERS).
+    if entry.strip() == "unix":
+        return True
     try:
         ipaddress.ip_network(entry.strip(), strict=False)
     except ValueError:

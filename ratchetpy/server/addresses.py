@@ -86,24 +86,34 @@ def parseNetwork(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         raise ValueError(f"{entry!r} is not an IP address or network (such as 10.0.0.0/8)") from None
 
 
+#: The entry of an L{AddressSet} that stands for peers without an IP address:
+#: a proxy on the same machine connecting over a UNIX socket.
+UNIX_PEERS = "unix"
+
+
 class AddressSet:
     """
     A fixed set of IP addresses and networks, such as the proxies whose
     forwarding headers are believed: C{"127.0.0.1" in AddressSet(["127.0.0.0/8"])}.
     Addresses are matched in their canonical form (see L{normalizeAddress}),
-    so an IPv4 client of an IPv6 socket matches its IPv4 network.
+    so an IPv4 client of an IPv6 socket matches its IPv4 network. The entry
+    L{UNIX_PEERS} (C{"unix"}) matches C{""}, the address of a UNIX socket's
+    peer.
 
     @ivar entries: the entries as given, for messages and C{repr}.
     """
 
-    __slots__ = ("entries", "_networks")
+    __slots__ = ("entries", "_networks", "_unix")
 
     def __init__(self, entries: Iterable[str] = ()) -> None:
         self.entries = tuple(entries)
-        self._networks = tuple(parseNetwork(entry) for entry in self.entries)
+        self._unix = any(entry.strip() == UNIX_PEERS for entry in self.entries)
+        self._networks = tuple(parseNetwork(entry) for entry in self.entries if entry.strip() != UNIX_PEERS)
 
     def __contains__(self, address: object) -> bool:
-        if not self._networks or not isinstance(address, str) or not address:
+        if address == "":
+            return self._unix
+        if not self._networks or not isinstance(address, str):
             return False
         try:
             ip = ipaddress.ip_address(normalizeAddress(address))
@@ -112,7 +122,7 @@ class AddressSet:
         return any(ip in network for network in self._networks)
 
     def __bool__(self) -> bool:
-        return bool(self._networks)
+        return bool(self._networks) or self._unix
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({list(self.entries)!r})"
@@ -143,4 +153,5 @@ __all__ = [
     "describeAddress",
     "parseNetwork",
     "AddressSet",
+    "UNIX_PEERS",
 ]

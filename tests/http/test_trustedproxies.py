@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import pytest_twisted
 from twisted.python import usage
 
 from ratchetpy import App, HttpServer, IpBlackList, OriginCheck, WsServer
@@ -68,6 +69,29 @@ def test_trustedProxyNamesTheClient(listen):
         "2001:db8::5 127.0.0.1"
     )
     assert inThread(whoami, port) == "127.0.0.1 127.0.0.1"
+
+
+def test_proxyOnAUnixSocket(listen, tmp_path):
+    """
+    "unix" trusts peers of a UNIX socket (a proxy on the same machine); they
+    are not trusted otherwise.
+    """
+    path = tmp_path / "chat.sock"
+
+    def whoamiOverUnix() -> str:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(10)
+            sock.connect(str(path))
+            sock.sendall(upgradeWith("X-Forwarded-For: 6.6.6.6, 203.0.113.8"))
+            assert statusOf(readHead(sock)) == 101
+            first = sock.recv(2)
+            return sock.recv(first[1]).decode()
+
+    server = listen(HttpServer(WsServer(Whoami()), trustedProxies=["unix"]), f"unix:{path}")
+    assert inThread(whoamiOverUnix) == "203.0.113.8 "
+    pytest_twisted.blockon(server.shutdown())
+    listen(HttpServer(WsServer(Whoami()), trustedProxies=["127.0.0.1"]), f"unix:{path}")
+    assert inThread(whoamiOverUnix) == " "
 
 
 def test_forwardedHeader(listen):
@@ -178,8 +202,8 @@ def test_twistdOptions():
     options = Options()
     options.parseOptions(["--component", "examples.chat:Chat", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1"])
     assert options["trusted-proxies"] == ("10.0.0.0/8", "127.0.0.1")
-    with pytest.raises(usage.UsageError, match="--trusted-proxies must be IP addresses and networks, e.g. "
-                       "10.0.0.0/8,127.0.0.1, not 10.0.0.0/8,nonsense"):
+    with pytest.raises(usage.UsageError, match=r"--trusted-proxies must be IP addresses and networks \(or unix, "
+                       r"for UNIX socket peers\), e.g. 10.0.0.0/8,127.0.0.1, not 10.0.0.0/8,nonsense"):
         Options().parseOptions(["--component", "examples.chat:Chat", "--trusted-proxies", "10.0.0.0/8,nonsense"])
 
 
