@@ -28,6 +28,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
 from .._ratelimit import LogBudget, RateLimitedLogger
+from ..server.addresses import describeClient
 from .timers import BucketTimer
 
 if TYPE_CHECKING:
@@ -70,6 +71,11 @@ class EngineProtocol(WebSocketServerProtocol):
         C{connectionMade}.
         """
         self.makeConnection(transport)
+        io = self._io
+        if io.remoteAddress != io.peerAddress:
+            # Autobahn's own log lines name the client a proxy said, as
+            # ratchetpy's do (it took the peer from the transport).
+            self.peer = describeClient(io)
         self.dataReceived(head)
 
     def lose(self) -> None:

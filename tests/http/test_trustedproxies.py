@@ -311,3 +311,22 @@ def test_nginxUntrusted(listen, nginx):
     """
     front = nginx(serve(listen))
     assert inThread(whoFrom, "127.0.0.2", front) == "127.0.0.1 127.0.0.1"
+
+
+def test_autobahnNamesTheClientToo(listen):
+    """
+    The WebSocket engine's own peer (what Autobahn's log lines print) is the
+    client and the proxy, not the proxy alone.
+    """
+    peers = []
+
+    class EnginePeer(Whoami):
+        def onOpen(self, conn):
+            peers.append(conn._protocol.peer)
+            return super().onOpen(conn)
+
+    port = listen(HttpServer(WsServer(EnginePeer()), trustedProxies=["127.0.0.1"])).portNumber
+    assert inThread(whoami, port, "X-Forwarded-For: 203.0.113.5") == "203.0.113.5 127.0.0.1"
+    assert inThread(whoami, port) == "127.0.0.1 127.0.0.1"
+    assert peers[0] == "203.0.113.5 via 127.0.0.1"
+    assert peers[1].startswith("tcp4:127.0.0.1:")
