@@ -330,3 +330,55 @@ def test_autobahnNamesTheClientToo(listen):
     assert inThread(whoami, port) == "127.0.0.1 127.0.0.1"
     assert peers[0] == "203.0.113.5 via 127.0.0.1"
     assert peers[1].startswith("tcp4:127.0.0.1:")
+
+
+WHOAMI_APP = '''
+from ratchetpy import MessageComponent
+
+
+class Whoami(MessageComponent):
+    def onOpen(self, conn):
+        conn.send(f"{conn.remoteAddress} {conn.peerAddress}")
+
+    def onMessage(self, conn, msg):
+        conn.send(msg)
+'''
+
+
+def test_twistdBehindNginx(twistd, nginx, tmp_path):
+    """
+    twistd --trusted-proxies 127.0.0.1 --max-connections-per-ip 1 behind
+    nginx: the component sees the client (127.0.0.2), not what it wrote in
+    X-Forwarded-For; a second connection of that client gets 503 while
+    another client (127.0.0.3) is served.
+    """
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "whoami_app.py").write_text(WHOAMI_APP)
+    process = twistd(
+        "--component", "whoami_app:Whoami", "--port", "tcp:0:interface=127.0.0.1",
+        "--trusted-proxies", "127.0.0.1", "--max-connections-per-ip", "1", cwd=app,
+    )
+    front = nginx(process.waitForPort())
+
+    def clients() -> tuple[str, int | None, str]:
+        sock = socket.socket()
+        sock.bind(("127.0.0.2", 0))
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", front))
+        with sock:
+            sock.sendall(upgradeWith("X-Forwarded-For: 6.6.6.6"))
+            assert statusOf(readHead(sock)) == 101
+            first = sock.recv(2)
+            seen = sock.recv(first[1]).decode()
+            second = socket.socket()
+            second.bind(("127.0.0.2", 0))
+            second.settimeout(10)
+            second.connect(("127.0.0.1", front))
+            with second:
+                second.sendall(upgradeRequest())
+                status = statusOf(readHead(second))
+            return seen, status, whoFrom("127.0.0.3", front)
+
+    assert inThread(clients) == ("127.0.0.2 127.0.0.1", 503, "127.0.0.3 127.0.0.1")
+    process.readUntil(r"answered 503 to 127\.0\.0\.2 via 127\.0\.0\.1 .*\(raise --max-connections-per-ip\)")
