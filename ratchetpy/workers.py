@@ -182,6 +182,11 @@ def workerArguments(options: Any, port: int) -> list[str]:
         value = options[name]
         if name in ("port", "workers") or value is None or value == default:
             continue
+        if isinstance(value, tuple):
+            # A list of addresses (--trusted-proxies), as it was typed.
+            if not value:
+                continue
+            value = ",".join(value)
         args.append(f"--{name}={value}")
     for name, *_ in options.optFlags:
         if options[name] and name != "reuse-port":

@@ -241,8 +241,10 @@ def test_workersBehindProxyProtocol(twistd, redisServer):
     """
     --workers on a haproxy:tcp: port: every worker reads the PROXY header
     (a connection with one is served; one without is closed and logged).
+    The workers get the supervisor's --trusted-proxies.
     """
-    process, port, _ = startWorkers(twistd, redisServer, "--port", "haproxy:" + LOOPBACK)
+    process, port, _ = startWorkers(twistd, redisServer, "--port", "haproxy:" + LOOPBACK,
+                                    "--trusted-proxies", "10.0.0.0/8,192.0.2.0/24")
     for _ in range(4):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(v2Header("192.0.2.7") + upgradeRequest())
