@@ -101,6 +101,19 @@ def test_headerNamesTheClient(listen, header):
     assert server.openConnections.count == 0
 
 
+def test_ipv6Header(listen):
+    """
+    A TCP6 header names an IPv6 client, in canonical form.
+    """
+    recorder = Recorder()
+    server = listen(recorder, HAPROXY)
+    with socket.create_connection(("127.0.0.1", server.portNumber)) as sock:
+        sock.sendall(v1Header("2001:DB8::0007") + b"hi")
+        waitUntil(lambda: recorder.messages(), what="the first message")
+        (conn,) = opened(recorder)
+        assert (conn.remoteAddress, conn.peerAddress) == ("2001:db8::7", "127.0.0.1")
+
+
 def test_twistedsOwnWrapper(listen):
     """
     With Twisted's own PROXY endpoint (an endpoint object, not a string), which
