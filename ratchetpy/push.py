@@ -12,7 +12,11 @@ A C{redis://} URL publishes straight into the broker the servers share (their
 C{--broker}); an C{http://} or C{https://} URL posts to a server's publish
 endpoint (twistd's C{--publish-path}, L{ratchetpy.pubsub.endpoint}).
 
-From a shell: C{python -m ratchetpy.push URL CHANNEL MESSAGE}.
+L{sendToUser} does the same for every connection of one user
+(L{ratchetpy.Users}), wherever they are connected.
+
+From a shell: C{python -m ratchetpy.push URL CHANNEL MESSAGE}, or
+C{python -m ratchetpy.push --user USERID URL MESSAGE}.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from urllib.parse import quote, urlsplit
 from .pubsub import envelope
 from .pubsub.channels import checkChannel
 from .pubsub.url import parseRedisUrl
+from .pubsub.users import userChannel
 
 #: Seconds a push may take, connecting included, by default.
 TIMEOUT = 5.0
 
-__all__ = ["PushError", "publish", "TIMEOUT"]
+__all__ = ["PushError", "publish", "sendToUser", "TIMEOUT"]
 
 
 class PushError(Exception):
@@ -63,6 +68,37 @@ def publish(url: str, channel: str, msg: str | bytes, *, timeout: float = TIMEOU
         checkChannel(channel)
     except (TypeError, ValueError) as exc:
         raise PushError(f"bad channel: {exc}") from None
+    return _push(url, channel, quote(channel, safe=""), msg, timeout, secret)
+
+
+def sendToUser(
+    url: str, userId: str, msg: str | bytes, *, timeout: float = TIMEOUT, secret: str | None = None
+) -> int:
+    """
+    Send C{msg} (C{str}: a text message, C{bytes}: binary) to every
+    connection of user C{userId} that a L{ratchetpy.Users} of the servers
+    has, on every server: a publish on the user's channel, C{user:USERID}.
+
+    @param url: as for L{publish}; over HTTP, C{/user/USERID} is added to
+        the endpoint's URL.
+    @param timeout: as for L{publish}.
+    @param secret: as for L{publish}.
+    @return: as for L{publish}: with Redis, the number of server processes
+        where the user is connected (0: nowhere).
+    @raise PushError: as for L{publish}; or C{userId} is not a valid user id.
+    """
+    try:
+        channel = userChannel(userId)
+    except (TypeError, ValueError) as exc:
+        raise PushError(f"bad user id: {exc}") from None
+    return _push(url, channel, "user/" + quote(userId, safe=""), msg, timeout, secret)
+
+
+def _push(url: str, channel: str, path: str, msg: str | bytes, timeout: float, secret: str | None) -> int:
+    """
+    Publish C{msg} on C{channel}: into Redis, or by posting to C{url}'s
+    endpoint at C{url/path}.
+    """
     if isinstance(msg, (bytearray, memoryview)):
         msg = bytes(msg)
     if not isinstance(msg, (str, bytes)):
@@ -73,7 +109,7 @@ def publish(url: str, channel: str, msg: str | bytes, *, timeout: float = TIMEOU
     if scheme == "redis":
         return _publishRedis(url, channel, msg, timeout)
     if scheme in ("http", "https"):
-        return _publishHttp(url, channel, msg, timeout, secret)
+        return _publishHttp(url, path, msg, timeout, secret)
     raise PushError(
         f"bad URL {url!r}: use redis://[:password@]host[:port][/db] (the servers' --broker) "
         "or http(s)://host[:port]/PATH (a server's --publish-path)"
@@ -130,11 +166,11 @@ def _publishRedis(url: str, channel: str, msg: str | bytes, timeout: float) -> i
         client.close()
 
 
-def _publishHttp(url: str, channel: str, msg: str | bytes, timeout: float, secret: str | None) -> int:
+def _publishHttp(url: str, path: str, msg: str | bytes, timeout: float, secret: str | None) -> int:
     parts = urlsplit(url)
     if not parts.hostname or parts.query or parts.fragment:
         raise PushError(f"bad URL {url!r}: use http(s)://host[:port]/PATH, the server's --publish-path")
-    target = url.rstrip("/") + "/" + quote(channel, safe="")
+    target = url.rstrip("/") + "/" + path
     if isinstance(msg, str):
         body, contentType = msg.encode("utf-8"), "text/plain; charset=utf-8"
     else:
@@ -172,21 +208,26 @@ def _publishHttp(url: str, channel: str, msg: str | bytes, timeout: float, secre
 
 def main(argv: list[str] | None = None) -> int:
     """
-    C{python -m ratchetpy.push URL CHANNEL MESSAGE [--secret-file FILE]}:
-    prints the count L{publish} returns; on failure, one line on standard
-    error and exit status 1.
+    C{python -m ratchetpy.push URL CHANNEL MESSAGE [--secret-file FILE]}, or
+    C{python -m ratchetpy.push --user USERID URL MESSAGE ...} to send to a
+    user (L{sendToUser}): prints the count returned; on failure, one line on
+    standard error and exit status 1.
     """
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m ratchetpy.push", description="Publish a text message to a channel."
+        prog="python -m ratchetpy.push",
+        usage="%(prog)s [options] URL CHANNEL MESSAGE\n       %(prog)s [options] --user USERID URL MESSAGE",
+        description="Publish a text message to a channel, or send it to a user.",
     )
     parser.add_argument("url", help="redis://host[:port][/db] (the servers' --broker) or a publish endpoint URL")
-    parser.add_argument("channel")
-    parser.add_argument("message")
+    parser.add_argument("words", nargs="+", metavar="[CHANNEL] MESSAGE", help="the channel (not with --user), the text")
+    parser.add_argument("--user", metavar="USERID", help="send to every connection of this user instead of a channel")
     parser.add_argument("--secret-file", help="file holding the publish endpoint's secret (HTTP only)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds (default: %(default)s)")
     args = parser.parse_args(argv)
+    if len(args.words) != (1 if args.user is not None else 2):
+        parser.error("give URL MESSAGE with --user, URL CHANNEL MESSAGE without")
     try:
         secret = None
         if args.secret_file:
@@ -195,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
                     secret = f.read().strip()
             except OSError as exc:
                 raise PushError(f"cannot read --secret-file: {exc}") from None
-        count = publish(args.url, args.channel, args.message, timeout=args.timeout, secret=secret)
+        if args.user is not None:
+            count = sendToUser(args.url, args.user, args.words[0], timeout=args.timeout, secret=secret)
+        else:
+            count = publish(args.url, *args.words, timeout=args.timeout, secret=secret)
     except PushError as exc:
         print(f"ratchetpy.push: {exc}", file=sys.stderr)
         return 1

@@ -32,6 +32,7 @@ from ..http.router import RequestSwitch
 from ..interfaces import IBroker, IHttpRequest, IHttpServerComponent
 from . import BrokerUnavailable, brokerFor, defaultBroker
 from .channels import Channels, checkChannel
+from .users import userChannel
 
 log = Logger(namespace="ratchetpy")
 _refusals = LogBudget(log)
@@ -89,14 +90,18 @@ class PublishEndpoint(HttpHandler):
     counted: the server processes (Redis) or the L{Channels} of this process
     (C{memory://}) subscribed to the channel.
 
+    C{POST .../user/USERID} (or a route's C{{user}}) sends the body to every
+    connection of that user (L{ratchetpy.Users}: the channel
+    C{user:USERID}), and answers C{{"user": USERID, "receivers": N}}.
+
     The body is a text message when there is no C{Content-Type} or it is
     anything but C{application/octet-stream} (and must then be UTF-8), and
     a binary message for C{application/octet-stream}.
 
     Refused, logged (rate-limited) and answered with JSON saying why: no
     secret, 401 (with C{WWW-Authenticate: Bearer}); a wrong one, 403; a
-    method other than C{POST}, 405; a bad channel name or a text body that
-    is not UTF-8, 400; a body larger than C{maxBodySize}, 413. A broker
+    method other than C{POST}, 405; a bad channel name or user id, or a text
+    body that is not UTF-8, 400; a body larger than C{maxBodySize}, 413. A broker
     that cannot take the message: 503 (this process's subscribers got it).
     """
 
@@ -155,6 +160,37 @@ class PublishEndpoint(HttpHandler):
         response.headers.extend(headers)
         return response
 
+    def _target(self, request: IHttpRequest) -> tuple[str, str | None]:
+        """
+        The channel to publish on, and the user whose channel it is (or
+        C{None}): from the route's C{{user}} or C{{channel}}, else from the
+        path, C{.../user/USERID} or C{.../CHANNEL} (percent-decoded).
+
+        @raise ValueError: the channel or user id is not valid.
+        """
+        params = getattr(request, "routeParams", None) or {}
+        if "user" in params:
+            user = params["user"]
+        elif "channel" in params:
+            return self._checked(checkChannel, "channel name", params["channel"]), None
+        else:
+            head, _, last = request.path.rpartition("/")
+            try:
+                last = unquote(last, errors="strict")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"bad channel name: {exc}") from None
+            if not head.endswith("/user"):
+                return self._checked(checkChannel, "channel name", last), None
+            user = last
+        return self._checked(userChannel, "user id", user), user
+
+    @staticmethod
+    def _checked(check: Any, what: str, value: str) -> str:
+        try:
+            return check(value)  # type: ignore[no-any-return]
+        except ValueError as exc:
+            raise ValueError(f"bad {what}: {exc}") from None
+
     def onRequest(self, request: IHttpRequest) -> Any:
         if request.method != "POST":
             return self._refuse(request, 405, f"use POST, not {request.method}", (("Allow", "POST"),))
@@ -167,16 +203,10 @@ class PublishEndpoint(HttpHandler):
         # them back gives those bytes, a UTF-8 secret's included.
         if not hmac.compare_digest(token.strip().encode("latin-1"), self._secret):
             return self._refuse(request, 403, "wrong secret")
-        params = getattr(request, "routeParams", None) or {}
-        if "channel" in params:
-            channel = params["channel"]
-        else:
-            channel = request.path.rpartition("/")[2]
         try:
-            channel = unquote(channel, errors="strict") if "channel" not in params else channel
-            checkChannel(channel)
+            channel, user = self._target(request)
         except ValueError as exc:
-            return self._refuse(request, 400, f"bad channel name: {exc}")
+            return self._refuse(request, 400, str(exc))
         body: bytes = request.body  # type: ignore[attr-defined]
         contentType = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         msg: str | bytes
@@ -196,6 +226,8 @@ class PublishEndpoint(HttpHandler):
         count = self._counting.lastCount
 
         def accepted(_: object) -> Response:
+            if user is not None:
+                return _json(202, user=user, receivers=count[0] or 0)
             return _json(202, channel=channel, receivers=count[0] or 0)
 
         def failed(failure: Failure) -> Response:
@@ -213,8 +245,8 @@ class PublishFront(RequestSwitch):
     An HTTP-layer component that sends the requests whose path is C{prefix}
     or below it to a L{PublishEndpoint}, and every other request to
     C{component}: what twistd's C{--publish-path} puts in front of the
-    component. Under C{prefix}, a path that is not C{prefix/CHANNEL} gets
-    404, and neither hears of it.
+    component. Under C{prefix}, a path that is neither C{prefix/CHANNEL} nor
+    C{prefix/user/USERID} gets 404, and neither hears of it.
     """
 
     def __init__(self, endpoint: PublishEndpoint, prefix: str, component: IHttpServerComponent) -> None:
@@ -229,8 +261,19 @@ class PublishFront(RequestSwitch):
         path = request.path
         if path != self.prefix and not path.startswith(self.prefix + "/"):
             return self.component
-        # The endpoint takes the channel from the path (and percent-decodes it).
-        channel = path[len(self.prefix) + 1 :]
-        if not channel or "/" in channel:
-            raise HttpError(404, f"publish to {self.prefix}/CHANNEL (percent-encode a / in CHANNEL)")
+        rest = path[len(self.prefix) + 1 :].split("/")
+        if len(rest) == 2 and rest[0] == "user" and rest[1]:
+            name, value = "user", rest[1]
+        elif len(rest) == 1 and rest[0]:
+            name, value = "channel", rest[0]
+        else:
+            raise HttpError(
+                404, f"publish to {self.prefix}/CHANNEL or {self.prefix}/user/USERID (percent-encode a / in them)"
+            )
+        try:
+            # As a Router route's placeholder would be: the endpoint reads it
+            # there, whatever the prefix is.
+            request.routeParams = {name: unquote(value, errors="strict")}  # type: ignore[misc]
+        except UnicodeDecodeError:
+            pass  # the endpoint refuses it with 400, once the secret is checked
         return self.endpoint
