@@ -12,6 +12,7 @@ L{Users} on the broker listens to.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 
@@ -26,6 +27,8 @@ from .channels import Channels, checkChannel
 
 log = Logger(namespace="ratchetpy")
 _problems = LogBudget(log)
+
+_serial = itertools.count(1)
 
 #: A user's channel is this followed by the user's id.
 USER_CHANNEL_PREFIX = "user:"
@@ -135,7 +138,9 @@ class Users:
         self.maxConnectionsPerUser = maxConnectionsPerUser
         self.refused = 0
         self.dropped = 0
-        self.origin = self.channels.origin + ".users"
+        # Its own: two Users sharing one Channels must hear each other's
+        # control messages.
+        self.origin = f"{self.channels.origin}.users{next(_serial)}"
         self._byUser: dict[str, set[IConnection]] = {}
         self._userOf: dict[IConnection, str] = {}
         self.channels.broker.subscribe(envelope.USERS_CONTROL, self._control)
@@ -251,21 +256,26 @@ class Users:
         publish on the user's channel yourself:
         C{await users.channels.publish(userChannel(userId), msg)}.
 
-        @return: how many connections of this process it was sent to.
+        @return: how many connections of this process it was sent to (of
+            the L{Channels} this C{Users} is on).
         @raise TypeError: as L{Channels.publish}; or C{userId} is not a
             C{str}.
         @raise ValueError: as L{Channels.publish}; or C{userId} is not a
             valid user id.
         """
-        self.channels.publish(userChannel(userId), msg, exclude)
-        connections = self._byUser.get(userId)
-        if not connections:
-            return 0
-        if exclude is None:
-            return len(connections)
-        # As ConnectionGroup.broadcast tells one connection from several.
-        skip = {exclude} if hasattr(exclude, "send") else set(exclude)  # type: ignore[arg-type]
-        return len(connections - skip)
+        channel = userChannel(userId)
+        if isinstance(exclude, Iterable):
+            # Read twice below, so not a one-shot iterator; and a generator
+            # has a send() that would pass it for a connection.
+            exclude = frozenset(exclude)
+        self.channels.publish(channel, msg, exclude)
+        # What the publish sent to at once: every connection of the user on
+        # this Channels (another Users sharing it included).
+        receivers = self.channels.subscribers(channel)
+        if exclude is None or not len(receivers):
+            return len(receivers)
+        skip = exclude if isinstance(exclude, frozenset) else (exclude,)
+        return len(receivers) - sum(1 for conn in skip if conn in receivers)
 
     def disconnect(self, userId: str, code: int = DISCONNECTED, reason: str = "") -> int:
         """

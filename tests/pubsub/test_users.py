@@ -309,7 +309,7 @@ def test_exclude():
     assert users.add(tabs[0]) is True  # twice is once
     assert users.send("ann", "to all") == 3
     assert users.send("ann", "not to the first", exclude=tabs[0]) == 2
-    assert users.send("ann", "to the last", exclude=tabs[:2]) == 1
+    assert users.send("ann", "to the last", exclude=(tab for tab in tabs[:2])) == 1
     assert [tab.sent for tab in tabs] == [
         ["to all"],
         ["to all", "not to the first"],
@@ -319,6 +319,25 @@ def test_exclude():
     users.discard(tabs[1])
     assert users.connections("ann") == {tabs[0], tabs[2]}
     assert users.channels.channelsOf(tabs[1]) == frozenset()
+
+
+def test_twoUsersOnOneChannels():
+    """
+    Two Users sharing one Channels (two routes of an App): a send from
+    either reaches the connections of both, framed by the one Channels, and
+    a disconnect from either closes the connections of both.
+    """
+    first = Users(LocalBroker())
+    second = Users(first.channels)
+    here, there, other = Tab(), Tab(), Tab("bob")
+    first.add(here)
+    second.add(there)
+    second.add(other)
+    assert first.send("ann", "hello") == 2
+    assert here.sent == there.sent == ["hello"] and other.sent == []
+    assert first.disconnect("ann", 4004, "gone") == 1
+    assert here.closed == there.closed == (4004, "gone")
+    assert other.closed is None
 
 
 def test_joinedAndLeftOnFirstAndLastConnection():
