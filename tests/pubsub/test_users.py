@@ -41,7 +41,7 @@ from ratchetpy.pubsub.users import (
     encodeDisconnect,
     userChannel,
 )
-from ratchetpy.push import PushError, main, sendToUser
+from ratchetpy.push import PushError, disconnectUser, main, sendToUser
 from tests.helpers import ROOT, inThread, serveWebSocket, waitUntil
 from tests.test_docs import DOCS, codeBlocks, page, signatureText
 
@@ -480,7 +480,8 @@ def test_endpointUserRoute(listen):
         client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         client.request("POST", path, body=body, headers={"Authorization": f"Bearer {SECRET}"})
         response = client.getresponse()
-        return response.status, json.loads(response.read())
+        answer = response.read()
+        return response.status, json.loads(answer) if response.status != 404 else answer
 
     def scenario():
         with opened(url, "a/b") as ann:
@@ -490,7 +491,53 @@ def test_endpointUserRoute(listen):
             assert post("/publish/user:a%2Fb", b"as a channel") == (202, {"channel": "user:a/b", "receivers": 1})
             assert ann.recv(timeout=10) == "as a channel"
             assert post("/publish/user/%FF")[0] == 400
+            for bad in (b'{"code": 1006}', b"[4000]", b'{"reason": 5}', b"not json"):
+                status, answer = post("/publish/user/a%2Fb/disconnect", bad)
+                assert status == 400 and answer["error"].startswith("bad disconnect: "), answer
+            assert post("/publish/user/a%2Fb/nope")[0] == 404
+            assert post("/publish/user/a%2Fb/disconnect/more")[0] == 404
             assertQuiet(ann)
+            assert post("/publish/user/a%2Fb/disconnect", b'{"code": 4005, "reason": "bye"}') == (
+                202,
+                {"user": "a/b", "disconnect": True, "receivers": 1},
+            )
+            assert closedWith(ann) == (4005, "bye")
+
+    inThread(scenario)
+
+
+def test_disconnectFromOutside(listen, brokers, redisServer, capsys):
+    """
+    disconnectUser through Redis, through one server's publish endpoint,
+    and python -m ratchetpy.push --disconnect close the user's connections
+    on both servers with the code and reason given, and count both servers;
+    nobody else is closed.
+    """
+    one, two = Users(brokers()), Users(brokers())
+    urlOne = serveUsers(listen, one, PublishEndpoint(SECRET, one.channels))
+    urlTwo = serveUsers(listen, two)
+    endpoint = urlOne.replace("ws://", "http://") + "publish"
+
+    def fromTheShell() -> int:
+        assert main(["--user", "ann", "--disconnect", redisServer.url, "--code", "4002"]) == 0
+        return int(capsys.readouterr().out)
+
+    ways = [
+        (lambda: disconnectUser(redisServer.url, "ann", code=4001, reason="logged out ✓"), (4001, "logged out ✓")),
+        (lambda: disconnectUser(endpoint, "ann", reason="over HTTP", secret=SECRET), (4000, "over HTTP")),
+        (fromTheShell, (4002, "")),
+    ]
+
+    def scenario():
+        with opened(urlTwo, "bob") as bob:
+            waitForSubscribers(redisServer, envelope.USERS_CONTROL, 2)
+            for disconnect, closed in ways:
+                with opened(urlOne, "ann") as annA, opened(urlTwo, "ann") as annB:
+                    assert disconnect() == 2
+                    assert closedWith(annA) == closed == closedWith(annB)
+            assertQuiet(bob)
+            with pytest.raises(PushError, match="bad disconnect: close code 1005"):
+                disconnectUser(redisServer.url, "ann", code=1005)
 
     inThread(scenario)
 
@@ -498,7 +545,13 @@ def test_endpointUserRoute(listen):
 def test_commandLineArguments(capsys):
     with pytest.raises(SystemExit):
         main(["--user", "ann", "redis://127.0.0.1:1/0", "channel", "message"])
-    assert "give URL MESSAGE with --user" in capsys.readouterr().err
+    assert "URL MESSAGE with --user, URL CHANNEL MESSAGE without" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--disconnect", "redis://127.0.0.1:1/0"])
+    assert "--disconnect needs --user USERID" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--user", "ann", "--disconnect", "redis://127.0.0.1:1/0", "message"])
+    assert "give URL alone with --disconnect" in capsys.readouterr().err
     assert main(["--user", "ann", "redis://127.0.0.1:1/0", "hi", "--timeout", "1"]) == 1
     assert "cannot reach Redis" in capsys.readouterr().err
 
