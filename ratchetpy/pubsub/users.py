@@ -175,9 +175,10 @@ class Users:
             self.refused += 1
             _problems.info(
                 "user-limit",
-                "closed connection {id} of user {user!r}: the user has {max} connections open here already "
-                "(maxConnectionsPerUser)",
+                "closed connection {id} from {address} of user {user!r}: the user has {max} connections open here "
+                "already (maxConnectionsPerUser)",
                 id=conn.resourceId,
+                address=conn.remoteAddress or "(no address)",
                 user=userId,
                 max=self.maxConnectionsPerUser,
             )

@@ -68,6 +68,7 @@ class Tab:
     """
 
     resourceId = 0
+    remoteAddress = "192.0.2.1"
 
     def __init__(self, userId: str | None = "ann") -> None:
         self.user = None if userId is None else User(userId)
@@ -418,7 +419,11 @@ def test_perUserLimit(listen, logged):
     assert users.refused == 2
     lines = [line for line in logged() if "maxConnectionsPerUser" in line]
     assert len(lines) == 2
-    assert "of user 'ann': the user has 2 connections open here already" in lines[0]
+    shown = [block for block in codeBlocks("users.md", "text") if "maxConnectionsPerUser" in block]
+    assert len(shown) == 1
+    expected = shown[0].strip().removeprefix("[ratchetpy#info] ")
+    expected = expected.replace("203.0.113.5", "127.0.0.1").replace("32 connections", "2 connections")
+    assert re.sub(r"connection \d+ ", "connection 41 ", lines[0]) == expected
     assert TOO_MANY_CONNECTIONS == 1008
     assert Users(LocalBroker()).maxConnectionsPerUser == MAX_CONNECTIONS_PER_USER == 32
 
