@@ -151,12 +151,11 @@ def _push(
 ) -> int:
     """
     Publish C{redisMessage} (a broker channel and its bytes) into Redis, or
-    post C{msg} to the endpoint at C{url/path}.
+    post C{msg} (checked by L{_toRedis} already) to the endpoint at
+    C{url/path}.
     """
     if isinstance(msg, (bytearray, memoryview)):
         msg = bytes(msg)
-    if not isinstance(msg, (str, bytes)):
-        raise PushError(f"a message is str (text) or bytes (binary), not {type(msg).__name__}")
     if not isinstance(url, str):
         raise PushError(f"the URL is a str, not {type(url).__name__}")
     scheme = url.partition(":")[0].lower()
