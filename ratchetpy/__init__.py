@@ -28,6 +28,7 @@ from .interfaces import (
 )
 from .pubsub.channels import Channels
 from .pubsub.endpoint import PublishEndpoint
+from .pubsub.users import Users
 from .server import IoServer, IpBlackList
 from .websocket import WsServer
 
@@ -42,6 +43,7 @@ __all__ = [
     "ConnectionGroup",
     "Channels",
     "PublishEndpoint",
+    "Users",
     "Router",
     "OriginCheck",
     "IpBlackList",

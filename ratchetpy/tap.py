@@ -111,7 +111,7 @@ class Options(usage.Options):
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
         ["workers", None, 1, "Run N server processes on --port (SO_REUSEPORT); N > 1 needs --broker redis://...", int],
         ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
-        ["publish-path", None, None, "Serve a publish endpoint: POST PATH/CHANNEL publishes the body (default: off)."],
+        ["publish-path", None, None, "Serve a publish endpoint: POST PATH/CHANNEL or PATH/user/ID (default: off)."],
         ["publish-secret-file", None, None, "File with the publish endpoint's secret (or RATCHETPY_PUBLISH_SECRET)."],
         *(_optParameter(o) for o in _LAYER_OPTIONS),
     ]

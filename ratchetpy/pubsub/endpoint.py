@@ -30,8 +30,9 @@ from ..http.handler import HttpHandler
 from ..http.response import HttpError, Response
 from ..http.router import RequestSwitch
 from ..interfaces import IBroker, IHttpRequest, IHttpServerComponent
-from . import BrokerUnavailable, brokerFor, defaultBroker
+from . import BrokerUnavailable, brokerFor, defaultBroker, envelope
 from .channels import Channels, checkChannel
+from .users import DISCONNECTED, checkClose, encodeDisconnect, userChannel
 
 log = Logger(namespace="ratchetpy")
 _refusals = LogBudget(log)
@@ -89,14 +90,23 @@ class PublishEndpoint(HttpHandler):
     counted: the server processes (Redis) or the L{Channels} of this process
     (C{memory://}) subscribed to the channel.
 
+    C{POST .../user/USERID} (or a route's C{{user}}) sends the body to every
+    connection of that user (L{ratchetpy.Users}: the channel
+    C{user:USERID}), and answers C{{"user": USERID, "receivers": N}}.
+    C{POST .../user/USERID/disconnect} closes them all (as
+    L{ratchetpy.Users.disconnect}) with the C{code} and C{reason} of a JSON
+    body (C{{"code": 4000, "reason": "logged out"}}; empty: code 4000), and
+    answers C{{"user": USERID, "disconnect": true, "receivers": N}}, C{N}
+    being the L{ratchetpy.Users} (processes) that heard it.
+
     The body is a text message when there is no C{Content-Type} or it is
     anything but C{application/octet-stream} (and must then be UTF-8), and
     a binary message for C{application/octet-stream}.
 
     Refused, logged (rate-limited) and answered with JSON saying why: no
     secret, 401 (with C{WWW-Authenticate: Bearer}); a wrong one, 403; a
-    method other than C{POST}, 405; a bad channel name or a text body that
-    is not UTF-8, 400; a body larger than C{maxBodySize}, 413. A broker
+    method other than C{POST}, 405; a bad channel name or user id, or a text
+    body that is not UTF-8, 400; a body larger than C{maxBodySize}, 413. A broker
     that cannot take the message: 503 (this process's subscribers got it).
     """
 
@@ -155,6 +165,45 @@ class PublishEndpoint(HttpHandler):
         response.headers.extend(headers)
         return response
 
+    def _target(self, request: IHttpRequest) -> tuple[str, str | None, str | None]:
+        """
+        The channel to publish on, the user whose channel it is (or
+        C{None}), and the command for that user (C{"disconnect"}, or
+        C{None} to send the body): from the route's C{{user}} (and
+        C{{command}}) or C{{channel}}, else from the path,
+        C{.../user/USERID/disconnect}, C{.../user/USERID} or C{.../CHANNEL}
+        (percent-decoded).
+
+        @raise ValueError: the channel, user id or command is not valid.
+        """
+        params = getattr(request, "routeParams", None) or {}
+        if "user" in params:
+            user, command = params["user"], params.get("command")
+        elif "channel" in params:
+            return self._checked(checkChannel, "channel name", params["channel"]), None, None
+        else:
+            segments = request.path.split("/")
+            try:
+                segments[-2:] = [unquote(segment, errors="strict") for segment in segments[-2:]]
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"bad channel name or user id: {exc}") from None
+            if len(segments) >= 3 and segments[-3] == "user" and segments[-1] == "disconnect":
+                user, command = segments[-2], "disconnect"
+            elif len(segments) >= 2 and segments[-2] == "user":
+                user, command = segments[-1], None
+            else:
+                return self._checked(checkChannel, "channel name", segments[-1]), None, None
+        if command not in (None, "disconnect"):
+            raise ValueError(f"unknown command {command!r}: POST .../user/USERID/disconnect")
+        return self._checked(userChannel, "user id", user), user, command
+
+    @staticmethod
+    def _checked(check: Any, what: str, value: str) -> str:
+        try:
+            return check(value)  # type: ignore[no-any-return]
+        except ValueError as exc:
+            raise ValueError(f"bad {what}: {exc}") from None
+
     def onRequest(self, request: IHttpRequest) -> Any:
         if request.method != "POST":
             return self._refuse(request, 405, f"use POST, not {request.method}", (("Allow", "POST"),))
@@ -167,17 +216,13 @@ class PublishEndpoint(HttpHandler):
         # them back gives those bytes, a UTF-8 secret's included.
         if not hmac.compare_digest(token.strip().encode("latin-1"), self._secret):
             return self._refuse(request, 403, "wrong secret")
-        params = getattr(request, "routeParams", None) or {}
-        if "channel" in params:
-            channel = params["channel"]
-        else:
-            channel = request.path.rpartition("/")[2]
         try:
-            channel = unquote(channel, errors="strict") if "channel" not in params else channel
-            checkChannel(channel)
+            channel, user, command = self._target(request)
         except ValueError as exc:
-            return self._refuse(request, 400, f"bad channel name: {exc}")
+            return self._refuse(request, 400, str(exc))
         body: bytes = request.body  # type: ignore[attr-defined]
+        if command == "disconnect":
+            return self._disconnect(request, user, body)  # type: ignore[arg-type]
         contentType = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         msg: str | bytes
         if contentType == "application/octet-stream":
@@ -196,6 +241,8 @@ class PublishEndpoint(HttpHandler):
         count = self._counting.lastCount
 
         def accepted(_: object) -> Response:
+            if user is not None:
+                return _json(202, user=user, receivers=count[0] or 0)
             return _json(202, channel=channel, receivers=count[0] or 0)
 
         def failed(failure: Failure) -> Response:
@@ -203,6 +250,29 @@ class PublishEndpoint(HttpHandler):
             return self._refuse(request, 503, f"the broker did not take the message: {failure.getErrorMessage()}")
 
         return published.addCallbacks(accepted, failed)
+
+    def _disconnect(self, request: IHttpRequest, user: str, body: bytes) -> Any:
+        """
+        Close every connection of C{user} on every server (as
+        L{ratchetpy.Users.disconnect}), with the C{code} and C{reason} of the
+        JSON object in C{body} (an empty body: the defaults).
+        """
+        try:
+            options = json.loads(body) if body.strip() else {}
+            if not isinstance(options, dict):
+                raise ValueError("the body is a JSON object")
+            code, reason = options.get("code", DISCONNECTED), options.get("reason", "")
+            checkClose(code, reason)
+        except (ValueError, TypeError) as exc:
+            return self._refuse(request, 400, f'bad disconnect: {exc}; send {{"code": 4000, "reason": "..."}}')
+        command = encodeDisconnect(self.channels.origin, user, code, reason)
+
+        def failed(failure: Failure) -> Response:
+            failure.trap(BrokerUnavailable)
+            return self._refuse(request, 503, f"the broker did not take the message: {failure.getErrorMessage()}")
+
+        published = self._counting.publish(envelope.USERS_CONTROL, command)
+        return published.addCallbacks(lambda count: _json(202, user=user, disconnect=True, receivers=count), failed)
 
     def __repr__(self) -> str:
         return f"<PublishEndpoint on {self._counting._broker!r}>"
@@ -213,8 +283,9 @@ class PublishFront(RequestSwitch):
     An HTTP-layer component that sends the requests whose path is C{prefix}
     or below it to a L{PublishEndpoint}, and every other request to
     C{component}: what twistd's C{--publish-path} puts in front of the
-    component. Under C{prefix}, a path that is not C{prefix/CHANNEL} gets
-    404, and neither hears of it.
+    component. Under C{prefix}, a path that is not C{prefix/CHANNEL},
+    C{prefix/user/USERID} or C{prefix/user/USERID/disconnect} gets 404, and
+    neither hears of it.
     """
 
     def __init__(self, endpoint: PublishEndpoint, prefix: str, component: IHttpServerComponent) -> None:
@@ -229,8 +300,24 @@ class PublishFront(RequestSwitch):
         path = request.path
         if path != self.prefix and not path.startswith(self.prefix + "/"):
             return self.component
-        # The endpoint takes the channel from the path (and percent-decodes it).
-        channel = path[len(self.prefix) + 1 :]
-        if not channel or "/" in channel:
-            raise HttpError(404, f"publish to {self.prefix}/CHANNEL (percent-encode a / in CHANNEL)")
+        rest = path[len(self.prefix) + 1 :].split("/")
+        params = {}
+        if 2 <= len(rest) <= 3 and rest[0] == "user" and rest[1] and rest[2:] in ([], ["disconnect"]):
+            params["user"] = rest[1]
+            if len(rest) == 3:
+                params["command"] = rest[2]
+        elif len(rest) == 1 and rest[0]:
+            params["channel"] = rest[0]
+        else:
+            raise HttpError(
+                404,
+                f"publish to {self.prefix}/CHANNEL or {self.prefix}/user/USERID, or POST "
+                f"{self.prefix}/user/USERID/disconnect (percent-encode a / in them)",
+            )
+        try:
+            # As a Router route's placeholders would be: the endpoint reads
+            # them there, whatever the prefix is.
+            request.routeParams = {name: unquote(value, errors="strict") for name, value in params.items()}  # type: ignore[misc]
+        except UnicodeDecodeError:
+            pass  # the endpoint refuses it with 400, once the secret is checked
         return self.endpoint

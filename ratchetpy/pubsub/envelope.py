@@ -60,3 +60,9 @@ def decode(data: bytes) -> tuple[str, str | bytes]:
         return originName, payload.decode("utf-8") if kind == b"t" else payload
     except UnicodeDecodeError as exc:
         raise BadEnvelope(f"not a ratchetpy message: {exc}") from None
+
+
+#: The broker channel of L{ratchetpy.pubsub.users.Users}' control messages
+#: (closing a user's connections everywhere): outside C{CHANNEL_PREFIX}, so no
+#: L{ratchetpy.Channels} channel can be it.
+USERS_CONTROL = "ratchetpy-control:users"
