@@ -226,11 +226,13 @@ class _TapService(IoServerService):
             # A Redis that is down does not stop the server: it keeps
             # retrying, and local clients are served meanwhile.
             self.broker.start()
-        if self.whenListening is not None:
-            self.whenListening.addCallback(self._notifyReady)
         from twisted.internet import reactor
 
         stopOnTerminate(reactor, "received SIGTERM: closing connections and stopping")
+        if self.whenListening is not None:
+            # Ready once listening and once the reactor runs, after the SIGTERM
+            # handler above: a supervisor told "ready" may stop it at once.
+            self.whenListening.addCallback(lambda port: reactor.callWhenRunning(self._notifyReady, port) or port)
 
     def stopService(self) -> Any:
         stopping = super().stopService()
