@@ -139,6 +139,8 @@ class Authenticate(ComponentDecorator):
         if isinstance(outcome, Deferred):
             if self.authTimeout:
                 reactor = self._reactor if self._reactor is not None else conn.io.reactor
+                if reactor is None:
+                    from twisted.internet import reactor
                 outcome.addTimeout(self.authTimeout, reactor)
             return outcome.addCallbacks(self._decided, self._fail, (conn, request), None, (conn,))
         return self._decided(outcome, conn, request)

@@ -11,10 +11,12 @@ import socket
 
 import pytest
 from twisted.internet import defer, reactor, task
+from zope.interface.verify import verifyObject
 
 from examples.chat import Chat
 from ratchetpy import App, HttpServer, OriginCheck, Response, WsServer
 from ratchetpy.auth import Authenticate, CallableAuth, FailureThrottle, Forbidden, JWTAuth, Unauthorized, User
+from ratchetpy.interfaces import IAuthenticator, IUser
 from ratchetpy.stack import StackError, buildStack
 from tests.auth.support import KEY, WhoAmI, bearer, mint, refusal, serveAuthenticated, whoAmI
 from tests.helpers import HttpRecorder, exchange, frame, inThread, parseResponse, readHead, upgradeRequest, waitUntil
@@ -284,3 +286,17 @@ def test_needsAnAuthenticator():
     with pytest.raises(TypeError, match="not an authenticator"):
         Authenticate(WsServer(Chat()), "HS256")
     assert json.loads(json.dumps(User("1", {"name": "Ann"}).info)) == {"name": "Ann"}
+
+
+def test_interfaces():
+    """
+    The authenticators provide IAuthenticator, User provides IUser, and User is frozen.
+    """
+    assert verifyObject(IAuthenticator, jwtAuth())
+    assert verifyObject(IAuthenticator, CallableAuth(cookieAuth, usesCookies=True))
+    user = User("1", {"name": "Ann"}, 1e9)
+    assert verifyObject(IUser, user)
+    with pytest.raises(AttributeError):
+        user.id = "2"
+    with pytest.raises(TypeError, match="str"):
+        User(1)
