@@ -18,7 +18,7 @@ from .http.router import Router
 from .http.server import HttpServer
 from .options import HTTP_SERVER, IO_SERVER, checkKeywords, optionsOf
 from .server.io import IoServer, serveUntilStopped
-from .stack import serveOverHttp
+from .stack import checkCookieAuth, serveOverHttp
 
 log = Logger(namespace="ratchetpy")
 
@@ -75,6 +75,7 @@ class App:
         self.httpHost = httpHost
         self.port = port
         self._reactor = reactor
+        self._authThrottle: Any = None
         self.router = Router()
         # Kept apart, for ratchetpy.stack builds an App's stack from them
         # when the twistd plugin serves it on its own port.
@@ -102,6 +103,8 @@ class App:
         httpHost: str | None = None,
         *,
         methods: Iterable[str] = ("GET",),
+        auth: Any = None,
+        allowAnonymous: bool = False,
         **wsOptions: Any,
     ) -> Any:
         """
@@ -118,9 +121,20 @@ class App:
         origin and clients that send no C{Origin}; C{allowedOrigins} adds
         more (host names or origins), and C{["*"]} turns the check off.
 
+        With C{auth}, an L{ratchetpy.auth.Authenticate} goes between the
+        L{OriginCheck} and the component: C{conn.user} is set before
+        C{onOpen}, and requests without good credentials get 401 or 403
+        before any upgrade. The routes of one App share one throttle of
+        failed authentications per address.
+
         @param httpHost: if given, only requests whose C{Host} names it are
             routed here; others get 404.
         @param methods: the HTTP methods allowed (C{GET} implies C{HEAD}).
+        @param auth: an authenticator (L{ratchetpy.auth.JWTAuth}, a
+            L{ratchetpy.auth.CallableAuth} or a function of the request), or
+            a list of them, tried in order.
+        @param allowAnonymous: with C{auth}, let requests that no
+            authenticator recognises through, with C{conn.user} C{None}.
         @param wsOptions: the options of L{WsServer}: its limits
             (C{maxMessageSize}, C{keepAlive}, ...; see L{ratchetpy.options}),
             C{compression}, C{strictSubProtocols} and C{http}.
@@ -129,11 +143,21 @@ class App:
             component, C{wsOptions} are given with an HTTP-layer component,
             or a keyword is no option of L{WsServer}.
         @raise ValueError: an option's value is not allowed.
+        @raise ratchetpy.stack.StackError: a cookie authenticator on a route
+            without an origin check (C{allowedOrigins=["*"]}).
         """
-        stack = serveOverHttp(component, wsOptions, reactor=self._reactor)
+        authOptions: dict[str, Any] = {}
+        if auth is not None:
+            if self._authThrottle is None:
+                from .auth.failures import FailureThrottle
+
+                self._authThrottle = FailureThrottle()
+            authOptions = {"allowAnonymous": allowAnonymous, "throttle": self._authThrottle}
+        stack = serveOverHttp(component, wsOptions, auth=auth, authOptions=authOptions, reactor=self._reactor)
         origins = list(allowedOrigins or ())
         if "*" not in origins:
             stack = OriginCheck(stack, origins)
+        checkCookieAuth(stack, f"the route {path}")
         self.router.addRoute(path, stack, methods=methods, httpHost=httpHost)
         return stack
 

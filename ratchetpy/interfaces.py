@@ -40,6 +40,7 @@ __all__ = [
     "IConnection",
     "IConnectionIO",
     "IUser",
+    "IAuthenticator",
     "IComponent",
     "IMessageComponent",
     "IHttpServerComponent",
@@ -225,6 +226,51 @@ class IUser(Interface):
         or C{None} if they do not.
         """
     )
+
+
+class IAuthenticator(Interface):
+    """
+    One way of recognising who is connecting, for
+    L{ratchetpy.auth.Authenticate}: a bearer token, an API key, a cookie.
+
+    Authenticators run in order on each request, before the WebSocket
+    upgrade; the first that recognises the credentials decides. They must
+    never block the reactor: CPU-only checks (a JWT signature, an HMAC) run
+    as they are, and I/O (a database, an HTTP call) is either asynchronous or
+    run in a thread with L{twisted.internet.threads.deferToThread}.
+    """
+
+    usesCookies = Attribute(
+        """
+        C{True} if the authenticator reads cookies: browsers send them on
+        cross-site WebSocket handshakes too, so a route that uses it must
+        have an L{ratchetpy.OriginCheck} in front (L{ratchetpy.App} and the
+        stack builders refuse to start otherwise).
+        """
+    )
+
+    challenge = Attribute(
+        """
+        The C{WWW-Authenticate} value of a 401 this authenticator causes
+        (C{'Bearer realm="ratchetpy"'}), or C{None} for none.
+        """
+    )
+
+    def authenticate(request: object) -> object:
+        """
+        Recognise the credentials of C{request}, an
+        L{ratchetpy.auth.AuthRequest} (headers, cookies, query parameters,
+        offered subprotocols, remote address).
+
+        @return: an L{IUser}: these credentials are this user's; C{None}:
+            these are not credentials this authenticator knows (the next one
+            is asked). Or a L{Deferred} or coroutine that gives either.
+        @raise ratchetpy.auth.Unauthorized: the credentials are this
+            authenticator's kind but missing, malformed, expired or forged
+            (the client gets 401).
+        @raise ratchetpy.auth.Forbidden: the credentials are good but the
+            user may not connect here (403).
+        """
 
 
 class IConnectionIO(Interface):

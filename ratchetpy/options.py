@@ -25,6 +25,7 @@ IO_SERVER = "IoServer"
 HTTP_SERVER = "HttpServer"
 WS_SERVER = "WsServer"
 HTTP_HANDLER = "HttpHandler"
+AUTHENTICATE = "Authenticate"
 
 # The defaults, as constants for the layers' signatures (which must show the
 # value itself: the docs tests inspect them).
@@ -62,6 +63,15 @@ CLOSE_HANDSHAKE_TIMEOUT = 1.0
 #: Defaults for the request body limits (L{HttpHandler}).
 MAX_BODY_SIZE = 64 * 1024
 BODY_TIMEOUT = 10.0
+#: Defaults for the failed-authentication throttle (L{Authenticate}): this
+#: many failures from one address...
+MAX_AUTH_FAILURES = 10
+#: ...within this many seconds, and the address is refused with 429.
+AUTH_FAILURE_WINDOW = 60.0
+#: Addresses the throttle remembers at most (the oldest are forgotten first).
+MAX_TRACKED_ADDRESSES = 10_000
+#: Default seconds the authenticators have to decide (slower: 503).
+AUTH_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ class Option:
 
     @ivar name: the layer's keyword argument, e.g. C{"maxMessageSize"}.
     @ivar layer: the class that takes it: L{IO_SERVER}, L{HTTP_SERVER},
-        L{WS_SERVER} or L{HTTP_HANDLER}.
+        L{WS_SERVER}, L{HTTP_HANDLER} or L{AUTHENTICATE}.
     @ivar default: the default; C{None} where the layer computes it (see
         C{computed}).
     @ivar kind: C{int}, C{float} (an C{int} is accepted too), C{str}, or
@@ -388,6 +398,41 @@ OPTIONS: tuple[Option, ...] = (
         unit="seconds",
         onCommandLine=False,
     ),
+    Option(
+        "maxAuthFailures",
+        AUTHENTICATE,
+        MAX_AUTH_FAILURES,
+        int,
+        "Failed authentications from one IP within authFailureWindow (more: 429).",
+        zero="no limit",
+        onCommandLine=False,
+    ),
+    Option(
+        "authFailureWindow",
+        AUTHENTICATE,
+        AUTH_FAILURE_WINDOW,
+        float,
+        "Seconds over which failed authentications are counted per IP.",
+        unit="seconds",
+        onCommandLine=False,
+    ),
+    Option(
+        "maxTrackedAddresses",
+        AUTHENTICATE,
+        MAX_TRACKED_ADDRESSES,
+        int,
+        "IP addresses whose failed authentications are remembered (the oldest are forgotten).",
+        onCommandLine=False,
+    ),
+    Option(
+        "authTimeout",
+        AUTHENTICATE,
+        AUTH_TIMEOUT,
+        float,
+        "Seconds the authenticators have to decide on a request (slower: 503).",
+        unit="seconds",
+        onCommandLine=False,
+    ),
 )
 
 _BY_LAYER: dict[tuple[str, str], Option] = {(o.layer, o.name): o for o in OPTIONS}
@@ -493,4 +538,5 @@ __all__ = [
     "HTTP_SERVER",
     "WS_SERVER",
     "HTTP_HANDLER",
+    "AUTHENTICATE",
 ]

@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any
 
 from .interfaces import IHttpServerComponent, IMessageComponent
-from .options import HTTP_SERVER, IO_SERVER, WS_SERVER, checkKeywords, optionName
+from .options import AUTHENTICATE, HTTP_SERVER, IO_SERVER, WS_SERVER, checkKeywords, optionName
 
 _HOOKS = ("onOpen", "onMessage", "onClose", "onError")
 
@@ -26,6 +26,9 @@ NOT_A_COMPONENT = "subclass ratchetpy.MessageComponent (or implement onOpen, onM
 
 #: The keywords of L{WsServer} that are not limits, so not in the registry.
 WS_SERVER_KEYWORDS = ("compression", "strictSubProtocols", "http")
+
+#: The keywords of L{ratchetpy.auth.Authenticate} that are not limits.
+AUTHENTICATE_KEYWORDS = ("allowAnonymous", "throttle")
 
 
 class ComponentKind(Enum):
@@ -97,20 +100,57 @@ def _userName(keyword: str) -> str:
         return keyword
 
 
+def authenticators(auth: Any) -> list[Any]:
+    """
+    C{auth} as given to L{serveOverHttp} or L{ratchetpy.App.route}: one
+    authenticator or a list of them; C{None}: none.
+    """
+    if auth is None:
+        return []
+    if isinstance(auth, (list, tuple)):
+        return list(auth)
+    return [auth]
+
+
+def checkCookieAuth(component: Any, name: str) -> None:
+    """
+    @raise StackError: an L{ratchetpy.auth.Authenticate} among C{component}'s
+        layers reads cookies, and no L{ratchetpy.OriginCheck} is in front of
+        it.
+    """
+    from .auth.authenticate import CSWSH, findUnguardedCookieAuth
+
+    found = findUnguardedCookieAuth(component)
+    if found is not None:
+        raise StackError(
+            f"{name}: a cookie authenticator ({', '.join(map(repr, found.authenticators))}) needs an OriginCheck "
+            f"in front of it: {CSWSH}; allow your site's origins (App.route(..., allowedOrigins=[...]) or "
+            "OriginCheck(...)) instead of '*'"
+        )
+
+
 def serveOverHttp(
     component: Any,
     wsOptions: dict[str, Any] | None = None,
     *,
+    auth: Any = None,
+    authOptions: dict[str, Any] | None = None,
     reactor: Any = None,
     name: str | None = None,
     names: Callable[[str], str] = _userName,
 ) -> IHttpServerComponent:
     """
     The HTTP-layer component that serves C{component}: a message component
-    in a L{WsServer} with C{wsOptions}, an HTTP-layer component as it is.
+    in a L{WsServer} with C{wsOptions}, an HTTP-layer component as it is;
+    behind an L{ratchetpy.auth.Authenticate} with the authenticators C{auth}
+    if given.
 
     @param wsOptions: keyword arguments for L{WsServer}: the ones the
         caller was given, for they are refused with an HTTP-layer component.
+    @param auth: an authenticator, or a list of them, for
+        L{ratchetpy.auth.Authenticate}; C{None}: no authentication.
+    @param authOptions: keyword arguments for L{ratchetpy.auth.Authenticate}
+        (C{allowAnonymous}, C{throttle}, its limits).
     @param name: C{component} as messages name it; C{repr} by default.
     @param names: how the user spells a keyword, for messages.
     @raise StackError: C{component} is an App or no component, or
@@ -122,6 +162,8 @@ def serveOverHttp(
 
     wsOptions = wsOptions or {}
     checkKeywords(wsOptions, (WS_SERVER,), "WsServer()", WS_SERVER_KEYWORDS)
+    authOptions = authOptions or {}
+    checkKeywords(authOptions, (AUTHENTICATE,), "Authenticate()", AUTHENTICATE_KEYWORDS)
     name = repr(component) if name is None else name
     kind = componentKind(component)
     if kind is ComponentKind.HTTP:
@@ -132,12 +174,19 @@ def serveOverHttp(
             "WebSocket options go to the WsServer you built, or give a message component",
             names,
         )
-        return component
-    if kind is ComponentKind.APP:
+        served = component
+    elif kind is ComponentKind.APP:
         raise StackError(f"{name} is an App, a whole server: serve it on its own, or route its components")
-    if kind is None:
+    elif kind is None:
         raise StackError(f"{name} is not a component; {NOT_A_COMPONENT}")
-    return WsServer(component, reactor=reactor, **wsOptions)
+    else:
+        served = WsServer(component, reactor=reactor, **wsOptions)
+    given = authenticators(auth)
+    if given or authOptions:
+        from .auth.authenticate import Authenticate
+
+        served = Authenticate(served, *given, reactor=reactor, **authOptions)
+    return served
 
 
 def buildStack(
@@ -150,6 +199,8 @@ def buildStack(
     wsOptions: dict[str, Any] | None = None,
     publishPath: str | None = None,
     publishSecret: str | None = None,
+    auth: Any = None,
+    authOptions: dict[str, Any] | None = None,
     reactor: Any = None,
     name: str | None = None,
     names: Callable[[str], str] = _userName,
@@ -168,6 +219,9 @@ def buildStack(
 
     @param publishPath: serve a L{PublishEndpoint} with C{publishSecret} at
         this path, in front of whatever answers HTTP requests.
+    @param auth: authenticators for an L{ratchetpy.auth.Authenticate} in
+        front of the component's L{WsServer} (see L{serveOverHttp}); not for
+        an App (give them to its routes) nor raw.
     @param name: C{component} as messages name it; C{repr} by default.
     @param names: how the user spells a keyword (C{"raw"} too), for
         messages; see L{optionName}.
@@ -191,12 +245,13 @@ def buildStack(
             why = "it serves HTTP and WebSockets" if kind is ComponentKind.APP else "it needs the HTTP layer"
             raise StackError(f"{names('raw')} cannot apply to {name}, {kind.value}: {why}")
         publishing = ["publishPath"] if publishPath is not None else []
+        authenticating = ["auth"] if auth is not None else []
         instead = f"leave out {names('raw')} to use them"
-        _refuse([*httpOptions, *wsOptions, *publishing], name, "served raw", instead, names)
+        _refuse([*httpOptions, *wsOptions, *publishing, *authenticating], name, "served raw", instead, names)
         return IoServer(component, endpoint, reactor=reactor, **ioOptions)
     if kind is ComponentKind.APP:
         _refuse(
-            [*httpOptions, *wsOptions],
+            [*httpOptions, *wsOptions, *(["auth"] if auth is not None else [])],
             name,
             kind.value,
             "give them to App(...) and app.route(...) (a StaticFiles route for pages) instead",
@@ -207,7 +262,10 @@ def buildStack(
         ioOptions = {**component.ioOptions, **ioOptions}
         reactor = component.reactor if reactor is None else reactor
     else:
-        inner = serveOverHttp(component, wsOptions, reactor=reactor, name=name, names=names)
+        inner = serveOverHttp(
+            component, wsOptions, auth=auth, authOptions=authOptions, reactor=reactor, name=name, names=names
+        )
+    checkCookieAuth(inner, name)
     if publishPath is not None:
         from .pubsub.endpoint import PublishEndpoint, PublishFront
 
@@ -224,6 +282,9 @@ __all__ = [
     "componentKind",
     "serveOverHttp",
     "buildStack",
+    "authenticators",
+    "checkCookieAuth",
+    "AUTHENTICATE_KEYWORDS",
     "NOT_A_COMPONENT",
     "WS_SERVER_KEYWORDS",
 ]

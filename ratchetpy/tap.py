@@ -46,7 +46,7 @@ _LAYER_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.flag is not N
 
 #: How this plugin spells the keywords of the stack builder that are no
 #: layer options, for its messages.
-_FLAGS = {"raw": "--raw", "http": "--static", "publishPath": "--publish-path"}
+_FLAGS = {"raw": "--raw", "http": "--static", "publishPath": "--publish-path", "auth": "--auth-jwt-key-file"}
 
 
 def _key(o: Option) -> str:
@@ -113,6 +113,10 @@ class Options(usage.Options):
         ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
         ["publish-path", None, None, "Serve a publish endpoint: POST PATH/CHANNEL or PATH/user/ID (default: off)."],
         ["publish-secret-file", None, None, "File with the publish endpoint's secret (or RATCHETPY_PUBLISH_SECRET)."],
+        ["auth-jwt-key-file", None, None, "Require a JWT signed with this file's key (HMAC secret or PEM public key)."],
+        ["auth-jwt-algorithm", None, None, "The algorithm(s) the JWTs are signed with, e.g. HS256 (comma-separated)."],
+        ["auth-jwt-audience", None, None, "The 'aud' the JWTs must name (default: not checked)."],
+        ["auth-jwt-issuer", None, None, "The 'iss' the JWTs must have (default: not checked)."],
         *(_optParameter(o) for o in _LAYER_OPTIONS),
     ]
 
@@ -131,6 +135,7 @@ class Options(usage.Options):
         if self["static"] is not None and self["raw"]:
             raise usage.UsageError("--static needs HTTP: it cannot be combined with --raw")
         self.publishSecret = _publishSecret(self)
+        self.jwtAuth = _jwtAuth(self)
         if self["workers"] < 1:
             raise usage.UsageError(f"--workers must be 1 or more, not {self['workers']}")
         if self["workers"] > 1 and self["broker"].startswith("memory:"):
@@ -181,6 +186,46 @@ def _publishSecret(options: Options) -> str | None:
             'e.g. python -c "import secrets; print(secrets.token_urlsafe(32))"'
         )
     return secret
+
+
+def _jwtAuth(options: Options) -> Any:
+    """
+    The L{ratchetpy.auth.JWTAuth} the C{--auth-jwt-*} options describe, or
+    C{None} without C{--auth-jwt-key-file}.
+
+    @raise usage.UsageError: the options do not go together.
+    """
+    keyFile, algorithm = options["auth-jwt-key-file"], options["auth-jwt-algorithm"]
+    if keyFile is None:
+        for flag in ("auth-jwt-algorithm", "auth-jwt-audience", "auth-jwt-issuer"):
+            if options[flag] is not None:
+                raise usage.UsageError(f"--{flag} needs --auth-jwt-key-file FILE")
+        return None
+    if options["raw"]:
+        raise usage.UsageError("--auth-jwt-key-file needs HTTP: it cannot be combined with --raw")
+    if not algorithm:
+        raise usage.UsageError(
+            "--auth-jwt-key-file needs --auth-jwt-algorithm, the algorithm the tokens are signed with (e.g. HS256)"
+        )
+    algorithms = [name.strip() for name in algorithm.split(",") if name.strip()]
+    try:
+        with open(keyFile, "rb") as f:
+            key = f.read()
+    except OSError as exc:
+        raise usage.UsageError(f"--auth-jwt-key-file: cannot read {keyFile}: {exc.strerror}") from None
+    if all(name.upper().startswith("HS") for name in algorithms):
+        # An HMAC secret: the file's trailing newline is not part of it.
+        key = key.strip()
+        if not key:
+            raise usage.UsageError(f"--auth-jwt-key-file: {keyFile} is empty")
+    from .auth.jwt import JWTAuth
+
+    try:
+        return JWTAuth(
+            key, algorithms=algorithms, audience=options["auth-jwt-audience"], issuer=options["auth-jwt-issuer"]
+        )
+    except (TypeError, ValueError, ImportError) as exc:
+        raise usage.UsageError(f"--auth-jwt-algorithm: {exc}") from None
 
 
 def stopOnTerminate(reactor: Any, message: str) -> None:
@@ -347,6 +392,7 @@ def buildServer(component: Any, options: Options) -> IoServer:
         wsOptions=wsOptions,
         publishPath=options["publish-path"],
         publishSecret=getattr(options, "publishSecret", None),
+        auth=getattr(options, "jwtAuth", None),
         name=options["component"],
         names=_flag,
     )

@@ -78,6 +78,7 @@ PAGES = (
     "push.md",
     "scaling.md",
     "performance.md",
+    "identity.md",
 )
 TUTORIAL_PORT = 8080
 QUIET = 0.3  # seconds a client waits to be sure nothing arrives

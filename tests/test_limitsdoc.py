@@ -13,15 +13,22 @@ import re
 import pytest
 
 from ratchetpy import HttpHandler, HttpServer, IoServer, WsServer
+from ratchetpy.auth import Authenticate
 from ratchetpy.options import HTTP_HANDLER, OPTIONS, option
-from ratchetpy.stack import WS_SERVER_KEYWORDS
+from ratchetpy.stack import AUTHENTICATE_KEYWORDS, WS_SERVER_KEYWORDS
 from ratchetpy.tap import Options
 from tests.test_docs import page, pythonFile, tableRows
 
-LAYERS = {"IoServer": IoServer, "HttpServer": HttpServer, "WsServer": WsServer, "HttpHandler": HttpHandler}
+LAYERS = {
+    "IoServer": IoServer,
+    "HttpServer": HttpServer,
+    "WsServer": WsServer,
+    "HttpHandler": HttpHandler,
+    "Authenticate": Authenticate,
+}
 
 #: Keyword arguments of the layers that are no options of the registry.
-NOT_OPTIONS = {"reactor", *WS_SERVER_KEYWORDS}
+NOT_OPTIONS = {"reactor", *WS_SERVER_KEYWORDS, *AUTHENTICATE_KEYWORDS}
 
 
 def limitRows() -> dict[tuple[str, str], list[str]]:
@@ -82,7 +89,7 @@ def test_whatZeroMeans():
     assert named == {o.name for o in OPTIONS if o.zero is not None}
 
 
-@pytest.mark.parametrize("layer", ["IoServer", "HttpServer", "WsServer"])
+@pytest.mark.parametrize("layer", ["IoServer", "HttpServer", "WsServer", "Authenticate"])
 def test_signaturesShowTheRegistryDefaults(layer):
     """
     The keyword arguments of each layer are its registry options, each with

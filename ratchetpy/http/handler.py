@@ -15,6 +15,7 @@ from zope.interface import implementer
 
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent
 from ..options import BODY_TIMEOUT, HTTP_HANDLER, MAX_BODY_SIZE, option
+from .redact import redactTarget
 from .response import Response, closeWithResponse
 
 log = Logger(namespace="ratchetpy")
@@ -202,7 +203,7 @@ class HttpHandler:
                 failure,
                 handler=type(self).__name__,
                 method=request.method,
-                target=request.target,
+                target=redactTarget(request.target),
                 resourceId=conn.resourceId,
             )
             closeWithResponse(conn, 500, "the server failed to answer this request")

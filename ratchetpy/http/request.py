@@ -12,6 +12,7 @@ import h11
 from zope.interface import implementer
 
 from ..interfaces import IHttpRequest
+from .redact import redactTarget
 from .response import HttpError
 
 
@@ -86,7 +87,9 @@ class HttpRequest:
         return "websocket" in (token.strip().lower() for token in upgrade.split(","))
 
     def __repr__(self) -> str:
-        return f"<HttpRequest {self.method} {self.target} HTTP/{self.version}>"
+        # Query parameters that carry tokens are not shown: a request in a
+        # log line must not leak them.
+        return f"<HttpRequest {self.method} {redactTarget(self.target)} HTTP/{self.version}>"
 
 
 def parseHead(head: bytes) -> HttpRequest:

@@ -14,6 +14,7 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..http.redact import isCredentialSubprotocol
 from ..http.response import closeWithResponse
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent, IMessageComponent
 from ..options import (
@@ -64,6 +65,9 @@ class _Factory(EngineFactory):
         self.strictSubProtocols = strict
 
     def selectSubProtocol(self, offered: Sequence[str]) -> str | None:
+        # A bearer-token subprotocol is a credential, not a protocol: never
+        # agreed, never echoed back, never logged.
+        offered = [name for name in offered if not isCredentialSubprotocol(name)]
         for name in offered:
             if name in self._subProtocols:
                 return name

@@ -1,0 +1,25 @@
+"""
+Who is connecting: L{Authenticate}, the one authentication layer, and its
+authenticators (L{JWTAuth}, L{CallableAuth}); see C{docs/identity.md}.
+"""
+
+from .authenticate import Authenticate, findUnguardedCookieAuth
+from .callable import CallableAuth
+from .failures import AuthenticationFailed, FailureThrottle, Forbidden, Unauthorized
+from .jwt import JWTAuth, encodeBearerSubprotocol
+from .request import AuthRequest
+from .user import User
+
+__all__ = [
+    "Authenticate",
+    "JWTAuth",
+    "CallableAuth",
+    "User",
+    "Unauthorized",
+    "Forbidden",
+    "AuthenticationFailed",
+    "AuthRequest",
+    "FailureThrottle",
+    "encodeBearerSubprotocol",
+    "findUnguardedCookieAuth",
+]

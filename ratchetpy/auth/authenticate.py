@@ -1,0 +1,255 @@
+# -*- test-case-name: tests.auth.test_authenticate -*-
+"""
+L{Authenticate}: the one authentication layer, between L{HttpServer} and
+L{WsServer} (PHP Ratchet's C{SessionProvider} slot)::
+
+    IoServer(HttpServer(Authenticate(WsServer(Chat()), JWTAuth(key, algorithms=["HS256"]))))
+"""
+
+from __future__ import annotations
+
+from inspect import iscoroutine
+from typing import Any
+
+from twisted.internet.defer import Deferred, TimeoutError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ..decorator import ComponentDecorator
+from ..http.response import closeWithResponse
+from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent, IUser
+from ..options import (
+    AUTH_FAILURE_WINDOW,
+    AUTH_TIMEOUT,
+    AUTHENTICATE,
+    MAX_AUTH_FAILURES,
+    MAX_TRACKED_ADDRESSES,
+    checkOptions,
+)
+from .callable import asAuthenticator
+from .failures import AuthenticationFailed, FailureThrottle, Unauthorized
+from .request import AuthRequest
+
+log = Logger(namespace="ratchetpy")
+
+#: The sentence of every refusal to build a stack with cookies and no origin check.
+CSWSH = (
+    "browsers send cookies on cross-site WebSocket handshakes too, so any web page could connect as its visitor "
+    "(cross-site WebSocket hijacking)"
+)
+
+
+class _Anonymous:
+    """
+    The outcome "no authenticator recognised anything" (C{None} is a user of
+    no one only when anonymous access is allowed).
+    """
+
+
+_NOBODY = _Anonymous()
+
+
+class Authenticate(ComponentDecorator):
+    """
+    Recognises who is connecting before the WebSocket upgrade, and sets
+    C{conn.user} before the wrapped component's C{onOpen} (for WebSocket
+    connections and plain HTTP requests alike).
+
+    The C{authenticators} (L{IAuthenticator}s, or functions of the request:
+    see L{ratchetpy.auth.CallableAuth}) are asked in order; the first that
+    recognises the credentials decides:
+        - a user: C{conn.user} is that user, and the request goes on;
+        - L{ratchetpy.auth.Unauthorized}: 401 with C{WWW-Authenticate};
+        - L{ratchetpy.auth.Forbidden}: 403.
+    If none recognises anything: 401, or, with C{allowAnonymous},
+    C{conn.user} is C{None} and the request goes on.
+
+    Authenticators may be asynchronous: meanwhile the connection is not
+    read, so bytes the client sent after its request (WebSocket frames
+    pipelined after the handshake) wait. Those that take longer than
+    C{authTimeout} seconds get the client a 503.
+
+    Each refusal is logged as one line (rate-limited, without the
+    credentials). An address with C{maxAuthFailures} failed authentications
+    within C{authFailureWindow} seconds is refused with 429 and
+    C{Retry-After} until its oldest failure is that old; at most
+    C{maxTrackedAddresses} addresses are remembered.
+
+    @param throttle: a L{FailureThrottle} to share with other
+        L{Authenticate}s (L{ratchetpy.App} shares one between its routes); by
+        default one of its own, from the limits above.
+    @ivar authenticators: the authenticators, in order.
+    @ivar throttle: the L{FailureThrottle}.
+    """
+
+    def __init__(
+        self,
+        component: IHttpServerComponent,
+        *authenticators: Any,
+        allowAnonymous: bool = False,
+        maxAuthFailures: int = MAX_AUTH_FAILURES,
+        authFailureWindow: float = AUTH_FAILURE_WINDOW,
+        maxTrackedAddresses: int = MAX_TRACKED_ADDRESSES,
+        authTimeout: float = AUTH_TIMEOUT,
+        throttle: FailureThrottle | None = None,
+        reactor: Any = None,
+    ) -> None:
+        checkOptions(
+            AUTHENTICATE,
+            maxAuthFailures=maxAuthFailures,
+            authFailureWindow=authFailureWindow,
+            maxTrackedAddresses=maxTrackedAddresses,
+            authTimeout=authTimeout,
+        )
+        if not authenticators and not allowAnonymous:
+            raise TypeError("Authenticate needs at least one authenticator (or allowAnonymous=True)")
+        super().__init__(component)
+        self.authenticators = [asAuthenticator(a) for a in authenticators]
+        self.allowAnonymous = allowAnonymous
+        self.authTimeout = authTimeout
+        self.throttle = throttle if throttle is not None else FailureThrottle(
+            maxAuthFailures, authFailureWindow, maxTrackedAddresses
+        )
+        self._reactor = reactor
+
+    @property
+    def usesCookies(self) -> bool:
+        """
+        Whether one of the authenticators reads cookies.
+        """
+        return any(getattr(a, "usesCookies", False) for a in self.authenticators)
+
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:  # type: ignore[override]
+        retryAfter = self.throttle.retryAfter(conn.remoteAddress)
+        if retryAfter is not None:
+            self.refuse(conn)
+            closeWithResponse(
+                conn,
+                429,
+                f"too many failed authentications from this address; try again in {retryAfter} seconds",
+                [("Retry-After", str(retryAfter))],
+            )
+            return None
+        authRequest = AuthRequest(conn, request)
+        try:
+            outcome = self._ask(authRequest, 0)
+        except Exception:
+            self._fail(Failure(), conn)
+            return None
+        if isinstance(outcome, Deferred):
+            if self.authTimeout:
+                reactor = self._reactor if self._reactor is not None else conn.io.reactor
+                if reactor is None:
+                    from twisted.internet import reactor
+                outcome.addTimeout(self.authTimeout, reactor)
+            return outcome.addCallbacks(self._decided, self._fail, (conn, request), None, (conn,))
+        return self._decided(outcome, conn, request)
+
+    def _ask(self, request: AuthRequest, start: int) -> object:
+        """
+        Ask the authenticators from index C{start} on.
+
+        @return: a user, L{_NOBODY}, or a L{Deferred} of either.
+        """
+        authenticators = self.authenticators
+        for index in range(start, len(authenticators)):
+            authenticator = authenticators[index]
+            try:
+                result = authenticator.authenticate(request)
+            except AuthenticationFailed as failed:
+                failed.authenticator = authenticator  # type: ignore[attr-defined]
+                raise
+            if iscoroutine(result):
+                result = Deferred.fromCoroutine(result)
+            if isinstance(result, Deferred):
+                return result.addCallbacks(
+                    self._answered, self._answerFailed, (request, index), None, (authenticator,)
+                )
+            if result is not None:
+                return result
+        return _NOBODY
+
+    def _answered(self, result: object, request: AuthRequest, index: int) -> object:
+        if result is not None:
+            return result
+        return self._ask(request, index + 1)
+
+    @staticmethod
+    def _answerFailed(failure: Failure, authenticator: Any) -> Failure:
+        if isinstance(failure.value, AuthenticationFailed):
+            failure.value.authenticator = authenticator  # type: ignore[attr-defined]
+        return failure
+
+    def _decided(self, outcome: object, conn: IConnection, request: IHttpRequest) -> object:
+        if outcome is _NOBODY:
+            if not self.allowAnonymous:
+                return self._fail(Failure(Unauthorized("no credentials")), conn)
+            outcome = None
+        elif not IUser.providedBy(outcome):
+            return self._fail(
+                Failure(TypeError(f"an authenticator returned {type(outcome).__name__}, not a User or None")), conn
+            )
+        if _gone(conn):
+            # The client left while it was being authenticated.
+            self.refuse(conn)
+            return None
+        # On the connection I/O, so that every layer's view of it sees the user.
+        conn.io.user = outcome
+        return self.component.onOpen(conn, request)
+
+    def _fail(self, failure: Failure, conn: IConnection) -> None:
+        self.refuse(conn)
+        error = failure.value
+        if isinstance(error, AuthenticationFailed):
+            self.throttle.failed(conn.remoteAddress)
+            headers: list[tuple[str, str]] = []
+            if error.status == 401:
+                authenticator = getattr(error, "authenticator", None)
+                asked = [authenticator] if authenticator is not None else self.authenticators
+                headers = [
+                    ("WWW-Authenticate", challenge)
+                    for challenge in dict.fromkeys(getattr(a, "challenge", None) for a in asked)
+                    if challenge
+                ]
+            closeWithResponse(conn, error.status, f"{error.reason or 'not allowed'}", headers)
+            return None
+        if isinstance(error, TimeoutError):
+            closeWithResponse(conn, 503, f"authentication did not finish within {self.authTimeout:g} seconds")
+            return None
+        # A bug in an authenticator: its traceback, but not its request.
+        log.failure("an authenticator failed on connection {resourceId}", failure, resourceId=conn.resourceId)
+        closeWithResponse(conn, 500, "the server failed to authenticate this request")
+        return None
+
+
+def _gone(conn: IConnection) -> bool:
+    transport = conn.io.transport
+    return bool(getattr(transport, "disconnecting", False) or getattr(transport, "disconnected", False))
+
+
+def findUnguardedCookieAuth(component: Any, guarded: bool = False, seen: set[int] | None = None) -> Any:
+    """
+    The first L{Authenticate} with a cookie authenticator among C{component}
+    and the components it wraps (through decorators, L{ratchetpy.Router}
+    routes, a L{WsServer}'s HTTP component) that has no
+    L{ratchetpy.OriginCheck} in front of it (one allowing C{"*"} does not
+    count); C{None} if there is none.
+    """
+    from ..http.origin import OriginCheck
+
+    seen = set() if seen is None else seen
+    if component is None or id(component) in seen:
+        return None
+    seen.add(id(component))
+    if isinstance(component, OriginCheck) and "*" not in component.allowedOrigins:
+        guarded = True
+    if isinstance(component, Authenticate) and component.usesCookies and not guarded:
+        return component
+    attributes = vars(component) if hasattr(component, "__dict__") else {}
+    inner = [attributes.get("component"), attributes.get("http")]
+    inner += [route.component for route in getattr(component, "routes", None) or ()]
+    for candidate in inner:
+        found = findUnguardedCookieAuth(candidate, guarded, seen)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,62 @@
+"""
+twistd's --auth-jwt-* options (the tutorial that runs them is tested in
+tests/auth/test_identitydoc.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from twisted.python import usage
+
+from examples.named_chat import NamedChat
+from ratchetpy.auth import Authenticate, JWTAuth
+from ratchetpy.tap import Options, buildServer
+
+
+def parsed(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(["--component", "examples.named_chat:NamedChat", *args])
+    return options
+
+
+@pytest.fixture
+def keyFile(tmp_path):
+    path = tmp_path / "jwt.key"
+    path.write_text("a-secret-of-at-least-thirty-two-bytes!!\n")
+    return path
+
+
+def test_keyFilePutsJWTAuthInFront(keyFile):
+    """
+    --auth-jwt-key-file with --auth-jwt-algorithm builds HttpServer(Authenticate(WsServer(...), JWTAuth)), with the
+    audience and issuer given, and the key without the file's newline.
+    """
+    options = parsed(
+        "--auth-jwt-key-file", str(keyFile), "--auth-jwt-algorithm", "HS256",
+        "--auth-jwt-audience", "chat", "--auth-jwt-issuer", "https://id.example",
+    )
+    layer = buildServer(NamedChat(), options).component.component
+    assert isinstance(layer, Authenticate)
+    (jwtAuth,) = layer.authenticators
+    assert isinstance(jwtAuth, JWTAuth)
+    assert (jwtAuth.algorithms, jwtAuth.audience, jwtAuth.issuer) == (["HS256"], "chat", "https://id.example")
+    assert jwtAuth._key == b"a-secret-of-at-least-thirty-two-bytes!!"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--auth-jwt-key-file", "KEY"], "needs --auth-jwt-algorithm"),
+        (["--auth-jwt-algorithm", "HS256"], "needs --auth-jwt-key-file"),
+        (["--auth-jwt-key-file", "KEY", "--auth-jwt-algorithm", "HS999"], "unknown JWT algorithm"),
+        (["--auth-jwt-key-file", "/nonexistent/key", "--auth-jwt-algorithm", "HS256"], "cannot read"),
+        (["--auth-jwt-key-file", "KEY", "--auth-jwt-algorithm", "HS256", "--raw"], "cannot be combined with --raw"),
+    ],
+)
+def test_usageErrors(keyFile, args, message):
+    """
+    Options that do not go together: one line saying what is missing.
+    """
+    args = [str(keyFile) if arg == "KEY" else arg for arg in args]
+    with pytest.raises(usage.UsageError, match=message):
+        parsed(*args)
