@@ -76,7 +76,8 @@ class ConnectionGroup:
         """
         if exclude is None:
             excluded: Any = ()
-        elif hasattr(exclude, "send"):
+        elif hasattr(exclude, "send") and not isinstance(exclude, Iterable):
+            # One connection (a generator of connections has a send method too).
             excluded = (exclude,)
         else:
             excluded = set(exclude)  # type: ignore[arg-type]

@@ -213,6 +213,8 @@ def test_groupIsASetOfConnections():
     assert list(group) == [one, two] and len(group) == 2 and two in group
     group.broadcast("x", exclude=[one])
     assert two.got == "x" and not hasattr(one, "got")
+    group.broadcast("y", exclude=(conn for conn in [one]))
+    assert two.got == "y" and not hasattr(one, "got"), "a generator of connections to exclude"
     group.discard(one)
     group.discard(one)
     assert list(group) == [two]
