@@ -259,6 +259,18 @@ def closeCodeAfter(
             return closed.rcvd.code if closed.rcvd else None
 
 
+def connectFrom(source: str, port: int, timeout: float = 10.0) -> socket.socket:
+    """
+    (Blocking client.) A TCP connection to loopback C{port} from the local
+    address C{source} (say C{"127.0.0.2"}), as a client behind a proxy would be.
+    """
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.settimeout(timeout)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
 def readHead(sock: socket.socket) -> bytes:
     """
     (Blocking client.) Read a response head byte by byte, leaving what follows unread; less if the peer closes.

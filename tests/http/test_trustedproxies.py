@@ -17,7 +17,7 @@ from twisted.python import usage
 
 from ratchetpy import App, HttpServer, IpBlackList, OriginCheck, WsServer
 from ratchetpy.tap import Options
-from tests.helpers import exchange, freePort, inThread, readHead, statusOf, upgradeRequest, waitUntil
+from tests.helpers import connectFrom, exchange, freePort, inThread, readHead, statusOf, upgradeRequest, waitUntil
 from tests.server.test_proxy import Whoami, whoFrom
 from tests.test_scaling import Proxy
 
@@ -292,10 +292,7 @@ def test_nginxXForwardedFor(listen, nginx):
     assert inThread(whoFrom, "127.0.0.2", front) == "127.0.0.2 127.0.0.1"
 
     def spoofing() -> str:
-        sock = socket.socket()
-        sock.bind(("127.0.0.3", 0))
-        sock.settimeout(10)
-        sock.connect(("127.0.0.1", front))
+        sock = connectFrom("127.0.0.3", front)
         with sock:
             sock.sendall(upgradeWith("X-Forwarded-For: 6.6.6.6"))
             assert statusOf(readHead(sock)) == 101
@@ -362,19 +359,13 @@ def test_twistdBehindNginx(twistd, nginx, tmp_path):
     front = nginx(process.waitForPort())
 
     def clients() -> tuple[str, int | None, str]:
-        sock = socket.socket()
-        sock.bind(("127.0.0.2", 0))
-        sock.settimeout(10)
-        sock.connect(("127.0.0.1", front))
+        sock = connectFrom("127.0.0.2", front)
         with sock:
             sock.sendall(upgradeWith("X-Forwarded-For: 6.6.6.6"))
             assert statusOf(readHead(sock)) == 101
             first = sock.recv(2)
             seen = sock.recv(first[1]).decode()
-            second = socket.socket()
-            second.bind(("127.0.0.2", 0))
-            second.settimeout(10)
-            second.connect(("127.0.0.1", front))
+            second = connectFrom("127.0.0.2", front)
             with second:
                 second.sendall(upgradeRequest())
                 status = statusOf(readHead(second))

@@ -17,7 +17,6 @@ from websockets.sync.client import connect
 
 from ratchetpy import Channels
 from ratchetpy.pubsub import BrokerUnavailable
-from ratchetpy.pubsub.redis import RedisBroker
 from tests.helpers import sleep, waitUntil
 from tests.test_docs import DOCS, assertChatRelays, assertNothingArrives, codeBlocks
 
@@ -197,26 +196,6 @@ def test_invalidBrokerUrl(twistd):
 
 
 # In-process
-
-
-@pytest.fixture
-def brokers(redisServer):
-    """
-    C{brokers()} makes a started RedisBroker on the test's Redis, connected;
-    all are stopped after the test.
-    """
-    made: list[RedisBroker] = []
-
-    def make(**options: Any) -> RedisBroker:
-        broker = RedisBroker(redisServer.url, **options)
-        broker.start()
-        made.append(broker)
-        pytest_twisted.blockon(broker.whenConnected())
-        return broker
-
-    yield make
-    for broker in made:
-        pytest_twisted.blockon(broker.stop())
 
 
 def test_roundTrip(brokers):

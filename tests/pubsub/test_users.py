@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 import pytest
-import pytest_twisted
 import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -33,7 +32,6 @@ from ratchetpy.interfaces import IUser
 from ratchetpy.pubsub import envelope
 from ratchetpy.pubsub.endpoint import PublishEndpoint, PublishFront
 from ratchetpy.pubsub.local import LocalBroker
-from ratchetpy.pubsub.redis import RedisBroker
 from ratchetpy.pubsub.users import (
     DISCONNECTED,
     MAX_CONNECTIONS_PER_USER,
@@ -156,26 +154,6 @@ def closedWith(ws) -> tuple[int | None, str | None]:
             ws.recv(timeout=10)
     frame = closed.value.rcvd
     return (frame.code, frame.reason) if frame else (None, None)
-
-
-@pytest.fixture
-def brokers(redisServer):
-    """
-    C{brokers()}: a started RedisBroker on the test's Redis, connected (one
-    per server, as one per process); all stopped after the test.
-    """
-    made: list[RedisBroker] = []
-
-    def make(**options: Any) -> RedisBroker:
-        broker = RedisBroker(redisServer.url, **options)
-        broker.start()
-        made.append(broker)
-        pytest_twisted.blockon(broker.whenConnected())
-        return broker
-
-    yield make
-    for broker in made:
-        pytest_twisted.blockon(broker.stop())
 
 
 def waitForSubscribers(redisServer, brokerChannel: str, count: int) -> None:

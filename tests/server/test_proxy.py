@@ -22,6 +22,7 @@ from ratchetpy import HttpServer, IpBlackList, MessageComponent, WsServer
 from ratchetpy.server import proxy
 from tests.helpers import (
     Recorder,
+    connectFrom,
     exchange,
     freePort,
     inThread,
@@ -284,10 +285,7 @@ def whoFrom(source: str, port: int, path: str = "/") -> str:
     (Blocking client.) What Whoami tells a WebSocket client connecting from
     C{source}.
     """
-    sock = socket.socket()
-    sock.bind((source, 0))
-    sock.settimeout(10)
-    sock.connect(("127.0.0.1", port))
+    sock = connectFrom(source, port)
     with connect(f"ws://127.0.0.1:{port}{path}", sock=sock, open_timeout=10) as ws:
         return str(ws.recv(timeout=10))
 
@@ -314,16 +312,10 @@ def test_haproxyPerIpLimit(listen, proxies, tmp_path):
     front = startHaproxy(proxies, tmp_path, server.portNumber, "send-proxy-v2")
 
     def attempt() -> tuple[int | None, str]:
-        sock = socket.socket()
-        sock.bind(("127.0.0.2", 0))
-        sock.settimeout(10)
-        sock.connect(("127.0.0.1", front))
+        sock = connectFrom("127.0.0.2", front)
         with connect(f"ws://127.0.0.1:{front}/", sock=sock, open_timeout=10) as first:
             first.recv(timeout=10)
-            second = socket.socket()
-            second.bind(("127.0.0.2", 0))
-            second.settimeout(10)
-            second.connect(("127.0.0.1", front))
+            second = connectFrom("127.0.0.2", front)
             with second:
                 second.sendall(upgradeRequest())
                 status = statusOf(readHead(second))
