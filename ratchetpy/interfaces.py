@@ -98,6 +98,15 @@ class IConnection(Interface):
         """
     )
 
+    session = Attribute(
+        """
+        The web application's session of the user connecting, an
+        L{ISession}, set by L{ratchetpy.auth.SessionProvider} or a session
+        authenticator before the component's C{onOpen}; C{None} when neither
+        is in front. Shared by every layer's view of the connection.
+        """
+    )
+
     httpRequest = Attribute(
         """
         The L{IHttpRequest} that opened this connection, or C{None} on a raw TCP
@@ -226,6 +235,54 @@ class IUser(Interface):
         or C{None} if they do not.
         """
     )
+
+
+class ISession(Interface):
+    """
+    A web application's session, as C{conn.session}: a mutable mapping of
+    the session's keys (C{session["cart"]}, C{session.get("theme")}) that may
+    be written back to the application's session store.
+    """
+
+    key = Attribute("The session's key (its cookie's value), or C{None} for a session not stored yet.")
+    readOnly = Attribute(
+        """
+        C{True} if changes are refused (a Flask session lives in a cookie,
+        which a WebSocket cannot set): setting a key raises
+        L{ratchetpy.auth.session.ReadOnlySessionError}.
+        """
+    )
+    modified = Attribute("Whether the session was changed since it was read or last saved.")
+
+    def save() -> object:
+        """
+        Write the session back to its store (blocking stores in a thread).
+
+        @return: a L{Deferred} that fires once it is written; callers
+            C{await} it.
+        """
+
+
+class ISessionStore(Interface):
+    """
+    Where L{ratchetpy.auth.SessionProvider} and the session authenticators
+    read sessions from: Django's session engine, Flask's signed cookie.
+    """
+
+    usesCookies = Attribute(
+        """
+        C{True} if the session's key is a cookie (see
+        L{IAuthenticator.usesCookies}: an L{ratchetpy.OriginCheck} must be in
+        front).
+        """
+    )
+
+    def load(request: object) -> object:
+        """
+        The session of C{request} (an L{ratchetpy.auth.AuthRequest}), an
+        L{ISession}; or C{None} if it has none. May be a L{Deferred} or a
+        coroutine: it must not block the reactor.
+        """
 
 
 class IAuthenticator(Interface):

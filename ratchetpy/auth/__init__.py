@@ -8,6 +8,7 @@ from .callable import CallableAuth
 from .failures import AuthenticationFailed, FailureThrottle, Forbidden, Unauthorized
 from .jwt import JWTAuth, encodeBearerSubprotocol
 from .request import AuthRequest
+from .session import ReadOnlySessionError, Session, SessionProvider
 from .user import User
 
 __all__ = [
@@ -22,4 +23,7 @@ __all__ = [
     "FailureThrottle",
     "encodeBearerSubprotocol",
     "findUnguardedCookieAuth",
+    "Session",
+    "SessionProvider",
+    "ReadOnlySessionError",
 ]

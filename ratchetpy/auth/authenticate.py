@@ -142,8 +142,8 @@ class Authenticate(ComponentDecorator):
                 if reactor is None:
                     from twisted.internet import reactor
                 outcome.addTimeout(self.authTimeout, reactor)
-            return outcome.addCallbacks(self._decided, self._fail, (conn, request), None, (conn,))
-        return self._decided(outcome, conn, request)
+            return outcome.addCallbacks(self._decided, self._fail, (conn, request, authRequest), None, (conn,))
+        return self._decided(outcome, conn, request, authRequest)
 
     def _ask(self, request: AuthRequest, start: int) -> object:
         """
@@ -180,7 +180,9 @@ class Authenticate(ComponentDecorator):
             failure.value.authenticator = authenticator  # type: ignore[attr-defined]
         return failure
 
-    def _decided(self, outcome: object, conn: IConnection, request: IHttpRequest) -> object:
+    def _decided(
+        self, outcome: object, conn: IConnection, request: IHttpRequest, authRequest: AuthRequest
+    ) -> object:
         if outcome is _NOBODY:
             if not self.allowAnonymous:
                 return self._fail(Failure(Unauthorized("no credentials")), conn)
@@ -195,6 +197,8 @@ class Authenticate(ComponentDecorator):
             return None
         # On the connection I/O, so that every layer's view of it sees the user.
         conn.io.user = outcome
+        if authRequest.session is not None:
+            conn.io.session = authRequest.session
         return self.component.onOpen(conn, request)
 
     def _fail(self, failure: Failure, conn: IConnection) -> None:
@@ -236,6 +240,7 @@ def findUnguardedCookieAuth(component: Any, guarded: bool = False, seen: set[int
     count); C{None} if there is none.
     """
     from ..http.origin import OriginCheck
+    from .session import SessionProvider
 
     seen = set() if seen is None else seen
     if component is None or id(component) in seen:
@@ -243,7 +248,7 @@ def findUnguardedCookieAuth(component: Any, guarded: bool = False, seen: set[int
     seen.add(id(component))
     if isinstance(component, OriginCheck) and "*" not in component.allowedOrigins:
         guarded = True
-    if isinstance(component, Authenticate) and component.usesCookies and not guarded:
+    if isinstance(component, (Authenticate, SessionProvider)) and component.usesCookies and not guarded:
         return component
     attributes = vars(component) if hasattr(component, "__dict__") else {}
     inner = [attributes.get("component"), attributes.get("http")]

@@ -21,11 +21,14 @@ class AuthRequest:
 
     @ivar httpRequest: the L{IHttpRequest}.
     @ivar connection: the L{IConnection} it arrived on.
+    @ivar session: the session an authenticator read (an L{ISession}), which
+        becomes C{conn.session} if that authenticator decides; C{None}.
     """
 
     def __init__(self, connection: IConnection, httpRequest: IHttpRequest) -> None:
         self.connection = connection
         self.httpRequest = httpRequest
+        self.session: Any = None
 
     @property
     def method(self) -> str:

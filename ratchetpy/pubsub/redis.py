@@ -317,6 +317,34 @@ class RedisBroker:
 
         return d.addCallbacks(accepted, failed)
 
+    def execute(self, *command: Any) -> defer.Deferred[Any]:
+        """
+        Run one Redis command on the publishing connection (what presence
+        and one-time tickets keep in Redis): C{execute("GETDEL", key)}.
+
+        @return: a L{Deferred} firing with Redis's answer (C{bytes} for
+            strings), or failing within C{publishTimeout} seconds with
+            L{BrokerUnavailable} while Redis is unreachable.
+        """
+        connection = self._connections[_PUBLISHER]
+        if connection is None:
+            return defer.fail(BrokerUnavailable(f"Redis at {self.address.display()} is unreachable"))
+        try:
+            d = connection.execute_command(*command)
+        except txredisapi.ConnectionError as exc:
+            return defer.fail(BrokerUnavailable(f"Redis at {self.address.display()} is unreachable ({exc})"))
+
+        def failed(failure: Failure) -> Failure:
+            if failure.check(txredisapi.TimeoutError, txredisapi.ConnectionError):
+                return Failure(
+                    BrokerUnavailable(
+                        f"Redis at {self.address.display()} did not answer: {failure.getErrorMessage()}"
+                    )
+                )
+            return failure
+
+        return d.addErrback(failed)
+
     def _unreachable(self, why: str = "") -> BrokerUnavailable:
         detail = f" ({why})" if why else ""
         return BrokerUnavailable(

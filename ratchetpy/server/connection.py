@@ -48,6 +48,7 @@ class IoConnection(FlowControl):
         "remoteAddress",
         "peerAddress",
         "user",
+        "session",
         "transport",
         "reactor",
         "openConnections",
@@ -70,6 +71,7 @@ class IoConnection(FlowControl):
         self.peerAddress: str = hostOf(transport.getPeer())
         self.remoteAddress: str = self.peerAddress
         self.user: Any = None
+        self.session: Any = None
         self.transport = transport
         self.reactor = reactor
         self.openConnections = openConnections if openConnections is not None else ConnectionCounter()

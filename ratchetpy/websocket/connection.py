@@ -52,6 +52,10 @@ class WsConnection:
         return self._inner.user
 
     @property
+    def session(self) -> Any:
+        return self._inner.session
+
+    @property
     def httpRequest(self) -> IHttpRequest | None:
         return self._inner.httpRequest  # type: ignore[no-any-return]
 
