@@ -9,6 +9,7 @@ from .failures import AuthenticationFailed, FailureThrottle, Forbidden, Unauthor
 from .jwt import JWTAuth, encodeBearerSubprotocol
 from .request import AuthRequest
 from .session import ReadOnlySessionError, Session, SessionProvider
+from .ticket import TicketAuth, Tickets, mintTicket
 from .user import User
 
 __all__ = [
@@ -26,4 +27,7 @@ __all__ = [
     "Session",
     "SessionProvider",
     "ReadOnlySessionError",
+    "Tickets",
+    "TicketAuth",
+    "mintTicket",
 ]

@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred, TimeoutError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .._ratelimit import LogBudget
 from ..decorator import ComponentDecorator
 from ..http.response import closeWithResponse
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent, IUser
@@ -26,11 +27,13 @@ from ..options import (
     MAX_TRACKED_ADDRESSES,
     checkOptions,
 )
+from ..pubsub import BrokerUnavailable
 from .callable import asAuthenticator
 from .failures import AuthenticationFailed, FailureThrottle, Unauthorized
 from .request import AuthRequest
 
 log = Logger(namespace="ratchetpy")
+_outages = LogBudget(log)
 
 #: The sentence of every refusal to build a stack with cookies and no origin check.
 CSWSH = (
@@ -216,6 +219,13 @@ class Authenticate(ComponentDecorator):
                     if challenge
                 ]
             closeWithResponse(conn, error.status, f"{error.reason or 'not allowed'}", headers)
+            return None
+        if isinstance(error, BrokerUnavailable):
+            # Redis, where tickets and sessions may live, is down: the
+            # client may try again; the outage is logged by the broker too.
+            _outages.warn("store", "could not check credentials on connection {resourceId}: {why}",
+                          resourceId=conn.resourceId, why=error)
+            closeWithResponse(conn, 503, "the server cannot check credentials right now; try again shortly")
             return None
         if isinstance(error, TimeoutError):
             closeWithResponse(conn, 503, f"authentication did not finish within {self.authTimeout:g} seconds")
