@@ -3,7 +3,7 @@ Who is connecting: L{Authenticate}, the one authentication layer, and its
 authenticators (L{JWTAuth}, L{CallableAuth}); see C{docs/identity.md}.
 """
 
-from .authenticate import Authenticate, findUnguardedCookieAuth
+from .authenticate import CREDENTIALS_EXPIRED, Authenticate, findUnguardedCookieAuth, renewUser
 from .callable import CallableAuth
 from .failures import AuthenticationFailed, FailureThrottle, Forbidden, Unauthorized
 from .jwt import JWTAuth, encodeBearerSubprotocol
@@ -27,6 +27,8 @@ __all__ = [
     "Session",
     "SessionProvider",
     "ReadOnlySessionError",
+    "renewUser",
+    "CREDENTIALS_EXPIRED",
     "Tickets",
     "TicketAuth",
     "mintTicket",
