@@ -71,6 +71,7 @@ def test_ticketsFromTwistd(twistd, redisServer, keyFile):
 
     from ratchetpy.auth import mintTicket
     from tests.auth.support import refusal, whoAmI
+    from tests.credentials import remember
     from tests.helpers import inThread
     from tests.test_tap import LOOPBACK
 
@@ -80,7 +81,7 @@ def test_ticketsFromTwistd(twistd, redisServer, keyFile):
     )
     url = f"ws://127.0.0.1:{process.waitForPort()}/"
     process.readUntil("connected to Redis")
-    ticket = mintTicket(redis.Redis.from_url(redisServer.url), "8", {"name": "Di"})
+    ticket = remember(mintTicket(redis.Redis.from_url(redisServer.url), "8", {"name": "Di"}))
     assert inThread(whoAmI, f"{url}?ticket={ticket}")[0] == {"id": "8", "info": {"name": "Di"}, "exp": None}
     status, headers, _ = inThread(refusal, f"{url}?ticket={ticket}")
     assert (status, headers["www-authenticate"]) == (401, 'Ticket realm="ratchetpy"')

@@ -13,6 +13,7 @@ import redis
 
 from ratchetpy.auth import TicketAuth, Tickets, User, mintTicket
 from tests.auth.support import WhoAmI, refusal, serveAuthenticated, whoAmI
+from tests.credentials import remember
 from tests.helpers import inThread, waitUntil
 
 
@@ -22,7 +23,7 @@ def test_localTicketOnce(listen, logged):
     """
     tickets = Tickets()
     _, url = serveAuthenticated(listen, WhoAmI(), TicketAuth(tickets))
-    ticket = pytest_twisted.blockon(tickets.mint(User("7", {"name": "Ann"}, expiresAt=2_000_000_000)))
+    ticket = remember(pytest_twisted.blockon(tickets.mint(User("7", {"name": "Ann"}, expiresAt=2_000_000_000))))
     user, _ = inThread(whoAmI, f"{url}?ticket={ticket}")
     assert user == {"id": "7", "info": {"name": "Ann"}, "exp": 2_000_000_000.0}
     status, headers, body = inThread(refusal, f"{url}?ticket={ticket}")
@@ -37,7 +38,7 @@ def test_localTicketExpires(listen):
     """
     tickets = Tickets(ttl=0.2)
     _, url = serveAuthenticated(listen, WhoAmI(), TicketAuth(tickets))
-    ticket = pytest_twisted.blockon(tickets.mint(User("7")))
+    ticket = remember(pytest_twisted.blockon(tickets.mint(User("7"))))
     time.sleep(0.4)
     assert inThread(refusal, f"{url}?ticket={ticket}")[0] == 401
     assert inThread(refusal, f"{url}?ticket=short")[0] == 401
@@ -69,7 +70,7 @@ def test_redisTicketTakenOnceAcrossServers(listen, brokers, redisServer):
         assert tickets.inRedis
         urls.append(serveAuthenticated(listen, WhoAmI(), TicketAuth(tickets))[1])
     app = redis.Redis.from_url(redisServer.url)
-    ticket = mintTicket(app, "9", {"name": "Bo"}, ttl=10)
+    ticket = remember(mintTicket(app, "9", {"name": "Bo"}, ttl=10))
     keys = app.keys("ratchetpy:ticket:*")
     assert len(keys) == 1 and ticket.encode() not in keys[0] and ticket.encode() not in app.get(keys[0])
     assert inThread(whoAmI, f"{urls[0]}?ticket={ticket}")[0] == {"id": "9", "info": {"name": "Bo"}, "exp": None}
@@ -83,7 +84,7 @@ def test_redisTicketMintedByServer(listen, brokers, redisServer):
     """
     first, second = Tickets(brokers(), ttl=5), Tickets(brokers())
     _, url = serveAuthenticated(listen, WhoAmI(), TicketAuth(second))
-    ticket = pytest_twisted.blockon(first.mint(User("3", {"name": "Cy"})))
+    ticket = remember(pytest_twisted.blockon(first.mint(User("3", {"name": "Cy"}))))
     ttl = redis.Redis.from_url(redisServer.url).pttl(redis.Redis.from_url(redisServer.url).keys("ratchetpy:*")[0])
     assert 0 < ttl <= 5000
     assert inThread(whoAmI, f"{url}?ticket={ticket}")[0]["id"] == "3"
