@@ -10,6 +10,7 @@ wrong and what to do, and a non-zero exit status.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -23,7 +24,7 @@ from twisted.python import usage
 from .loader import ComponentError, loadComponent
 from .options import HTTP_SERVER, IO_SERVER, OPTIONS, WS_SERVER, Option, option, useCommandLineNames
 from .pubsub import setDefaultBroker
-from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint
+from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint, plainPort
 from .service import IoServerService
 from .stack import StackError, buildStack
 from .workers import (
@@ -46,7 +47,12 @@ _LAYER_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.flag is not N
 
 #: How this plugin spells the keywords of the stack builder that are no
 #: layer options, for its messages.
-_FLAGS = {"raw": "--raw", "http": "--static", "publishPath": "--publish-path", "auth": "--auth-jwt-key-file/--auth-tickets"}
+_FLAGS = {
+    "raw": "--raw",
+    "http": "--static",
+    "publishPath": "--publish-path",
+    "auth": "--auth-jwt-key-file/--auth-tickets",
+}
 
 
 def _key(o: Option) -> str:
@@ -87,7 +93,7 @@ def _help(o: Option) -> str:
 def _optParameter(o: Option) -> list[Any]:
     # A str option needs no coercion (twistd passes it as typed), a number
     # its type; a list of addresses is split at its commas.
-    coerce = None if o.kind is str else o.fromCommandLine if o.kind is tuple else o.kind
+    coerce = None if o.kind is str else o.fromCommandLine
     # twistd would show an empty list as "()": its help says "none" instead,
     # and postOptions puts the registry's default back.
     default = None if o.kind is tuple else o.default
@@ -121,9 +127,25 @@ class Options(usage.Options):
         *(_optParameter(o) for o in _LAYER_OPTIONS),
     ]
 
+    def parseOptions(self, options: Any = None) -> None:
+        """
+        Parse the options; under twistd, a usage mistake is one line,
+        C{ratchetpy: ...}, and exit status 2, rather than twistd's whole
+        help followed by the error.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as exc:
+            if getattr(self, "parent", None) is None:
+                raise
+            why = str(exc).removeprefix("Parameter type enforcement failed: ")
+            sys.stderr.write(f"ratchetpy: {why} (see twistd ratchetpy --help)\n")
+            raise SystemExit(2) from None
+
     def postOptions(self) -> None:
         if not self["component"]:
             raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
+        self["port"] = plainPort(self["port"])
         for o in _LAYER_OPTIONS:
             if self[_key(o)] is None and o.kind is tuple:
                 self[_key(o)] = o.default
@@ -254,28 +276,44 @@ def _authenticators(options: Options) -> list[Any] | None:
 
 def stopOnTerminate(reactor: Any, message: str) -> None:
     """
-    Make SIGTERM log C{message} and stop C{reactor} (a graceful stop, exit
-    status 0), once it runs. Twisted's own SIGTERM handler makes twistd
-    re-raise the signal after shutting down, so the process "dies of
-    SIGTERM"; a service manager asking for a graceful stop should see a
-    clean exit instead.
+    Make SIGTERM and SIGINT (Ctrl-C) log C{message} and stop C{reactor} (a
+    graceful stop, exit status 0), once it runs. Twisted's own SIGTERM
+    handler makes twistd re-raise the signal after shutting down, so the
+    process "dies of SIGTERM"; a service manager asking for a graceful stop
+    should see a clean exit instead, and Ctrl-C should do the same.
+
+    @param message: what to log, with C{{signal}} for the signal's name.
     """
 
     def terminate(signum: int, frame: object) -> None:
-        log.info(message)
+        log.info(message, signal=signal.Signals(signum).name)
         reactor.callFromThread(reactor.stop)
 
-    reactor.callWhenRunning(signal.signal, signal.SIGTERM, terminate)
+    def install() -> None:
+        signal.signal(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGINT, terminate)
+
+    reactor.callWhenRunning(install)
 
 
 def cannotListen(endpoint: object, why: object) -> SystemExit:
     """
     The one line (and exit status 1) for an endpoint that cannot be listened
-    on.
+    on, with what to do about the usual causes.
+
+    @param why: the C{OSError} (or its text).
     """
-    return SystemExit(
-        f"ratchetpy: cannot listen on {endpoint}: {why}. Is another server using it? Choose another with --port."
-    )
+    number = getattr(why, "errno", None)
+    text = getattr(why, "strerror", None) or str(why)
+    if number == errno.EADDRINUSE:
+        advice = "Is another server using it? Choose another with --port."
+    elif number == errno.EADDRNOTAVAIL:
+        advice = "This machine has no such address: check interface=..., or leave it out to listen on every address."
+    elif number == errno.EACCES:
+        advice = "Ports below 1024 need privileges: choose a port above 1023 with --port, or run as root."
+    else:
+        advice = "Choose another with --port."
+    return SystemExit(f"ratchetpy: cannot listen on {endpoint}: {text}. {advice}")
 
 
 class _TapService(IoServerService):
@@ -297,7 +335,7 @@ class _TapService(IoServerService):
             self.broker.start()
         from twisted.internet import reactor
 
-        stopOnTerminate(reactor, "received SIGTERM: closing connections and stopping")
+        stopOnTerminate(reactor, "received {signal}: closing connections and stopping")
         if self.whenListening is not None:
             # Ready once listening and once the reactor runs, after the SIGTERM
             # handler above: a supervisor told "ready" may stop it at once.
@@ -374,11 +412,11 @@ class _SupervisorService(WorkerSupervisor):
         try:
             super().privilegedStartService()
         except OSError as exc:
-            raise cannotListen(self.options["port"], exc.strerror) from None
+            raise cannotListen(self.options["port"], exc) from None
 
     def startService(self) -> None:
         super().startService()
-        stopOnTerminate(self.reactor, "received SIGTERM: stopping the workers")
+        stopOnTerminate(self.reactor, "received {signal}: stopping the workers")
 
 
 def _given(options: Options, layer: str) -> dict[str, Any]:
