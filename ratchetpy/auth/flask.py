@@ -239,7 +239,7 @@ class FlaskSessionStore:
             serializer=TaggedJSON,
             signer_kwargs={"key_derivation": keyDerivation, "digest_method": _digestMethod(digest)},
         )
-        self._errors = itsdangerous
+        self._itsdangerous = itsdangerous
 
     def cookieOf(self, request: Any) -> str | None:
         """
@@ -257,7 +257,7 @@ class FlaskSessionStore:
         @raise InvalidSessionCookie: it is expired, signed with another key
             (or changed), or not a session.
         """
-        errors = self._errors
+        errors = self._itsdangerous
         try:
             data, signedAt = self._serializer.loads(cookie, max_age=self.maxAge, return_timestamp=True)
         except errors.SignatureExpired:
