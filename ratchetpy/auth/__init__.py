@@ -1,11 +1,13 @@
 """
 Who is connecting: L{Authenticate}, the one authentication layer, and its
-authenticators (L{JWTAuth}, L{CallableAuth}); see C{docs/identity.md}.
+authenticators (L{JWTAuth}, L{CallableAuth}, L{FlaskSessionAuth}); see
+C{docs/identity.md}.
 """
 
 from .authenticate import CREDENTIALS_EXPIRED, Authenticate, findUnguardedCookieAuth, renewUser
 from .callable import CallableAuth
 from .failures import AuthenticationFailed, FailureThrottle, Forbidden, Unauthorized
+from .flask import FlaskSessionAuth, FlaskSessionStore
 from .jwt import JWTAuth, encodeBearerSubprotocol
 from .request import AuthRequest
 from .session import ReadOnlySessionError, Session, SessionProvider
@@ -32,4 +34,6 @@ __all__ = [
     "Tickets",
     "TicketAuth",
     "mintTicket",
+    "FlaskSessionAuth",
+    "FlaskSessionStore",
 ]
