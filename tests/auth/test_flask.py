@@ -42,6 +42,7 @@ from ratchetpy.auth import FlaskSessionAuth, FlaskSessionStore, ReadOnlySessionE
 from ratchetpy.auth.flask import READ_ONLY_WHY, TaggedJSON
 from ratchetpy.stack import StackError, checkCookieAuth
 from tests.auth.support import WhoAmI, refusal, serveAuthenticated, whoAmI
+from tests.credentials import remember
 from tests.helpers import ROOT, inThread, sleep
 
 KEY = "the-flask-applications-secret-key"
@@ -90,6 +91,7 @@ def cookieHeader(value: str, name: str = "session") -> dict[str, Any]:
     """
     The connect options that send the session cookie C{value}.
     """
+    remember(value)
     return {"additional_headers": {"Cookie": f"theme=dark; {name}={value}"}}
 
 
