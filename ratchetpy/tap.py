@@ -384,7 +384,8 @@ def makeService(options: Options) -> IService:
     try:
         component = loadComponent(options["component"])
     except ComponentError as exc:
-        raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}") from None
+        detail = f"\n{exc.traceback}" if exc.traceback else ""
+        raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}{detail}") from None
     try:
         parseEndpoint(reactor, options["port"])
     except BadEndpoint as exc:

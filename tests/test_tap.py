@@ -245,6 +245,34 @@ def test_badComponentIsOneClearLine(twistd, component, expected):
 
 
 @pytest.mark.parametrize(
+    "source, summary, line",
+    [
+        ("class Broken(MessageComponent):\n    def __init__(self):\n        self.rooms = {}['lobby']\n",
+         r"calling Broken\(\) failed: KeyError: 'lobby'", "self.rooms = {}['lobby']"),
+        ("import no_such_dependency_xyz\n", r"importing brokenmod failed: No module named 'no_such_dependency_xyz'",
+         "import no_such_dependency_xyz"),
+    ],
+    ids=["constructor", "import"],
+)
+def test_failingComponentShowsTheUsersTraceback(twistd, tmp_path, source, summary, line):
+    """
+    A component whose constructor (or module) fails: the one-line summary, then the traceback of the user's code,
+    ending at the line that failed, without importlib's or ratchetpy's frames.
+    """
+    (tmp_path / "brokenmod.py").write_text("from ratchetpy import MessageComponent\n\n\n" + source)
+    process = twistd("--component", "brokenmod:Broken", "--port", LOOPBACK, cwd=tmp_path)
+    status = process.stop(timeout=15) if process.process.wait(timeout=15) is not None else None
+    output = process.output
+    assert status == 1, output
+    lines = output.splitlines()
+    first = next(i for i, text in enumerate(lines) if "ratchetpy: --component brokenmod:Broken:" in text)
+    assert re.search(summary, lines[first]), output
+    rest = "\n".join(lines[first + 1 :])
+    assert "brokenmod.py" in rest and line in rest, output
+    assert "importlib" not in rest and "ratchetpy/loader.py" not in rest, output
+
+
+@pytest.mark.parametrize(
     "args, message",
     [
         (["--port", LOOPBACK], r"--component MODULE:NAME is required, e.g. --component examples.chat:Chat"),

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .._dispatch import HookDispatcher
+from ..hooknames import checkHookNames
 from ..interfaces import IMessageComponent
 from ..options import MAX_SEND_BUFFER, SHUTDOWN_TIMEOUT, SLOW_CONSUMER_POLICY, option
 from ..websocket.codes import GOING_AWAY
@@ -189,6 +190,8 @@ class IoServer(Factory):
     ) -> None:
         option("shutdownTimeout").check(shutdownTimeout)
         self._sendLimit = SendLimit(maxSendBuffer, slowConsumerPolicy)
+        # A raw TCP component's hooks; a WsServer checks its component's.
+        checkHookNames(component)
         self.component = component
         self.endpoint = endpoint
         self.shutdownTimeout = shutdownTimeout
