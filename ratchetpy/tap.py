@@ -133,10 +133,17 @@ class Options(usage.Options):
         C{ratchetpy: ...}, and exit status 2, rather than twistd's whole
         help followed by the error.
         """
+        parent = getattr(self, "parent", None)
+        if parent is not None and parent.get("nodaemon") and parent.get("pidfile") == DEFAULT_PIDFILE:
+            # In the foreground (a terminal, systemd, a container) nothing
+            # reads a pidfile, and twistd's default, twistd.pid in the
+            # current directory, makes a second server started there refuse
+            # to run. Given explicitly (--pidfile=PATH), it is kept.
+            parent["pidfile"] = ""
         try:
             super().parseOptions(options)
         except usage.UsageError as exc:
-            if getattr(self, "parent", None) is None:
+            if parent is None:
                 raise
             why = str(exc).removeprefix("Parameter type enforcement failed: ")
             sys.stderr.write(f"ratchetpy: {why} (see twistd ratchetpy --help)\n")
@@ -179,6 +186,29 @@ class Options(usage.Options):
                 tcpAddress(self["port"])
             except WorkersError as exc:
                 raise usage.UsageError(str(exc)) from None
+
+
+#: twistd's own default C{--pidfile}.
+DEFAULT_PIDFILE = "twistd.pid"
+
+
+def removeOwnPidfile(options: Any) -> None:
+    """
+    Remove the pidfile twistd wrote for this process, if any: a server that
+    could not start must not leave one behind (the next start would find
+    it, or another process could get its number).
+    """
+    parent = getattr(options, "parent", None)
+    path = parent.get("pidfile") if parent is not None else None
+    if not path:
+        return
+    try:
+        with open(path, encoding="ascii") as f:
+            ours = f.read().strip() == str(os.getpid())
+        if ours:
+            os.remove(path)
+    except (OSError, UnicodeDecodeError):
+        pass
 
 
 def _publishSecret(options: Options) -> str | None:
@@ -326,6 +356,8 @@ class _TapService(IoServerService):
 
     #: The process default broker (--broker), started and stopped with the server.
     broker: Any = None
+    #: The command line's options (and through them twistd's: the pidfile).
+    options: Any = None
 
     def startService(self) -> None:
         super().startService()
@@ -357,6 +389,7 @@ class _TapService(IoServerService):
         try:
             super().privilegedStartService()
         except CannotListenError as exc:
+            removeOwnPidfile(self.options)
             raise cannotListen(self.endpoint, exc.socketError) from None
 
 
@@ -398,6 +431,7 @@ def makeService(options: Options) -> IService:
         return _SupervisorService(options)
     endpoint = ReusePortEndpoint(reactor, options["port"]) if options["reuse-port"] else options["port"]
     service = _TapService(server, endpoint)
+    service.options = options
     service.broker = broker
     return service
 
@@ -413,6 +447,7 @@ class _SupervisorService(WorkerSupervisor):
         try:
             super().privilegedStartService()
         except OSError as exc:
+            removeOwnPidfile(self.options)
             raise cannotListen(self.options["port"], exc) from None
 
     def startService(self) -> None:

@@ -293,6 +293,41 @@ def test_usageMistakeIsOneLine(twistd, args, message):
     assert lines[0].endswith("(see twistd ratchetpy --help)")
 
 
+def test_foregroundWritesNoPidfile(tmp_path):
+    """
+    Two servers started in the foreground in one directory both run (no twistd.pid); an explicit --pidfile is
+    written, and removed when the server cannot listen.
+    """
+    env = dict(__import__("os").environ, PYTHONPATH=str(ROOT))
+    twistd = str(Path(sys.executable).with_name("twistd"))
+    servers = [
+        subprocess.Popen([twistd, "-n", "ratchetpy", "--component", "examples.chat:Chat", "--port", LOOPBACK],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    try:
+        for server in servers:
+            for line in server.stdout:
+                if "ratchetpy listening on" in line:
+                    break
+            assert server.poll() is None
+        assert not (tmp_path / "twistd.pid").exists()
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            busy = f"tcp:{taken.getsockname()[1]}:interface=127.0.0.1"
+            failed = subprocess.run(
+                [twistd, "-n", "--pidfile=mine.pid", "ratchetpy", "--component", "examples.chat:Chat", "--port", busy],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+            )
+        assert failed.returncode == 1 and "cannot listen" in failed.stderr + failed.stdout
+        assert not (tmp_path / "mine.pid").exists()
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
+
+
 def test_barePortIsTcp():
     """
     --port 9001 means tcp:9001, as Daphne's -p does.
