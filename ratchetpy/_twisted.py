@@ -24,6 +24,12 @@ C{tests/test_twisted_private.py}, rather than silently somewhere else.
       to learn when the header has been read: the wrapper sets
       C{_proxyInfo} once it has, and calls C{loseConnection} on a missing or
       invalid header.
+    - L{loggingHasBegun}: whether anything has begun Twisted's logging
+      (twistd, C{globalLogBeginner.beginLoggingTo}), so that a script's
+      C{run()} can log to standard error when nothing has, without doubling
+      the output where something has. The global log beginner buffers events
+      in C{_temporaryObserver} until logging begins, and says so nowhere
+      else.
 """
 
 from __future__ import annotations
@@ -92,4 +98,22 @@ def muteUnhandledFailure(d: Deferred[Any], failure: Failure) -> None:
         info.failResult = None
 
 
-__all__ = ["PullToPush", "muteUnhandledFailure", "HAProxyProtocolWrapper", "HAProxyWrappingFactory"]
+def loggingHasBegun() -> bool:
+    """
+    Whether Twisted's global logging has begun (events go to observers
+    rather than to the start-up buffer).
+    """
+    from twisted.logger import globalLogBeginner
+
+    if not hasattr(globalLogBeginner, "_temporaryObserver"):  # pragma: no cover - a Twisted that changed it
+        return True
+    return globalLogBeginner._temporaryObserver is None
+
+
+__all__ = [
+    "PullToPush",
+    "muteUnhandledFailure",
+    "HAProxyProtocolWrapper",
+    "HAProxyWrappingFactory",
+    "loggingHasBegun",
+]

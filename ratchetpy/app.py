@@ -188,6 +188,7 @@ class App:
         Listen and run the reactor until the process is stopped (SIGINT or
         SIGTERM), closing every connection with 1001 on the way out.
 
-        @raise CannotListenError: the port cannot be listened on.
+        @raise SystemExit: the port cannot be listened on (one line saying
+            why, status 1).
         """
         serveUntilStopped(self.reactor, self.listen, self.shutdown)

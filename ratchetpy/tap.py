@@ -10,7 +10,6 @@ wrong and what to do, and a non-zero exit status.
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import sys
@@ -24,7 +23,7 @@ from twisted.python import usage
 from .loader import ComponentError, loadComponent
 from .options import HTTP_SERVER, IO_SERVER, OPTIONS, WS_SERVER, Option, option, useCommandLineNames
 from .pubsub import setDefaultBroker
-from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint, plainPort
+from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, cannotListen, parseEndpoint, plainPort
 from .service import IoServerService
 from .stack import StackError, buildStack
 from .workers import (
@@ -340,26 +339,6 @@ def stopOnTerminate(reactor: Any, message: str) -> None:
         signal.signal(signal.SIGINT, terminate)
 
     reactor.callWhenRunning(install)
-
-
-def cannotListen(endpoint: object, why: object) -> SystemExit:
-    """
-    The one line (and exit status 1) for an endpoint that cannot be listened
-    on, with what to do about the usual causes.
-
-    @param why: the C{OSError} (or its text).
-    """
-    number = getattr(why, "errno", None)
-    text = getattr(why, "strerror", None) or str(why)
-    if number == errno.EADDRINUSE:
-        advice = "Is another server using it? Choose another with --port."
-    elif number == errno.EADDRNOTAVAIL:
-        advice = "This machine has no such address: check interface=..., or leave it out to listen on every address."
-    elif number == errno.EACCES:
-        advice = "Ports below 1024 need privileges: choose a port above 1023 with --port, or run as root."
-    else:
-        advice = "Choose another with --port."
-    return SystemExit(f"ratchetpy: cannot listen on {endpoint}: {text}. {advice}")
 
 
 class _TapService(IoServerService):

@@ -6,6 +6,7 @@ L{IMessageComponent} out (PHP Ratchet's C{IoServer}).
 
 from __future__ import annotations
 
+import errno
 import re
 from typing import Any
 
@@ -26,6 +27,7 @@ from .addresses import describeAddress, hostOf
 from .connection import IoConnection
 from .flow import SendLimit
 from .limits import ConnectionCounter
+from .logs import startLoggingUnlessConfigured
 from .proxy import PREFIX as PROXY_PREFIX
 from .proxy import proxyHeaderEndpoint, proxyHeaderTransport
 
@@ -289,7 +291,8 @@ class IoServer(Factory):
         Listen, then run the reactor until the process is stopped (SIGINT or
         SIGTERM), closing every connection with 1001 on the way out.
 
-        @raise CannotListenError: the endpoint cannot be listened on.
+        @raise SystemExit: the endpoint cannot be listened on (one line
+            saying why, status 1).
         """
         serveUntilStopped(self.reactor, self.listen, self.shutdown)
 
@@ -338,13 +341,42 @@ class IoServer(Factory):
 
 def serveUntilStopped(reactor: Any, listen: Any, shutdown: Any) -> None:
     """
-    Call C{listen()}, raising at once if it fails at once, then run
-    C{reactor} until the process is stopped, with C{shutdown} before the
-    reactor shuts down: the C{run()} of L{IoServer} and L{ratchetpy.App}.
+    Call C{listen()}, then run C{reactor} until the process is stopped,
+    with C{shutdown} before the reactor shuts down: the C{run()} of
+    L{IoServer} and L{ratchetpy.App}, for scripts. Logs to standard error
+    if nothing has set logging up (L{startLoggingUnlessConfigured}).
+
+    @raise SystemExit: with one line saying why and what to do, if the
+        endpoint cannot be listened on (status 1).
     """
-    raiseIfFailedNow(listen())
+    startLoggingUnlessConfigured()
+    try:
+        raiseIfFailedNow(listen())
+    except CannotListenError as exc:
+        raise cannotListen(f"{exc.interface or '*'}:{exc.port}", exc.socketError, "choose another port") from None
     reactor.addSystemEventTrigger("before", "shutdown", shutdown)
     reactor.run()
+
+
+def cannotListen(endpoint: object, why: object, instead: str = "choose another with --port") -> SystemExit:
+    """
+    The one line (and exit status 1) for an endpoint that cannot be listened
+    on, with what to do about the usual causes.
+
+    @param why: the C{OSError} (or its text).
+    @param instead: what to do about a port in use, capitalised or not.
+    """
+    number = getattr(why, "errno", None)
+    text = getattr(why, "strerror", None) or str(why)
+    if number == errno.EADDRINUSE:
+        advice = f"Is another server using it? {instead[0].upper()}{instead[1:]}."
+    elif number == errno.EADDRNOTAVAIL:
+        advice = "This machine has no such address: check interface=..., or leave it out to listen on every address."
+    elif number == errno.EACCES:
+        advice = f"Ports below 1024 need privileges: {instead} above 1023, or run as root."
+    else:
+        advice = f"{instead[0].upper()}{instead[1:]}."
+    return SystemExit(f"ratchetpy: cannot listen on {endpoint}: {text}. {advice}")
 
 
 def raiseIfFailedNow(d: defer.Deferred[Any]) -> defer.Deferred[Any]:
