@@ -129,12 +129,15 @@ def redisKeys(channel: str) -> tuple[str, str, str]:
 @dataclass
 class Changes:
     """
-    What one step changed: users whose first entry it added (with their
-    info) and users whose last entry it removed.
+    What one step changed, in this order: users whose last entries had
+    expired (C{swept}), users whose first entry it added (with their info),
+    users whose last entry it removed. A user may be in C{swept} and
+    C{joined}: their server's entry expired, and the server added it again.
     """
 
     joined: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
+    swept: list[str] = field(default_factory=list)
 
 
 def encodeInfo(user: Any) -> str:
@@ -327,6 +330,8 @@ for _, entry in ipairs(redis.call('ZRANGEBYSCORE', expiryKey, '-inf', now, 'LIMI
   local bar = string.find(entry, '|', 1, true)
   removeEntry(entry, string.sub(entry, bar + 1))
 end
+local swept = left
+left = {}
 local function keepKeys()
   local last = redis.call('ZRANGE', expiryKey, -1, -1, 'WITHSCORES')
   if last[2] == nil then
@@ -343,7 +348,8 @@ end
 """
 
 # ARGV[5]: how many users to add; then user id, info JSON pairs; then the
-# user ids to remove. Returns {joined user id, info pairs, left user ids}.
+# user ids to remove. Returns {joined user id, info pairs, left user ids,
+# swept user ids}.
 _CHANGE = _COMMON + r"""
 local joined = {}
 local adding = tonumber(ARGV[5])
@@ -364,14 +370,14 @@ for i = 6 + 2 * adding, #ARGV do
   removeEntry(origin .. '|' .. ARGV[i], ARGV[i])
 end
 keepKeys()
-return {joined, left}
+return {joined, left, swept}
 """
 
 # ARGV[5]: the most users to return, or -1 to count only. Returns {count,
-# user id and info pairs (empty when counting or over the limit), left user
+# user id and info pairs (empty when counting or over the limit), swept user
 # ids}.
 _READ = _COMMON + r"""
-if #left > 0 then
+if #swept > 0 then
   keepKeys()
 end
 local count = redis.call('HLEN', usersKey)
@@ -380,7 +386,7 @@ local users = {}
 if limit >= 0 and count <= limit then
   users = redis.call('HGETALL', usersKey)
 end
-return {count, users, left}
+return {count, users, swept}
 """
 
 
@@ -412,8 +418,12 @@ class _RedisStore:
         d = self.broker.execute("EVAL", _CHANGE, 3, *self._args(channel, origin, ttl), len(add), *flat, *remove)
 
         def parsed(reply: list[Any]) -> Changes:
-            joined, left = reply
-            return Changes([(userId, _decodeInfo(info)) for userId, info in _pairs(joined)], [_text(u) for u in left])
+            joined, left, swept = reply
+            return Changes(
+                [(userId, _decodeInfo(info)) for userId, info in _pairs(joined)],
+                [_text(userId) for userId in left],
+                [_text(userId) for userId in swept],
+            )
 
         return d.addCallback(parsed)
 
@@ -423,9 +433,9 @@ class _RedisStore:
         d = self.broker.execute("EVAL", _READ, 3, *self._args(channel, origin, ttl), -1 if limit is None else limit)
 
         def parsed(reply: list[Any]) -> tuple[int, dict[str, dict[str, Any]] | None, Changes]:
-            count, users, left = reply
+            count, users, swept = reply
             count = int(count)
-            changes = Changes(left=[_text(u) for u in left])
+            changes = Changes(swept=[_text(userId) for userId in swept])
             if limit is None or count > limit:
                 return count, None, changes
             return count, {userId: _decodeInfo(info) for userId, info in _pairs(users)}, changes
@@ -605,6 +615,8 @@ class PresenceTracker:
         # Where a change happened, its hooks run whether or not this server
         # still has subscribers there: every join and leave is heard once
         # at least.
+        for userId in changes.swept:
+            self._fire("onLeave", channel, userId)
         for userId, info in changes.joined:
             self._fire("onJoin", channel, userId, info)
         for userId in changes.left:

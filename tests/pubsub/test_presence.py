@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from typing import Any
@@ -19,21 +20,25 @@ import pytest_twisted
 import redis
 from websockets.sync.client import connect
 
-from ratchetpy import Channels, MessageComponent
+from ratchetpy import Channels, MessageComponent, Users, pubsub
 from ratchetpy.pubsub import BrokerUnavailable
 from ratchetpy.pubsub.local import LocalBroker
 from ratchetpy.pubsub.presence import (
     MAX_INFO_SIZE,
     MAX_PRESENCE,
     PRESENCE_TTL,
+    REFRESH_BATCH,
+    SWEEP_LIMIT,
     PresenceTooLarge,
     eventChannel,
     redisKeys,
 )
-from tests.helpers import sleep, waitUntil
-from tests.test_docs import page, signatureText
+from ratchetpy.pubsub.users import userChannel
+from tests.helpers import inThread, serveWebSocket, sleep, waitUntil
+from tests.test_docs import DOCS, codeBlocks, page, pythonBlock, signatureText, tableRows
 
-from .test_users import User, UserFromQuery
+from .test_channels import assertQuiet
+from .test_users import User, UserFromQuery, waitForSubscribers
 
 
 class Tab:
@@ -189,7 +194,7 @@ def test_aUserOnTwoServersJoinsOnceAndLeavesOnce(servers):
     for heard in (heardOne, heardTwo):
         waitUntil(lambda heard=heard: len(heard.events) == 2, what="ann's leave")
         assert heard.events[1] == ("leave", "room", "ann")
-    for watcher, channels in zip(watchers, (one, two)):
+    for watcher, channels in zip(watchers, (one, two), strict=True):
         channels.unsubscribeAll(watcher)
 
 
@@ -387,6 +392,32 @@ def test_aServerThatStopsRefreshingExpires(brokers, redisServer):
         two.unsubscribeAll(tab)
 
 
+def test_aServerTooSlowToRefreshIsAddedBack(brokers, redisServer):
+    """
+    A server whose entry expired (it missed its refreshes) and which then
+    refreshes: ann's leave, then her join, heard in that order by both.
+    """
+    ttl = 0.6
+    heardOne, heardTwo = Heard(), Heard()
+    one = presenceServer(brokers(), heardOne, presenceTtl=ttl)
+    two = presenceServer(brokers(), heardTwo, presenceTtl=ttl)
+    watcher, ann = Tab(None), Tab("ann")
+    two.subscribe(watcher, "room")
+    listening(two, 1)
+    one.subscribe(ann, "room")
+    joined = ("join", "room", "ann", {"name": "Ann"})
+    waitUntil(lambda: heardOne.events == [joined] == heardTwo.events, what="ann's join")
+    one._presence.stop()  # as if its reactor were stuck
+    waitUntil(lambda: ("leave", "room", "ann") in heardTwo.events, what="ann's expiry")
+    one._presence.refresh()
+    expected = [joined, ("leave", "room", "ann"), joined]
+    waitUntil(lambda: heardTwo.events == expected, what="ann back on two")
+    waitUntil(lambda: heardOne.events == expected, what="ann back on one")
+    assert get(two.presence("room")) == {"ann": {"name": "Ann"}}
+    one.unsubscribeAll(ann)
+    two.unsubscribeAll(watcher)
+
+
 def test_redisDown(brokers, redisServer, logged):
     """
     With Redis gone, presence fails with BrokerUnavailable at once, and
@@ -411,11 +442,16 @@ def test_redisDown(brokers, redisServer, logged):
     channels.subscribe(bob, "room")
     channels.unsubscribeAll(ann)
     assert sum("presence on 'room' could not be updated" in line for line in logged()) == 1
+    shown = [block for block in codeBlocks("channels.md", "text") if "presence on 'lobby'" in block]
+    assert len(shown) == 1
+    documented = shown[0].replace("'lobby'", "'room'").replace("redis://127.0.0.1:6379/0", redisServer.url)
+    lines = [re.sub(r"^\[ratchetpy#\w+\] ", "", line) for line in documented.splitlines()]
     redisServer.start()
     waitUntil(lambda: broker.connected, timeout=15, what="the broker to reconnect")
     settled([channels], {"bob": {"name": "Bob"}})
     waitUntil(lambda: ("join", "room", "bob", {"name": "Bob"}) in heard.events, what="bob's join")
     assert sum("presence is kept in the broker again" in line for line in logged()) == 1
+    assert [line for line in logged() if "presence" in line] == lines
     channels.unsubscribeAll(bob)
     settled([channels], {})
 
@@ -555,5 +591,67 @@ def test_aCleanStopSaysGoodbyeAtOnce(twistd, redisServer):
     assert staying.stop(signal.SIGTERM) == 0, staying.output
 
 
-def test_docsSignature():
-    assert signatureText("Channels", Channels.__init__) in page("channels.md")
+# docs/channels.md
+
+
+def test_docsLobbyOnTwoServers(listen, brokers, redisServer, monkeypatch):
+    """
+    channels.md's lobby on two servers sharing Redis: bob (on the second)
+    hears ann (on the first, two tabs) join once and leave once, a guest
+    hears them too and is not counted, /who lists both by name.
+    """
+    namespace: dict[str, Any] = {"__name__": "docs_channels_lobby"}
+    exec(compile(pythonBlock("channels.md", "class Lobby("), str(DOCS / "channels.md"), "exec"), namespace)
+    urls = []
+    for _ in range(2):
+        monkeypatch.setattr(pubsub, "_default", brokers())
+        urls.append(serveWebSocket(listen, UserFromQuery(namespace["Lobby"]()))[1])
+
+    def scenario():
+        with connect(urls[1] + "?user=bob") as bob, connect(urls[1]) as guest:
+            assert bob.recv(timeout=10) == "Bob joined" == guest.recv(timeout=10)
+            waitForSubscribers(redisServer, eventChannel("lobby"), 1)
+            with connect(urls[0] + "?user=ann") as annA:
+                for ws in (annA, bob, guest):
+                    assert ws.recv(timeout=10) == "Ann joined"
+                with connect(urls[0] + "?user=ann") as annB:
+                    annB.send("/who")
+                    assert annB.recv(timeout=10) == "online: Ann, Bob"
+                    guest.send("/who")
+                    assert guest.recv(timeout=10) == "online: Ann, Bob"
+                assertQuiet(bob, guest)
+            for ws in (bob, guest):
+                assert ws.recv(timeout=10) == "ann left"
+            bob.send("/who")
+            assert bob.recv(timeout=10) == "online: Bob"
+            assertQuiet(bob, guest)
+
+    inThread(scenario)
+
+
+def test_docsOnlineAnywhere(servers):
+    """
+    channels.md's last word: a Channels(presence=True) shared with Users
+    says whether a user is connected to any server.
+    """
+    one, two = Channels(servers(), presence=True), Channels(servers(), presence=True)
+    usersOne, usersTwo = Users(one), Users(two)
+    ann = Tab("ann")
+    usersTwo.add(ann)
+    waitUntil(lambda: get(one.presenceCount(userChannel("ann"))) == 1, what="ann online")
+    assert not usersOne.online("ann")
+    usersTwo.discard(ann)
+    waitUntil(lambda: get(one.presenceCount(userChannel("ann"))) == 0, what="ann offline")
+
+
+def test_docsBounds():
+    """
+    The bounds table of channels.md's Presence section is the code's.
+    """
+    section = page("channels.md").split("## Presence", 1)[1].split("\n## ", 1)[0]
+    rows = {row[0]: row[1] for row in tableRows("channels.md") if len(row) == 2 and row[0] and row[0] in section}
+    assert "presenceTtl=30.0" in signatureText("Channels", Channels.__init__)
+    assert f"`presenceTtl={PRESENCE_TTL}`" in rows and f"`maxPresence={MAX_PRESENCE}`" in rows
+    assert MAX_INFO_SIZE == 4096 and "4 KiB" in rows
+    assert f"{SWEEP_LIMIT:,}" in rows and str(REFRESH_BATCH) in rows
+    assert "presenceTtl * 4 / 3" in section and "40 by default" in section and PRESENCE_TTL * 4 / 3 == 40
