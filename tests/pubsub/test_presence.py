@@ -143,6 +143,7 @@ def test_threeTabsAreOneUser(servers):
     tabs = [Tab("ann") for _ in range(3)]
     for tab in tabs:
         one.subscribe(tab, "room")
+    listening(one, 2)
     bob = Tab("bob", {"name": "Bob ✓", "avatar": 7})
     two.subscribe(bob, "room")
     expected = {"ann": {"name": "Ann"}, "bob": {"name": "Bob ✓", "avatar": 7}}
@@ -608,23 +609,24 @@ def test_docsLobbyOnTwoServers(listen, brokers, redisServer, monkeypatch):
         urls.append(serveWebSocket(listen, UserFromQuery(namespace["Lobby"]()))[1])
 
     def scenario():
-        with connect(urls[1] + "?user=bob") as bob, connect(urls[1]) as guest:
-            assert bob.recv(timeout=10) == "Bob joined" == guest.recv(timeout=10)
-            waitForSubscribers(redisServer, eventChannel("lobby"), 1)
-            with connect(urls[0] + "?user=ann") as annA:
-                for ws in (annA, bob, guest):
-                    assert ws.recv(timeout=10) == "Ann joined"
-                with connect(urls[0] + "?user=ann") as annB:
-                    annB.send("/who")
-                    assert annB.recv(timeout=10) == "online: Ann, Bob"
-                    guest.send("/who")
-                    assert guest.recv(timeout=10) == "online: Ann, Bob"
+        with connect(urls[1] + "?user=bob") as bob:
+            assert bob.recv(timeout=10) == "Bob joined"
+            with connect(urls[1]) as guest:
+                waitForSubscribers(redisServer, eventChannel("lobby"), 1)
+                with connect(urls[0] + "?user=ann") as annA:
+                    for ws in (annA, bob, guest):
+                        assert ws.recv(timeout=10) == "Ann joined"
+                    with connect(urls[0] + "?user=ann") as annB:
+                        annB.send("/who")
+                        assert annB.recv(timeout=10) == "online: Ann, Bob"
+                        guest.send("/who")
+                        assert guest.recv(timeout=10) == "online: Ann, Bob"
+                    assertQuiet(bob, guest)
+                for ws in (bob, guest):
+                    assert ws.recv(timeout=10) == "ann left"
+                bob.send("/who")
+                assert bob.recv(timeout=10) == "online: Bob"
                 assertQuiet(bob, guest)
-            for ws in (bob, guest):
-                assert ws.recv(timeout=10) == "ann left"
-            bob.send("/who")
-            assert bob.recv(timeout=10) == "online: Bob"
-            assertQuiet(bob, guest)
 
     inThread(scenario)
 
