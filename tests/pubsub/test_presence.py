@@ -219,6 +219,16 @@ def test_whoCounts(servers):
     channels.unsubscribeAll(guest)
 
 
+class NumberedTab(Tab):
+    """
+    A connection whose user's id is not a str (a bug in an authenticator).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("x")
+        self.user = User(42)  # type: ignore[arg-type]
+
+
 def test_presenceIsOptIn():
     """
     Without presence=..., presence and presenceCount raise; a callable
@@ -244,6 +254,14 @@ def test_presenceIsOptIn():
     for bad, match in (({"presenceTtl": 0}, "presenceTtl must be"), ({"maxPresence": 0}, "maxPresence must be")):
         with pytest.raises(ValueError, match=match):
             Channels(broker, presence=True, **bad)
+
+    class OtherBroker:
+        origin = "other"
+
+    with pytest.raises(TypeError, match="presence needs a LocalBroker or a RedisBroker, not <"):
+        Channels(OtherBroker(), presence=True)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a user id is a str, not int"):
+        some.subscribe(NumberedTab(), "room:2")
     some.unsubscribeAll(ann)
 
 
