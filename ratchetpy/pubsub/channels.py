@@ -134,7 +134,8 @@ class Channels:
         @param presenceTtl: seconds this server's presence entries outlive
             it in Redis if it dies; it refreshes them every third of that.
         @param maxPresence: the most users L{presence} returns (a channel
-            with more fails with L{PresenceTooLarge}).
+            with more fails with
+            L{ratchetpy.pubsub.presence.PresenceTooLarge}).
         @param onJoin: see the instance variable.
         @param onLeave: see the instance variable.
         @param reactor: the reactor presence refreshes on; default: the
@@ -142,7 +143,8 @@ class Channels:
         @raise ValueError: C{broker} is a string that is not a broker URL,
             or a presence limit is not positive.
         @raise TypeError: presence is asked of a broker that cannot keep it
-            (neither a L{LocalBroker} nor a L{RedisBroker}).
+            (neither a L{ratchetpy.pubsub.local.LocalBroker} nor a
+            L{ratchetpy.pubsub.redis.RedisBroker}).
         """
         if broker is None:
             broker = defaultBroker()
@@ -251,7 +253,7 @@ class Channels:
         @return: a L{Deferred} firing with a C{dict} of user id to the user's
             C{info} (as C{conn.user.info} was when they joined; C{{}} if it
             was over 4 KiB of JSON), or failing with
-            L{PresenceTooLarge} if there are more than C{maxPresence}
+            L{ratchetpy.pubsub.presence.PresenceTooLarge} if there are more than C{maxPresence}
             users, or with L{ratchetpy.pubsub.BrokerUnavailable} (within the
             broker's timeout) if Redis cannot be asked.
         @raise ValueError: presence is not kept for C{channel} (see the
@@ -265,7 +267,8 @@ class Channels:
         reading who they are: for channels of any size.
 
         @return: a L{Deferred} firing with the number of users, or failing
-            as L{presence} does (but never with L{PresenceTooLarge}).
+            as L{presence} does (but never with
+            L{ratchetpy.pubsub.presence.PresenceTooLarge}).
         @raise ValueError: as L{presence}.
         """
         return self._presenceFor(channel).count(channel)
