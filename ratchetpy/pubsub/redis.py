@@ -256,6 +256,13 @@ class RedisBroker:
     def connected(self) -> bool:
         return all(self._connections.values())
 
+    @property
+    def stopping(self) -> bool:
+        """
+        Whether L{stop} was called: the broker will not connect again.
+        """
+        return self._stopping
+
     def whenConnected(self) -> defer.Deferred[None]:
         """
         A L{Deferred} that fires when both connections are up (at once if

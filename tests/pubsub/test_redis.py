@@ -151,7 +151,7 @@ def assertLogLinesAsDocumented(output: str, url: str) -> None:
     Every log line channels.md shows for an outage is in C{output}, but for
     the URL, times, counts and the reason the connection ended.
     """
-    blocks = [block for block in codeBlocks("channels.md", "text") if "is unreachable" in block]
+    blocks = [block for block in codeBlocks("channels.md", "text") if block.startswith("[ratchetpy#warn] Redis at")]
     assert len(blocks) == 1
     for line in blocks[0].splitlines():
         pattern = re.escape(line.replace("redis://127.0.0.1:6379/0", url))
