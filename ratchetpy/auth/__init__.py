@@ -1,10 +1,11 @@
 """
 Who is connecting: L{Authenticate}, the one authentication layer, and its
-authenticators (L{JWTAuth}, L{CallableAuth}); see C{docs/identity.md}.
+authenticators (L{JWTAuth}, L{CallableAuth}, L{DjangoSessionAuth}); see C{docs/identity.md}.
 """
 
 from .authenticate import Authenticate, findUnguardedCookieAuth
 from .callable import CallableAuth
+from .django import DjangoSession, DjangoSessionAuth, DjangoSessionStore
 from .failures import AuthenticationFailed, FailureThrottle, Forbidden, Unauthorized
 from .jwt import JWTAuth, encodeBearerSubprotocol
 from .request import AuthRequest
@@ -26,4 +27,7 @@ __all__ = [
     "Session",
     "SessionProvider",
     "ReadOnlySessionError",
+    "DjangoSessionAuth",
+    "DjangoSessionStore",
+    "DjangoSession",
 ]

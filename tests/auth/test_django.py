@@ -1,0 +1,494 @@
+"""
+DjangoSessionAuth and DjangoSessionStore with the real parts: the example
+Django project (examples/django_chat) on sqlite in a temporary directory,
+served over HTTP by wsgiref in a thread; users log in through Django's login
+page, and their session cookies go to real WebSocket clients of a ratchetpy
+server on loopback.
+
+Django's settings are per process: this module configures them once (the
+example's settings, with the database in a temporary directory and a fast
+password hasher), and the tests that need Django unconfigured run in
+subprocesses.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import subprocess
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+from twisted.internet import threads
+from websockets.sync.client import connect
+
+pytest.importorskip("django")
+
+import pytest_twisted  # noqa: E402
+
+from examples.chat import Chat  # noqa: E402
+from ratchetpy import App, HttpServer, OriginCheck, WsServer  # noqa: E402
+from ratchetpy.auth import (  # noqa: E402
+    Authenticate,
+    DjangoSession,
+    DjangoSessionAuth,
+    DjangoSessionStore,
+    ReadOnlySessionError,
+    Session,
+    SessionProvider,
+)
+from ratchetpy.stack import StackError, buildStack  # noqa: E402
+from tests.auth.support import WhoAmI, refusal, whoAmI  # noqa: E402
+from tests.helpers import ROOT, Recorder, inThread, waitUntil  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class Site:
+    """
+    The example Django project, served over HTTP on loopback.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+    def makeUser(self, username: str, **fields: Any) -> Any:
+        from django.contrib.auth import get_user_model
+
+        model = get_user_model()
+        model.objects.filter(username=username).delete()
+        return model.objects.create_user(username, password=PASSWORD, **fields)
+
+
+class Browser:
+    """
+    (Blocking client.) A browser of the Django site: it keeps cookies, follows redirects, and logs in through the
+    login form, CSRF token included.
+    """
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.site.url + path, timeout=10) as response:
+            return response.read().decode("utf-8")
+
+    def post(self, path: str, csrfFrom: str, **fields: str) -> str:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', csrfFrom)
+        assert token, csrfFrom
+        data = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1), **fields}).encode()
+        with self.opener.open(self.site.url + path, data=data, timeout=10) as response:
+            return response.read().decode("utf-8")
+
+    def logIn(self, username: str, password: str = PASSWORD) -> str:
+        """
+        Log in through the login page; return the chat page it leads to.
+        """
+        page = self.post("/accounts/login/", self.get("/accounts/login/"), username=username, password=password)
+        assert f"Chat, as {username}" in page, page
+        return page
+
+    def logOut(self) -> None:
+        self.post("/accounts/logout/", self.get("/"))
+
+    def cookie(self, name: str = "sessionid") -> str | None:
+        return next((cookie.value for cookie in self.jar if cookie.name == name), None)
+
+    def sessionHeaders(self) -> dict[str, Any]:
+        """
+        The connect options of a WebSocket client sending this browser's cookies from the site's page.
+        """
+        cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.jar)
+        return {"additional_headers": {"Cookie": cookies}, "origin": self.site.url}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """
+    The example project, its database migrated, served by wsgiref in a thread (Django's WSGI application).
+    """
+    import django
+    from django.conf import settings
+
+    if settings.configured:
+        pytest.skip("Django was configured by another module of this process")
+    import examples.django_chat.settings as example
+
+    overrides = {name: getattr(example, name) for name in dir(example) if name.isupper()}
+    overrides["DATABASES"] = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path_factory.mktemp("django") / "db")}
+    }
+    overrides["DEBUG"] = False
+    # Hashing is not what is tested; the default hasher takes a second per login on a busy machine.
+    overrides["PASSWORD_HASHERS"] = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.configure(**overrides)
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    server = make_server("127.0.0.1", 0, WSGIHandler(), _ThreadingWSGIServer, _QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Site(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+    connection.close()
+
+
+def serveDjango(listen, component, *, auth: DjangoSessionAuth | None = None) -> tuple[str, DjangoSessionAuth]:
+    """
+    Serve C{component} behind OriginCheck and Authenticate with a DjangoSessionAuth; return the URL and it.
+    """
+    auth = auth if auth is not None else DjangoSessionAuth()
+    server = listen(HttpServer(OriginCheck(Authenticate(WsServer(component), auth), [])))
+    return f"ws://127.0.0.1:{server.portNumber}/", auth
+
+
+class SessionWhoAmI(WhoAmI):
+    """
+    WhoAmI, and a record of each connection's session on open.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions: list[Any] = []
+
+    def onOpen(self, conn):
+        self.sessions.append(conn.session)
+        return super().onOpen(conn)
+
+
+def test_loggedInUser(site, listen, logged):
+    """
+    A user logged in over HTTP: their session cookie makes conn.user theirs (id str(pk), info with the username and
+    the full name, no expiry), and conn.session their Django session; the key is in no log line.
+    """
+    ann = site.makeUser("ann", first_name="Ann", last_name="Lee")
+    browser = Browser(site)
+    inThread(browser.logIn, "ann")
+    component = SessionWhoAmI()
+    url, _ = serveDjango(listen, component)
+    user, _ = inThread(whoAmI, url, **browser.sessionHeaders())
+    assert user == {"id": str(ann.pk), "info": {"username": "ann", "name": "Ann Lee"}, "exp": None}
+    (session,) = component.sessions
+    assert isinstance(session, DjangoSession) and not session.readOnly
+    assert session.key == browser.cookie()
+    assert session["_auth_user_id"] == str(ann.pk)
+    assert browser.cookie() not in "\n".join(logged()) and browser.cookie() not in repr(session)
+
+
+def test_usernameWithoutFullName(site, listen):
+    """
+    A user without a full name is named by their username; a custom info callable replaces the default.
+    """
+    bo = site.makeUser("bo")
+    browser = Browser(site)
+    inThread(browser.logIn, "bo")
+    url, _ = serveDjango(listen, WhoAmI())
+    assert inThread(whoAmI, url, **browser.sessionHeaders())[0]["info"] == {"username": "bo", "name": "bo"}
+    url, _ = serveDjango(listen, WhoAmI(), auth=DjangoSessionAuth(info=lambda user: {"staff": user.is_staff}))
+    user, _ = inThread(whoAmI, url, **browser.sessionHeaders())
+    assert user == {"id": str(bo.pk), "info": {"staff": False}, "exp": None}
+
+
+def test_refusals(site, listen):
+    """
+    No session cookie: 401 (no authenticator recognised anything); a bogus cookie: 401 without the cookie in the
+    answer; a cookie from another site's page: 403 (OriginCheck); the component never sees any of them.
+    """
+    site.makeUser("cy")
+    browser = Browser(site)
+    inThread(browser.logIn, "cy")
+    component = WhoAmI()
+    url, _ = serveDjango(listen, component)
+    status, _, body = inThread(refusal, url, origin=site.url)
+    assert (status, "no credentials" in body) == (401, True)
+    bogus = "x" * 32
+    status, _, body = inThread(refusal, url, additional_headers={"Cookie": f"sessionid={bogus}"})
+    assert (status, "no user is logged in with this session" in body, bogus in body) == (401, True, False)
+    options = browser.sessionHeaders()
+    options["origin"] = "https://evil.example"
+    assert inThread(refusal, url, **options)[0] == 403
+    assert component.events == []
+
+
+def test_afterLogout(site, listen):
+    """
+    After the user logs out over HTTP, their old session cookie gets 401.
+    """
+    site.makeUser("di")
+    browser = Browser(site)
+    inThread(browser.logIn, "di")
+    url, _ = serveDjango(listen, WhoAmI())
+    assert inThread(whoAmI, url, **browser.sessionHeaders())[0]["info"]["username"] == "di"
+    before = browser.sessionHeaders()
+    inThread(browser.logOut)
+    status, _, body = inThread(refusal, url, **before)
+    assert (status, "no user is logged in with this session" in body) == (401, True)
+
+
+def test_afterPasswordChange(site, listen):
+    """
+    After the user's password changes, sessions from before it get 401 (the session hash no longer verifies), and
+    the refusal writes nothing: the session is still stored.
+    """
+    from django.contrib.sessions.models import Session as StoredSession
+
+    user = site.makeUser("ed")
+    browser = Browser(site)
+    inThread(browser.logIn, "ed")
+    url, _ = serveDjango(listen, WhoAmI())
+    assert inThread(whoAmI, url, **browser.sessionHeaders())[0]["id"] == str(user.pk)
+    user.set_password("a new password")
+    user.save()
+    assert inThread(refusal, url, **browser.sessionHeaders())[0] == 401
+    assert StoredSession.objects.filter(session_key=browser.cookie()).exists()
+
+
+def test_secretKeyFallback(site, listen):
+    """
+    A session whose hash was made with a SECRET_KEY now in SECRET_KEY_FALLBACKS is accepted, and its key is kept
+    (the browser's cookie still works).
+    """
+    from django.conf import settings
+
+    user = site.makeUser("fay")
+    browser = Browser(site)
+    inThread(browser.logIn, "fay")
+    key = browser.cookie()
+    url, _ = serveDjango(listen, WhoAmI())
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "n" * 40, [old]
+    try:
+        assert inThread(whoAmI, url, **browser.sessionHeaders())[0]["id"] == str(user.pk)
+        settings.SECRET_KEY_FALLBACKS = []
+        assert inThread(refusal, url, **browser.sessionHeaders())[0] == 401
+    finally:
+        settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = old, []
+    assert browser.cookie() == key
+    assert inThread(whoAmI, url, **browser.sessionHeaders())[0]["id"] == str(user.pk)
+
+
+def test_inactiveUser(site, listen):
+    """
+    A logged-in user who is then made inactive gets 403.
+    """
+    user = site.makeUser("gus")
+    browser = Browser(site)
+    inThread(browser.logIn, "gus")
+    user.is_active = False
+    user.save()
+    url, _ = serveDjango(listen, WhoAmI())
+    status, _, body = inThread(refusal, url, **browser.sessionHeaders())
+    assert (status, "inactive" in body) == (403, True)
+
+
+def test_webSocketChangesTheSession(site, listen):
+    """
+    The example's SessionChat counts each message in the sender's Django session and saves it from the WebSocket
+    (await conn.session.save()); Django's chat page, requested afterwards, shows the count. The other user hears
+    the messages by name.
+    """
+    from examples.django_chat.chat import SessionChat
+
+    site.makeUser("hal", first_name="Hal")
+    site.makeUser("ida")
+    hal, ida = Browser(site), Browser(site)
+    assert 'id="sent">0<' in inThread(hal.logIn, "hal")
+    inThread(ida.logIn, "ida")
+    url, _ = serveDjango(listen, SessionChat())
+
+    def chat() -> list[str]:
+        with connect(url, open_timeout=10, proxy=None, **ida.sessionHeaders()) as listener:
+            with connect(url, open_timeout=10, proxy=None, **hal.sessionHeaders()) as speaker:
+                heard = [listener.recv(timeout=10)]
+                speaker.send("hello")
+                speaker.send("again")
+                heard += [listener.recv(timeout=10), listener.recv(timeout=10)]
+            return heard
+
+    assert inThread(chat) == ["* Hal joined", "Hal: hello", "Hal: again"]
+    waitUntil(lambda: 'id="sent">2<' in inThread(hal.get, "/"), what="the count in Django's page")
+    assert 'id="sent">0<' in inThread(ida.get, "/")
+
+
+def test_saveReturnsAfterWriting(site, listen):
+    """
+    A component sets a key, awaits save(), then answers: by then Django reads the new value; the session is no
+    longer modified.
+    """
+    from django.contrib.sessions.backends.db import SessionStore
+
+    site.makeUser("jo")
+    browser = Browser(site)
+    inThread(browser.logIn, "jo")
+    seen = []
+
+    async def setTheme(conn, msg):
+        conn.session["theme"] = msg
+        assert conn.session.modified
+        await conn.session.save()
+        seen.append(conn.session.modified)
+        conn.send("saved")
+
+    url, _ = serveDjango(listen, Recorder(onMessage=setTheme))
+
+    def client() -> str:
+        with connect(url, open_timeout=10, proxy=None, **browser.sessionHeaders()) as ws:
+            ws.send("dark")
+            return ws.recv(timeout=10)
+
+    assert inThread(client) == "saved"
+    assert seen == [False]
+    assert inThread(lambda: SessionStore(browser.cookie())["theme"]) == "dark"
+
+
+def test_reactorNotBlocked(site, listen):
+    """
+    Django's work runs in the store's thread pool: while one handshake waits for a slow info(user), another server
+    on the same reactor answers at once.
+    """
+    site.makeUser("kit")
+    browser = Browser(site)
+    inThread(browser.logIn, "kit")
+    entered, release = threading.Event(), threading.Event()
+    threadNames = []
+
+    def slowInfo(user):
+        threadNames.append(threading.current_thread().name)
+        entered.set()
+        assert release.wait(10)
+        return {"name": user.get_username()}
+
+    url, _ = serveDjango(listen, WhoAmI(), auth=DjangoSessionAuth(info=slowInfo))
+    echo = listen(HttpServer(WsServer(Recorder(echo=True))))
+    slow = threads.deferToThread(whoAmI, url, **browser.sessionHeaders())
+    waitUntil(entered.is_set, what="info(user) to be called")
+
+    def echoRoundTrip() -> str:
+        with connect(f"ws://127.0.0.1:{echo.portNumber}/", open_timeout=10, proxy=None) as ws:
+            ws.send("ping")
+            return ws.recv(timeout=10)
+
+    assert inThread(echoRoundTrip) == "ping"
+    assert not slow.called
+    release.set()
+    user, _ = pytest_twisted.blockon(slow)
+    assert user["info"] == {"name": "kit"}
+    assert threadNames and "ratchetpy-django" in threadNames[0]
+
+
+def test_cookieAuthNeedsAnOriginCheck(site):
+    """
+    DjangoSessionAuth reads cookies: a stack without an OriginCheck in front refuses to start, in buildStack and in
+    App.route with allowedOrigins=["*"].
+    """
+    with pytest.raises(StackError, match="cross-site WebSocket hijacking"):
+        buildStack(Authenticate(WsServer(Chat()), DjangoSessionAuth()), "tcp:0")
+    with pytest.raises(StackError, match="cross-site WebSocket hijacking"):
+        App("127.0.0.1", 0).route("/chat", Chat(), allowedOrigins=["*"], auth=DjangoSessionAuth())
+    App("127.0.0.1", 0).route("/chat", Chat(), auth=DjangoSessionAuth())
+    buildStack(OriginCheck(Authenticate(WsServer(Chat()), DjangoSessionAuth())), "tcp:0")
+
+
+def test_sessionProvider(site, listen):
+    """
+    SessionProvider with a DjangoSessionStore, no authentication: a logged-in browser's session; no cookie, an
+    empty Session; a cookie naming no stored session, an empty read-only one (a WebSocket cannot give the browser
+    the new cookie saving it would need).
+    """
+    site.makeUser("lu")
+    browser = Browser(site)
+    inThread(browser.logIn, "lu")
+    sessions = []
+
+    def tryWriting(conn):
+        sessions.append(conn.session)
+        try:
+            conn.session["visited"] = True
+        except ReadOnlySessionError as refused:
+            conn.send(f"read-only: {refused}")
+        else:
+            conn.send("written")
+
+    component = Recorder(onOpen=tryWriting)
+    server = listen(HttpServer(OriginCheck(SessionProvider(WsServer(component), DjangoSessionStore()), [])))
+    url = f"ws://127.0.0.1:{server.portNumber}/"
+
+    def first(**options: Any) -> str:
+        with connect(url, open_timeout=10, proxy=None, **options) as ws:
+            return ws.recv(timeout=10)
+
+    assert inThread(first, **browser.sessionHeaders()) == "written"
+    assert inThread(first) == "written"
+    answer = inThread(first, additional_headers={"Cookie": "sessionid=" + "y" * 32})
+    assert answer.startswith("read-only: ") and "log in" in answer
+    logged, anonymous, bogus = sessions
+    assert isinstance(logged, DjangoSession) and logged["_auth_user_id"]
+    assert type(anonymous) is Session and dict(anonymous) == {"visited": True}
+    assert isinstance(bogus, DjangoSession) and bogus.readOnly and len(bogus) == 0 and bogus.key is None
+
+
+def runPython(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    environment["PYTHONPATH"] = str(ROOT)
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_withoutSettings():
+    """
+    Building a DjangoSessionAuth without Django's settings fails with one line that says what to do.
+    """
+    result = runPython("from ratchetpy.auth import DjangoSessionAuth\nDjangoSessionAuth()")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "ImproperlyConfigured: DjangoSessionAuth needs Django's settings: set DJANGO_SETTINGS_MODULE" in last
+
+
+def test_withoutDjango():
+    """
+    ratchetpy and ratchetpy.auth import without Django; building a DjangoSessionAuth says how to install it.
+    """
+    result = runPython(
+        "import sys\nsys.modules['django'] = None\nimport ratchetpy, ratchetpy.auth\n"
+        "from ratchetpy.auth import DjangoSessionAuth\nDjangoSessionAuth()"
+    )
+    assert "ImportError: DjangoSessionAuth needs Django: pip install 'ratchetpy[django]'" in result.stderr
+
+
+def test_settingsModuleFromTheEnvironment():
+    """
+    With DJANGO_SETTINGS_MODULE set and Django not set up yet, building a DjangoSessionAuth sets it up (its apps
+    are ready) and reads the session cookie's name from the settings.
+    """
+    result = runPython(
+        "from ratchetpy.auth import DjangoSessionAuth\nfrom django.apps import apps\n"
+        "auth = DjangoSessionAuth()\nprint(apps.ready, auth.store.cookieName)",
+        DJANGO_SETTINGS_MODULE="examples.django_chat.settings",
+    )
+    assert result.stdout.split() == ["True", "sessionid"], result.stderr
+
