@@ -41,6 +41,12 @@ NOT_CONFIGURED = (
     "DJANGO_SETTINGS_MODULE=mysite.settings) or call django.conf.settings.configure(...) before building it"
 )
 
+#: Why a session of the signed_cookies engine refuses changes.
+IN_COOKIE = (
+    "Django's signed_cookies session engine keeps the session in the cookie, and a WebSocket cannot give the "
+    "browser a new cookie: change it over HTTP, or use another SESSION_ENGINE"
+)
+
 #: Why a session whose cookie names no stored session refuses changes.
 NOT_STORED = (
     "this connection's session cookie names no stored Django session, and a WebSocket cannot give the browser "
@@ -138,6 +144,11 @@ class DjangoSession(Session):
     writes it through Django in the thread pool (C{session.save()}, which
     also renews its expiry, as a request that changes it does).
 
+    It is read-only (L{ratchetpy.auth.ReadOnlySessionError}) where saving
+    it would need a new cookie, which a WebSocket cannot set: with the
+    C{signed_cookies} engine (the session is the cookie), and where the
+    cookie names no stored session.
+
     The session is what it was when the connection opened: changes that
     HTTP requests make later are not seen, and L{save} writes the whole
     session back over them, as two overlapping Django requests would.
@@ -147,10 +158,14 @@ class DjangoSession(Session):
     """
 
     def __init__(self, djangoSession: Any, threads: DjangoThreads) -> None:
-        stored = djangoSession.session_key is not None
-        super().__init__(
-            key=djangoSession.session_key, saver=self._saveDjango, readOnly=not stored, why=NOT_STORED
-        )
+        from django.contrib.sessions.backends.signed_cookies import SessionStore as InCookie
+
+        why = ""
+        if isinstance(djangoSession, InCookie):
+            why = IN_COOKIE
+        elif djangoSession.session_key is None:
+            why = NOT_STORED
+        super().__init__(key=djangoSession.session_key, saver=self._saveDjango, readOnly=bool(why), why=why)
         self.djangoSession = djangoSession
         self._threads = threads
 
@@ -189,7 +204,9 @@ class DjangoSessionStore:
     signed cookies, files), in a thread pool, as a L{DjangoSession}; a
     request without the cookie has no session (C{None}). A cookie naming no
     stored session (forged, expired, flushed by a logout) gives an empty,
-    read-only session.
+    read-only session. Use an engine both processes read: the database,
+    a shared cache (not the local-memory one), or signed cookies (read-only
+    here).
 
     For L{ratchetpy.auth.SessionProvider} (the session, whoever is
     connecting) or L{DjangoSessionAuth} (which uses one of these)::

@@ -14,11 +14,16 @@ subprocesses.
 from __future__ import annotations
 
 import http.cookiejar
+import inspect
 import os
 import re
+import shlex
+import socket
 import subprocess
 import sys
+import textwrap
 import threading
+import time
 import urllib.parse
 import urllib.request
 from socketserver import ThreadingMixIn
@@ -46,7 +51,7 @@ from ratchetpy.auth import (  # noqa: E402
 )
 from ratchetpy.stack import StackError, buildStack  # noqa: E402
 from tests.auth.support import WhoAmI, refusal, whoAmI  # noqa: E402
-from tests.helpers import ROOT, Recorder, inThread, waitUntil  # noqa: E402
+from tests.helpers import ROOT, Recorder, freePort, inThread, waitUntil  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 
@@ -492,3 +497,141 @@ def test_settingsModuleFromTheEnvironment():
     )
     assert result.stdout.split() == ["True", "sessionid"], result.stderr
 
+
+
+def test_signedCookieSessions(site, listen):
+    """
+    With the signed_cookies engine the session is the cookie: a logged-in one is recognised, and conn.session is
+    read-only (saving it would need a new cookie), saying why.
+    """
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.signed_cookies import SessionStore as InCookie
+
+    user = site.makeUser("ned")
+    signed = InCookie()
+    signed.update(
+        {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+            "theme": "dark",
+        }
+    )
+    signed.save()
+    answers = []
+
+    def tryWriting(conn):
+        answers.append((conn.session["theme"], conn.session.readOnly))
+        try:
+            conn.session["theme"] = "light"
+        except ReadOnlySessionError as refused:
+            conn.send(str(refused))
+
+    old = settings.SESSION_ENGINE
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    try:
+        url, _ = serveDjango(listen, Recorder(onOpen=tryWriting))
+
+        def first() -> str:
+            cookie = {"additional_headers": {"Cookie": f"sessionid={signed.session_key}"}}
+            with connect(url, open_timeout=10, proxy=None, **cookie) as ws:
+                return ws.recv(timeout=10)
+
+        assert "signed_cookies session engine keeps the session in the cookie" in inThread(first)
+    finally:
+        settings.SESSION_ENGINE = old
+    assert answers == [("dark", True)]
+
+
+# The tutorial of docs/identity.md, as written
+
+PAGE = (ROOT / "docs" / "identity.md").read_text(encoding="utf-8")
+TUTORIAL = PAGE[PAGE.index("## A tutorial: the chat with names, on Django's sessions"):]
+TUTORIAL = TUTORIAL[: TUTORIAL.index("\n## ", 1)]
+# Fenced blocks, also those indented in list items.
+FENCE = re.compile(r"^( *)```(\w+)\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def tutorialBlocks(language: str) -> list[str]:
+    return [textwrap.dedent(code) for _, lang, code in FENCE.findall(TUTORIAL) if lang == language]
+
+
+def test_tutorialCodeIsTheExamples():
+    """
+    The tutorial shows examples/django_chat/server.py as it is (but its docstring), and chat.py's SessionChat.
+    """
+    from examples.django_chat import chat, server
+
+    shown = {code.partition("\n")[0]: code.partition("\n")[2] for code in tutorialBlocks("python")}
+    serverSource = inspect.getsource(server)
+    assert shown["# examples/django_chat/server.py"] == serverSource[serverSource.index('"""\n\n') + 5 :]
+    assert shown["# examples/django_chat/chat.py"] == inspect.getsource(chat.SessionChat)
+
+
+def waitForPort(port: int, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, f"nothing listens on port {port}"
+            time.sleep(0.1)
+
+
+def test_tutorial(tmp_path):
+    """
+    The tutorial's commands, run as written (on free ports, the database in a temporary directory): migrate,
+    two users, Django's runserver and the WebSocket server. Ann and Bob log in through Django's login page; Bob
+    hears Ann join and speak by name over the WebSocket, and Ann's chat page then shows her count of messages.
+    """
+    djangoPort, wsPort = freePort(), freePort()
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(PYTHONPATH=str(ROOT), DJANGO_CHAT_DB=str(tmp_path / "db.sqlite3"), DJANGO_CHAT_WS_PORT=str(wsPort))
+    commands = [line for code in tutorialBlocks("sh") for line in code.splitlines() if "django_chat" in line]
+    assert len(commands) == 5, commands
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        for command in commands:
+            argv, commandEnv = shlex.split(command), dict(env)
+            while "=" in argv[0]:
+                name, _, value = argv.pop(0).partition("=")
+                commandEnv[name] = value
+            assert argv[0] == "python", command
+            argv[0] = sys.executable
+            if "runserver" in argv:
+                assert argv[-1] == "127.0.0.1:8000"
+                # No autoreloader: it would leave a child process behind when this one is stopped.
+                argv[-1:] = [f"127.0.0.1:{djangoPort}", "--noreload"]
+            if "runserver" in argv or "examples.django_chat.server" in argv:
+                process = subprocess.Popen(
+                    argv, cwd=ROOT, env=commandEnv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                )
+                processes.append(process)
+                waitForPort(djangoPort if "runserver" in argv else wsPort, process)
+            else:
+                subprocess.run(argv, cwd=ROOT, env=commandEnv, check=True, capture_output=True, timeout=120)
+
+        site = Site(djangoPort)
+        ann, bob = Browser(site), Browser(site)
+        ann.logIn("ann", "ann-secret")
+        bob.logIn("bob", "bob-secret")
+        url = f"ws://127.0.0.1:{wsPort}/chat"
+        with connect(url, open_timeout=10, proxy=None, **bob.sessionHeaders()) as listener:
+            with connect(url, open_timeout=10, proxy=None, **ann.sessionHeaders()) as speaker:
+                heard = [listener.recv(timeout=10)]
+                speaker.send("hello")
+                heard.append(listener.recv(timeout=10))
+        assert heard == ["* ann joined", "ann: hello"]
+        deadline = time.monotonic() + 10
+        while 'id="sent">1<' not in ann.get("/"):
+            assert time.monotonic() < deadline, "the chat page never showed the count"
+            time.sleep(0.1)
+        status, _, _ = refusal(url, origin=site.url)
+        assert status == 401
+    finally:
+        for process in processes:
+            process.terminate()
+            process.communicate(timeout=30)
