@@ -217,10 +217,10 @@ def test_usernameWithoutFullName(site, listen):
     assert user == {"id": str(bo.pk), "info": {"staff": False}, "exp": None}
 
 
-def test_refusals(site, listen):
+def test_refusals(site, listen, logged):
     """
     No session cookie: 401 (no authenticator recognised anything); a bogus cookie: 401 without the cookie in the
-    answer; a cookie from another site's page: 403 (OriginCheck); the component never sees any of them.
+    answer or the log; a cookie from another site's page: 403 (OriginCheck); the component never sees any of them.
     """
     site.makeUser("cy")
     browser = Browser(site)
@@ -236,6 +236,9 @@ def test_refusals(site, listen):
     options["origin"] = "https://evil.example"
     assert inThread(refusal, url, **options)[0] == 403
     assert component.events == []
+    lines = "\n".join(logged())
+    assert "no user is logged in with this session" in lines
+    assert bogus not in lines and browser.cookie() not in lines
 
 
 def test_afterLogout(site, listen):
@@ -273,10 +276,12 @@ def test_afterPasswordChange(site, listen):
 
 def test_secretKeyFallback(site, listen):
     """
-    A session whose hash was made with a SECRET_KEY now in SECRET_KEY_FALLBACKS is accepted, and its key is kept
-    (the browser's cookie still works).
+    After SECRET_KEY is rotated, a session whose hash was made with the old key, now in SECRET_KEY_FALLBACKS, is
+    accepted without cycling its key (Django's get_user would: the browser's cookie would die), so the cookie
+    still works afterwards; once the old key is dropped, the session no longer reads (Django signs its data): 401.
     """
     from django.conf import settings
+    from django.contrib.sessions.models import Session as StoredSession
 
     user = site.makeUser("fay")
     browser = Browser(site)
@@ -291,7 +296,7 @@ def test_secretKeyFallback(site, listen):
         assert inThread(refusal, url, **browser.sessionHeaders())[0] == 401
     finally:
         settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = old, []
-    assert browser.cookie() == key
+    assert StoredSession.objects.filter(session_key=key).exists()
     assert inThread(whoAmI, url, **browser.sessionHeaders())[0]["id"] == str(user.pk)
 
 
@@ -561,10 +566,11 @@ def test_tutorialCodeIsTheExamples():
     """
     The tutorial shows examples/django_chat/server.py as it is (but its docstring), and chat.py's SessionChat.
     """
-    from examples.django_chat import chat, server
+    from examples.django_chat import chat
 
     shown = {code.partition("\n")[0]: code.partition("\n")[2] for code in tutorialBlocks("python")}
-    serverSource = inspect.getsource(server)
+    # Read, not imported: importing it would set DJANGO_SETTINGS_MODULE in this process.
+    serverSource = (ROOT / "examples" / "django_chat" / "server.py").read_text(encoding="utf-8")
     assert shown["# examples/django_chat/server.py"] == serverSource[serverSource.index('"""\n\n') + 5 :]
     assert shown["# examples/django_chat/chat.py"] == inspect.getsource(chat.SessionChat)
 
@@ -635,3 +641,33 @@ def test_tutorial(tmp_path):
         for process in processes:
             process.terminate()
             process.communicate(timeout=30)
+
+
+def test_threadsRunYourOwnOrmCalls(site, listen):
+    """
+    auth.store.threads.run, as the Channels table shows, runs a component's own ORM call in the store's pool and
+    gives its result to an async hook.
+    """
+    from django.contrib.auth import get_user_model
+
+    site.makeUser("ola", email="ola@example.com")
+    browser = Browser(site)
+    inThread(browser.logIn, "ola")
+    auth = DjangoSessionAuth()
+
+    def email(pk: str) -> tuple[str, str]:
+        return get_user_model().objects.get(pk=pk).email, threading.current_thread().name
+
+    async def tell(conn, msg):
+        address, thread = await auth.store.threads.run(email, conn.user.id)
+        conn.send(f"{address} {thread}")
+
+    url, _ = serveDjango(listen, Recorder(onMessage=tell), auth=auth)
+
+    def client() -> str:
+        with connect(url, open_timeout=10, proxy=None, **browser.sessionHeaders()) as ws:
+            ws.send("who")
+            return ws.recv(timeout=10)
+
+    address, thread = inThread(client).split()
+    assert address == "ola@example.com" and "ratchetpy-django" in thread
