@@ -72,6 +72,9 @@ AUTH_FAILURE_WINDOW = 60.0
 MAX_TRACKED_ADDRESSES = 10_000
 #: Default seconds the authenticators have to decide (slower: 503).
 AUTH_TIMEOUT = 10.0
+#: Default seconds a WebSocket connection stays open after its user's
+#: credentials expired, for the application to renew them (then: 4001).
+EXPIRY_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -431,6 +434,16 @@ OPTIONS: tuple[Option, ...] = (
         float,
         "Seconds the authenticators have to decide on a request (slower: 503).",
         unit="seconds",
+        onCommandLine=False,
+    ),
+    Option(
+        "expiryGrace",
+        AUTHENTICATE,
+        EXPIRY_GRACE,
+        float,
+        "Seconds a WebSocket stays open after its user's credentials expired, unless renewed (then: close 4001).",
+        unit="seconds",
+        zero="closed when they expire",
         onCommandLine=False,
     ),
 )

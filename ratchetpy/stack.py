@@ -122,8 +122,9 @@ def checkCookieAuth(component: Any, name: str) -> None:
 
     found = findUnguardedCookieAuth(component)
     if found is not None:
+        readers = getattr(found, "authenticators", None) or [getattr(found, "store", found)]
         raise StackError(
-            f"{name}: a cookie authenticator ({', '.join(map(repr, found.authenticators))}) needs an OriginCheck "
+            f"{name}: a cookie authenticator ({', '.join(map(repr, readers))}) needs an OriginCheck "
             f"in front of it: {CSWSH}; allow your site's origins (App.route(..., allowedOrigins=[...]) or "
             "OriginCheck(...)) instead of '*'"
         )

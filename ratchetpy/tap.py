@@ -46,7 +46,7 @@ _LAYER_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.flag is not N
 
 #: How this plugin spells the keywords of the stack builder that are no
 #: layer options, for its messages.
-_FLAGS = {"raw": "--raw", "http": "--static", "publishPath": "--publish-path", "auth": "--auth-jwt-key-file"}
+_FLAGS = {"raw": "--raw", "http": "--static", "publishPath": "--publish-path", "auth": "--auth-jwt-key-file/--auth-tickets"}
 
 
 def _key(o: Option) -> str:
@@ -104,6 +104,7 @@ class Options(usage.Options):
     optFlags = [
         ["raw", None, "Serve the component over plain TCP (IoServer alone), without HTTP or WebSocket."],
         ["reuse-port", None, "Listen with SO_REUSEPORT, beside other processes on the same port (as --workers does)."],
+        ["auth-tickets", None, "Accept one-time tickets (?ticket=...) minted into the broker's Redis (mintTicket)."],
     ]
     optParameters = [
         ["component", "c", None, "The component to serve, as MODULE:NAME."],
@@ -136,6 +137,14 @@ class Options(usage.Options):
             raise usage.UsageError("--static needs HTTP: it cannot be combined with --raw")
         self.publishSecret = _publishSecret(self)
         self.jwtAuth = _jwtAuth(self)
+        if self["auth-tickets"]:
+            if self["raw"]:
+                raise usage.UsageError("--auth-tickets needs HTTP: it cannot be combined with --raw")
+            if not self["broker"].startswith(("redis:", "rediss:")):
+                raise usage.UsageError(
+                    "--auth-tickets needs --broker redis://...: tickets are minted into Redis by your web "
+                    "application (ratchetpy.auth.mintTicket)"
+                )
         if self["workers"] < 1:
             raise usage.UsageError(f"--workers must be 1 or more, not {self['workers']}")
         if self["workers"] > 1 and self["broker"].startswith("memory:"):
@@ -226,6 +235,21 @@ def _jwtAuth(options: Options) -> Any:
         )
     except (TypeError, ValueError, ImportError) as exc:
         raise usage.UsageError(f"--auth-jwt-algorithm: {exc}") from None
+
+
+def _authenticators(options: Options) -> list[Any] | None:
+    """
+    The authenticators of the C{--auth-*} options, in the order they are
+    asked (a JWT, then a ticket); C{None} for none. Built once the default
+    broker is set, which tickets are kept in.
+    """
+    found = [a for a in [getattr(options, "jwtAuth", None)] if a is not None]
+    if options["auth-tickets"]:
+        from .auth.ticket import TicketAuth, Tickets
+        from .pubsub import defaultBroker
+
+        found.append(TicketAuth(Tickets(defaultBroker())))
+    return found or None
 
 
 def stopOnTerminate(reactor: Any, message: str) -> None:
@@ -392,7 +416,7 @@ def buildServer(component: Any, options: Options) -> IoServer:
         wsOptions=wsOptions,
         publishPath=options["publish-path"],
         publishSecret=getattr(options, "publishSecret", None),
-        auth=getattr(options, "jwtAuth", None),
+        auth=_authenticators(options),
         name=options["component"],
         names=_flag,
     )

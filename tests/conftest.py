@@ -18,7 +18,28 @@ import pytest
 import pytest_twisted
 
 from ratchetpy import IoServer
+from tests import credentials
 from tests.helpers import RedisServer, Twistd
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from twisted.logger import globalLogPublisher
+
+    globalLogPublisher.addObserver(credentials.observe)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """
+    Fail the run if a credential a test used is in any log line of it.
+    """
+    leaks = credentials.leaks()
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"credentials in the logs of this run ({len(leaks)}):", red=True)
+            for leak in leaks:
+                reporter.write_line("  " + leak, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(tryfirst=True)

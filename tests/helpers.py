@@ -42,6 +42,7 @@ from websockets.sync.client import connect
 from zope.interface import implementer
 
 from ratchetpy import HttpServer, IHttpServerComponent, IoServer, MessageComponent, WsServer
+from tests import credentials
 
 #: The repository's root directory.
 ROOT = Path(__file__).resolve().parent.parent
@@ -396,6 +397,7 @@ class Twistd:
             text=True,
         )
         self.lines: list[str] = []
+        credentials.SERVERS.append(self)
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -3,13 +3,14 @@ Who is connecting: L{Authenticate}, the one authentication layer, and its
 authenticators (L{JWTAuth}, L{CallableAuth}, L{DjangoSessionAuth}); see C{docs/identity.md}.
 """
 
-from .authenticate import Authenticate, findUnguardedCookieAuth
+from .authenticate import CREDENTIALS_EXPIRED, Authenticate, findUnguardedCookieAuth, renewUser
 from .callable import CallableAuth
 from .django import DjangoSession, DjangoSessionAuth, DjangoSessionStore
 from .failures import AuthenticationFailed, FailureThrottle, Forbidden, Unauthorized
 from .jwt import JWTAuth, encodeBearerSubprotocol
 from .request import AuthRequest
 from .session import ReadOnlySessionError, Session, SessionProvider
+from .ticket import TicketAuth, Tickets, mintTicket
 from .user import User
 
 __all__ = [
@@ -27,6 +28,11 @@ __all__ = [
     "Session",
     "SessionProvider",
     "ReadOnlySessionError",
+    "renewUser",
+    "CREDENTIALS_EXPIRED",
+    "Tickets",
+    "TicketAuth",
+    "mintTicket",
     "DjangoSessionAuth",
     "DjangoSessionStore",
     "DjangoSession",

@@ -8,6 +8,7 @@ L{WsServer} (PHP Ratchet's C{SessionProvider} slot)::
 
 from __future__ import annotations
 
+import time
 from inspect import iscoroutine
 from typing import Any
 
@@ -15,6 +16,7 @@ from twisted.internet.defer import Deferred, TimeoutError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .._ratelimit import LogBudget
 from ..decorator import ComponentDecorator
 from ..http.response import closeWithResponse
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent, IUser
@@ -22,15 +24,18 @@ from ..options import (
     AUTH_FAILURE_WINDOW,
     AUTH_TIMEOUT,
     AUTHENTICATE,
+    EXPIRY_GRACE,
     MAX_AUTH_FAILURES,
     MAX_TRACKED_ADDRESSES,
     checkOptions,
 )
+from ..pubsub import BrokerUnavailable
 from .callable import asAuthenticator
 from .failures import AuthenticationFailed, FailureThrottle, Unauthorized
 from .request import AuthRequest
 
 log = Logger(namespace="ratchetpy")
+_outages = LogBudget(log)
 
 #: The sentence of every refusal to build a stack with cookies and no origin check.
 CSWSH = (
@@ -91,6 +96,7 @@ class Authenticate(ComponentDecorator):
         authFailureWindow: float = AUTH_FAILURE_WINDOW,
         maxTrackedAddresses: int = MAX_TRACKED_ADDRESSES,
         authTimeout: float = AUTH_TIMEOUT,
+        expiryGrace: float = EXPIRY_GRACE,
         throttle: FailureThrottle | None = None,
         reactor: Any = None,
     ) -> None:
@@ -100,6 +106,7 @@ class Authenticate(ComponentDecorator):
             authFailureWindow=authFailureWindow,
             maxTrackedAddresses=maxTrackedAddresses,
             authTimeout=authTimeout,
+            expiryGrace=expiryGrace,
         )
         if not authenticators and not allowAnonymous:
             raise TypeError("Authenticate needs at least one authenticator (or allowAnonymous=True)")
@@ -107,6 +114,8 @@ class Authenticate(ComponentDecorator):
         self.authenticators = [asAuthenticator(a) for a in authenticators]
         self.allowAnonymous = allowAnonymous
         self.authTimeout = authTimeout
+        self.expiryGrace = expiryGrace
+        self._expiries: dict[IConnection, CredentialsExpiry] = {}
         self.throttle = throttle if throttle is not None else FailureThrottle(
             maxAuthFailures, authFailureWindow, maxTrackedAddresses
         )
@@ -191,6 +200,8 @@ class Authenticate(ComponentDecorator):
             return self._fail(
                 Failure(TypeError(f"an authenticator returned {type(outcome).__name__}, not a User or None")), conn
             )
+        elif outcome.expiresAt is not None and outcome.expiresAt <= time.time():
+            return self._fail(Failure(Unauthorized("credentials expired")), conn)
         if _gone(conn):
             # The client left while it was being authenticated.
             self.refuse(conn)
@@ -199,7 +210,18 @@ class Authenticate(ComponentDecorator):
         conn.io.user = outcome
         if authRequest.session is not None:
             conn.io.session = authRequest.session
+        if outcome is not None and outcome.expiresAt is not None and request.isWebSocketUpgrade:
+            reactor = self._reactor if self._reactor is not None else conn.io.reactor
+            if reactor is None:
+                from twisted.internet import reactor
+            self._expiries[conn] = CredentialsExpiry(conn, self.expiryGrace, reactor, self._expiries)
         return self.component.onOpen(conn, request)
+
+    def onClose(self, conn: IConnection) -> object:
+        expiry = self._expiries.get(conn)
+        if expiry is not None:
+            expiry.stop()
+        return super().onClose(conn)
 
     def _fail(self, failure: Failure, conn: IConnection) -> None:
         self.refuse(conn)
@@ -217,6 +239,13 @@ class Authenticate(ComponentDecorator):
                 ]
             closeWithResponse(conn, error.status, f"{error.reason or 'not allowed'}", headers)
             return None
+        if isinstance(error, BrokerUnavailable):
+            # Redis, where tickets and sessions may live, is down: the
+            # client may try again; the outage is logged by the broker too.
+            _outages.warn("store", "could not check credentials on connection {resourceId}: {why}",
+                          resourceId=conn.resourceId, why=error)
+            closeWithResponse(conn, 503, "the server cannot check credentials right now; try again shortly")
+            return None
         if isinstance(error, TimeoutError):
             closeWithResponse(conn, 503, f"authentication did not finish within {self.authTimeout:g} seconds")
             return None
@@ -224,6 +253,102 @@ class Authenticate(ComponentDecorator):
         log.failure("an authenticator failed on connection {resourceId}", failure, resourceId=conn.resourceId)
         closeWithResponse(conn, 500, "the server failed to authenticate this request")
         return None
+
+
+#: The close code of a WebSocket whose user's credentials expired (and were
+#: not renewed within the grace period): reconnect with fresh credentials.
+CREDENTIALS_EXPIRED = 4001
+
+#: The expiry of each watched connection, by its connection I/O (which
+#: every layer's view of the connection shares), for L{renewUser}.
+_watched: dict[Any, CredentialsExpiry] = {}
+
+
+class CredentialsExpiry:
+    """
+    Closes a WebSocket connection with L{CREDENTIALS_EXPIRED} once its
+    user's C{expiresAt} is C{grace} seconds past, unless the user was
+    renewed meanwhile (L{renewUser}).
+    """
+
+    def __init__(self, conn: IConnection, grace: float, reactor: Any, registry: dict[Any, Any]) -> None:
+        self.conn = conn
+        self.grace = grace
+        self.reactor = reactor
+        self._registry = registry
+        self._call: Any = None
+        _watched[conn.io] = self
+        self.rearm()
+
+    def rearm(self) -> None:
+        """
+        Set the timer from the connection's current user.
+        """
+        self.cancel()
+        user = self.conn.user
+        if user is None or user.expiresAt is None:
+            return
+        delay = max(0.0, user.expiresAt + self.grace - time.time())
+        self._call = self.reactor.callLater(delay, self._due)
+
+    def _due(self) -> None:
+        self._call = None
+        user = self.conn.user
+        if user is not None and user.expiresAt is not None and user.expiresAt + self.grace > time.time():
+            self.rearm()
+            return
+        self.stop()
+        log.info(
+            "closing connection {resourceId} of user {userId}: credentials expired",
+            resourceId=self.conn.resourceId,
+            userId=getattr(user, "id", None),
+        )
+        self.conn.close(CREDENTIALS_EXPIRED, "credentials expired")
+
+    def cancel(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+    def stop(self) -> None:
+        """
+        Stop watching: the connection closed.
+        """
+        self.cancel()
+        self._registry.pop(self.conn, None)
+        _watched.pop(self.conn.io, None)
+
+
+def renewUser(conn: IConnection, user: IUser) -> None:
+    """
+    Renew the credentials of C{conn} with C{user}, recognised from fresh
+    credentials the client sent in a message (say, a new JWT: see
+    L{ratchetpy.auth.JWTAuth.userOf}); the connection's expiry is then
+    C{user.expiresAt}::
+
+        def onMessage(self, conn, msg):
+            if msg.startswith("renew "):
+                renewUser(conn, self.auth.userOf(msg[6:]))
+
+    @raise ValueError: C{user} is someone else (a connection's user does not
+        change: close it, and connect as the other user), or its credentials
+        have expired already.
+    @raise TypeError: C{user} is not an L{IUser}.
+    """
+    if not IUser.providedBy(user):
+        raise TypeError(f"renewUser needs a User, not {type(user).__name__}")
+    current = conn.user
+    if current is not None and current.id != user.id:
+        raise ValueError(
+            f"connection {conn.resourceId} belongs to user {current.id!r}, not {user.id!r}: a connection's user "
+            "does not change; close it and connect as the other user"
+        )
+    if user.expiresAt is not None and user.expiresAt <= time.time():
+        raise ValueError("the renewed credentials have expired already")
+    conn.io.user = user
+    expiry = _watched.get(conn.io)
+    if expiry is not None:
+        expiry.rearm()
 
 
 def _gone(conn: IConnection) -> bool:

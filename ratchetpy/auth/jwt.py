@@ -200,6 +200,16 @@ class JWTAuth:
         token = self.tokenOf(request)
         if token is None:
             return None
+        return self.userOf(token)
+
+    def userOf(self, token: str) -> User:
+        """
+        The user C{token} says, verified: what L{authenticate} gives for a
+        request carrying it; also for renewing a connection's credentials
+        from a token sent in a message (L{ratchetpy.auth.renewUser}).
+
+        @raise Unauthorized: it does not verify.
+        """
         claims = self.claimsOf(token)
         subject = claims.get("sub")
         if not isinstance(subject, str):

@@ -23,8 +23,9 @@ class User:
     @ivar info: a C{dict} of what the application may show to other users
         (a display name); never credentials.
     @ivar expiresAt: when the credentials expire, in seconds since the epoch
-        (a JWT's C{exp}), or C{None}. Connections are not closed at that time
-        (yet): the application may check it.
+        (a JWT's C{exp}), or C{None}. A WebSocket connection is closed
+        (4001) a grace period after it, unless renewed
+        (L{ratchetpy.auth.renewUser}).
     @ivar claims: everything the credentials said, verified (a JWT's claims:
         C{channels}, C{meta}, ...); never shown to other users.
     """

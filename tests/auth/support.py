@@ -16,6 +16,7 @@ from websockets.sync.client import connect
 
 from ratchetpy import HttpServer, WsServer
 from ratchetpy.auth import Authenticate
+from tests.credentials import remember
 from tests.helpers import Recorder
 
 #: The HMAC secret of the tests' tokens (32 bytes: PyJWT warns about shorter ones).
@@ -30,7 +31,7 @@ def mint(sub: str | None = "42", *, key: bytes = KEY, ttl: float = 3600, **claim
     payload: dict[str, Any] = {"exp": int(time.time() + ttl), **claims}
     if sub is not None:
         payload["sub"] = sub
-    return jwt.encode(payload, key, algorithm="HS256")
+    return remember(jwt.encode(payload, key, algorithm="HS256"))
 
 
 class WhoAmI(Recorder):

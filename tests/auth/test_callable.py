@@ -11,9 +11,10 @@ from twisted.internet.threads import deferToThread
 
 from ratchetpy.auth import CallableAuth, Unauthorized, User
 from tests.auth.support import WhoAmI, refusal, serveAuthenticated, whoAmI
+from tests.credentials import remember
 from tests.helpers import inThread
 
-API_KEY = b"a-long-random-api-key-for-the-tests"
+API_KEY = remember(b"a-long-random-api-key-for-the-tests")
 
 
 def apiKey(request):

@@ -120,3 +120,46 @@ def test_apiKeyBlock(listen, tmp_path, monkeypatch):
     assert user["id"] == "billing-service"
     status, headers, _ = inThread(refusal, url, additional_headers={"X-Api-Key": "nope"})
     assert (status, headers["www-authenticate"]) == (401, 'ApiKey realm="internal"')
+
+
+def closeCodeRows() -> dict[int, str]:
+    section = PAGE.split("## Close codes", 1)[1].split("\n## ", 1)[0]
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\| (\d{4}) \| (.*?) \|", section, re.M)}
+
+
+def test_closeCodeTable():
+    """
+    The close-code table lists the codes ratchetpy's modules send, with the meanings the code gives them.
+    """
+    from ratchetpy.auth import CREDENTIALS_EXPIRED
+    from ratchetpy.pubsub.users import DISCONNECTED, MAX_CONNECTIONS_PER_USER, TOO_MANY_CONNECTIONS
+    from ratchetpy.websocket import codes
+
+    rows = closeCodeRows()
+    for code in (codes.NORMAL_CLOSURE, codes.GOING_AWAY, codes.POLICY_VIOLATION, codes.MESSAGE_TOO_BIG,
+                 codes.INTERNAL_ERROR, DISCONNECTED, CREDENTIALS_EXPIRED, TOO_MANY_CONNECTIONS, 1002, 1007):
+        assert code in rows, code
+    assert "expired" in rows[CREDENTIALS_EXPIRED] and "disconnect" in rows[DISCONNECTED]
+    assert f"({MAX_CONNECTIONS_PER_USER})" in rows[TOO_MANY_CONNECTIONS]
+
+
+def test_renewingChatBlock(listen):
+    """
+    The page's RenewingChat renews from a token in a message, and answers a forged one with the reason.
+    """
+    from ratchetpy.auth import JWTAuth, User
+    from tests.auth.support import KEY, mint
+
+    code = next(block for block in blocks("python") if "class RenewingChat(" in block)
+    namespace: dict = {}
+    exec(compile(code, "identity.md", "exec"), namespace)
+    auth = JWTAuth(KEY, algorithms=["HS256"])
+    layer, url = serveAuthenticated(listen, namespace["RenewingChat"](auth), lambda request: User("42", expiresAt=2e9))
+
+    def renew() -> list[str]:
+        with connect(url, open_timeout=10, proxy=None) as ws:
+            ws.send("renew " + mint("42", ttl=7200))
+            ws.send("renew " + mint("42", key=b"z" * 32))
+            return [ws.recv(timeout=10)]
+
+    assert inThread(renew) == ["renewal refused: bad token signature"]

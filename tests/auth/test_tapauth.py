@@ -60,3 +60,45 @@ def test_usageErrors(keyFile, args, message):
     args = [str(keyFile) if arg == "KEY" else arg for arg in args]
     with pytest.raises(usage.UsageError, match=message):
         parsed(*args)
+
+
+def test_ticketsFromTwistd(twistd, redisServer, keyFile):
+    """
+    --auth-tickets with a Redis broker accepts a ticket minted by a web application with redis-py, once, after the
+    JWT authenticator; the ticket is not in the server's output.
+    """
+    import redis
+
+    from ratchetpy.auth import mintTicket
+    from tests.auth.support import refusal, whoAmI
+    from tests.credentials import remember
+    from tests.helpers import inThread
+    from tests.test_tap import LOOPBACK
+
+    process = twistd(
+        "--component", "tests.auth.support:WhoAmI", "--port", LOOPBACK, "--broker", redisServer.url, "--auth-tickets",
+        "--auth-jwt-key-file", str(keyFile), "--auth-jwt-algorithm", "HS256",
+    )
+    url = f"ws://127.0.0.1:{process.waitForPort()}/"
+    process.readUntil("connected to Redis")
+    ticket = remember(mintTicket(redis.Redis.from_url(redisServer.url), "8", {"name": "Di"}))
+    assert inThread(whoAmI, f"{url}?ticket={ticket}")[0] == {"id": "8", "info": {"name": "Di"}, "exp": None}
+    status, headers, _ = inThread(refusal, f"{url}?ticket={ticket}")
+    assert (status, headers["www-authenticate"]) == (401, 'Ticket realm="ratchetpy"')
+    process.stop()
+    assert ticket not in process.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--auth-tickets"], "needs --broker redis://"),
+        (["--auth-tickets", "--raw", "--broker", "redis://127.0.0.1"], "cannot be combined with --raw"),
+    ],
+)
+def test_ticketUsageErrors(args, message):
+    """
+    --auth-tickets needs Redis and HTTP.
+    """
+    with pytest.raises(usage.UsageError, match=message):
+        parsed(*args)

@@ -40,12 +40,13 @@ from ratchetpy.pubsub.users import (
     userChannel,
 )
 from ratchetpy.push import PushError, disconnectUser, main, sendToUser
+from tests.credentials import remember
 from tests.helpers import ROOT, inThread, serveWebSocket, waitUntil
 from tests.test_docs import DOCS, codeBlocks, page, signatureText
 
 from .test_channels import assertQuiet, countPrepared  # noqa: F401 (a fixture)
 
-SECRET = "s3cret-for-the-tests-0123456789"
+SECRET = remember("s3cret-for-the-tests-0123456789")
 
 
 @implementer(IUser)
