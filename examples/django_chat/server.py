@@ -7,10 +7,12 @@ repository root:
 """
 
 import os
+import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_chat.settings")
 
 from django.conf import settings  # noqa: E402
+from twisted.logger import globalLogBeginner, textFileLogObserver  # noqa: E402
 
 from examples.django_chat.chat import SessionChat  # noqa: E402
 from ratchetpy import App  # noqa: E402
@@ -21,4 +23,5 @@ app = App("127.0.0.1", settings.CHAT_WEBSOCKET_PORT)
 app.route("/chat", SessionChat(), auth=DjangoSessionAuth())
 
 if __name__ == "__main__":
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
     app.run()

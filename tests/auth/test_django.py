@@ -39,7 +39,7 @@ pytest.importorskip("django")
 import pytest_twisted  # noqa: E402
 
 from examples.chat import Chat  # noqa: E402
-from ratchetpy import App, HttpServer, OriginCheck, WsServer  # noqa: E402
+from ratchetpy import App, HttpServer, MessageComponent, OriginCheck, WsServer  # noqa: E402
 from ratchetpy.auth import (  # noqa: E402
     Authenticate,
     DjangoSession,
@@ -51,6 +51,7 @@ from ratchetpy.auth import (  # noqa: E402
 )
 from ratchetpy.stack import StackError, buildStack  # noqa: E402
 from tests.auth.support import WhoAmI, refusal, whoAmI  # noqa: E402
+from tests.credentials import remember  # noqa: E402
 from tests.helpers import ROOT, Recorder, freePort, inThread, waitUntil  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -116,13 +117,15 @@ class Browser:
         self.post("/accounts/logout/", self.get("/"))
 
     def cookie(self, name: str = "sessionid") -> str | None:
-        return next((cookie.value for cookie in self.jar if cookie.name == name), None)
+        value = next((cookie.value for cookie in self.jar if cookie.name == name), None)
+        return value if value is None else remember(value)
 
     def sessionHeaders(self) -> dict[str, Any]:
         """
-        The connect options of a WebSocket client sending this browser's cookies from the site's page.
+        The connect options of a WebSocket client sending this browser's cookies from the site's page (which the
+        run's end checks are in no log line).
         """
-        cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.jar)
+        cookies = "; ".join(f"{cookie.name}={remember(cookie.value)}" for cookie in self.jar)
         return {"additional_headers": {"Cookie": cookies}, "origin": self.site.url}
 
 
@@ -638,9 +641,14 @@ def test_tutorial(tmp_path):
         status, _, _ = refusal(url, origin=site.url)
         assert status == 401
     finally:
+        outputs = []
         for process in processes:
             process.terminate()
-            process.communicate(timeout=30)
+            outputs.append(process.communicate(timeout=30)[0])
+    # The WebSocket server's log (and Django's) has the chat, but no session key.
+    assert "ann connected" in outputs[1], outputs[1]
+    for browser in (ann, bob):
+        assert not any(browser.cookie() in output for output in outputs)
 
 
 def test_threadsRunYourOwnOrmCalls(site, listen):
@@ -671,3 +679,37 @@ def test_threadsRunYourOwnOrmCalls(site, listen):
 
     address, thread = inThread(client).split()
     assert address == "ola@example.com" and "ratchetpy-django" in thread
+
+
+def test_sessionsSectionBlocks(site, listen):
+    """
+    The "Sessions" section of docs/identity.md, run as written: its stack is a SessionProvider over a
+    DjangoSessionStore behind an OriginCheck, and its Preferences component saves the theme a logged-in browser
+    sends into the Django session, where Django reads it.
+    """
+    from django.contrib.sessions.backends.db import SessionStore
+
+    section = PAGE[PAGE.index("## Sessions: `conn.session`") :]
+    section = section[: section.index("\n## ", 1)]
+    stackCode, preferencesCode = [code for _, lang, code in FENCE.findall(section) if lang == "python"]
+    namespace: dict[str, Any] = {"Chat": Chat}
+    exec(compile(stackCode, "identity.md", "exec"), namespace)
+    origin = namespace["stack"].component
+    assert isinstance(origin, OriginCheck) and isinstance(origin.component, SessionProvider)
+    assert isinstance(origin.component.store, DjangoSessionStore)
+
+    namespace = {"MessageComponent": MessageComponent}
+    exec(compile(preferencesCode, "identity.md", "exec"), namespace)
+    site.makeUser("pia")
+    browser = Browser(site)
+    inThread(browser.logIn, "pia")
+    stack = HttpServer(OriginCheck(SessionProvider(WsServer(namespace["Preferences"]()), DjangoSessionStore()), []))
+    url = f"ws://127.0.0.1:{listen(stack).portNumber}/"
+
+    def client() -> None:
+        with connect(url, open_timeout=10, proxy=None, **browser.sessionHeaders()) as ws:
+            ws.send("solarized")
+
+    inThread(client)
+    key = browser.cookie()
+    waitUntil(lambda: inThread(lambda: SessionStore(key).get("theme")) == "solarized", what="the saved theme")
