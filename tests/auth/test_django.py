@@ -71,9 +71,10 @@ class Site:
     The example Django project, served over HTTP on loopback.
     """
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, database: str = "") -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.database = database
 
     def makeUser(self, username: str, **fields: Any) -> Any:
         from django.contrib.auth import get_user_model
@@ -142,9 +143,8 @@ def site(tmp_path_factory):
     import examples.django_chat.settings as example
 
     overrides = {name: getattr(example, name) for name in dir(example) if name.isupper()}
-    overrides["DATABASES"] = {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path_factory.mktemp("django") / "db")}
-    }
+    database = str(tmp_path_factory.mktemp("django") / "db.sqlite3")
+    overrides["DATABASES"] = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": database}}
     overrides["DEBUG"] = False
     # Hashing is not what is tested; the default hasher takes a second per login on a busy machine.
     overrides["PASSWORD_HASHERS"] = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -158,7 +158,7 @@ def site(tmp_path_factory):
     server = make_server("127.0.0.1", 0, WSGIHandler(), _ThreadingWSGIServer, _QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield Site(server.server_address[1])
+    yield Site(server.server_address[1], database)
     server.shutdown()
     server.server_close()
     connection.close()
@@ -599,7 +599,12 @@ def test_tutorial(tmp_path):
     djangoPort, wsPort = freePort(), freePort()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(PYTHONPATH=str(ROOT), DJANGO_CHAT_DB=str(tmp_path / "db.sqlite3"), DJANGO_CHAT_WS_PORT=str(wsPort))
-    commands = [line for code in tutorialBlocks("sh") for line in code.splitlines() if "django_chat" in line]
+    commands = [
+        line
+        for code in tutorialBlocks("sh")
+        for line in code.splitlines()
+        if "django_chat" in line and not line.startswith("twistd ")
+    ]
     assert len(commands) == 5, commands
     processes: list[subprocess.Popen[str]] = []
     try:
@@ -713,3 +718,116 @@ def test_sessionsSectionBlocks(site, listen):
     inThread(client)
     key = browser.cookie()
     waitUntil(lambda: inThread(lambda: SessionStore(key).get("theme")) == "solarized", what="the saved theme")
+
+
+# twistd --auth-django-settings
+
+
+def parsedTwistd(*args: str) -> Any:
+    from ratchetpy.tap import Options
+
+    options = Options()
+    options.parseOptions(["--component", "examples.django_chat.chat:SessionChat", *args])
+    return options
+
+
+def test_twistdOptionsBuildTheStack(site, monkeypatch):
+    """
+    --auth-django-settings builds HttpServer(OriginCheck(Authenticate(WsServer(...), DjangoSessionAuth))): the
+    OriginCheck allows the server's own host name only, or --allowed-origins too; "*" refuses to start; the
+    settings module becomes DJANGO_SETTINGS_MODULE.
+    """
+    from examples.django_chat.chat import SessionChat
+    from ratchetpy.tap import buildServer
+
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "unused.settings")  # restored after the test
+    options = parsedTwistd("--auth-django-settings", "examples.django_chat.settings")
+    assert os.environ["DJANGO_SETTINGS_MODULE"] == "examples.django_chat.settings"
+    origin = buildServer(SessionChat(), options).component.component
+    assert isinstance(origin, OriginCheck) and origin.allowedOrigins == []
+    assert isinstance(origin.component, Authenticate)
+    assert origin.component.authenticators == [options.djangoAuth]
+    assert isinstance(options.djangoAuth, DjangoSessionAuth)
+
+    options = parsedTwistd(
+        "--auth-django-settings", "examples.django_chat.settings",
+        "--allowed-origins", "www.example.com, https://chat.example.com",
+    )
+    origin = buildServer(SessionChat(), options).component.component
+    assert origin.allowedOrigins == ["www.example.com", "https://chat.example.com"]
+    options = parsedTwistd("--auth-django-settings", "examples.django_chat.settings", "--allowed-origins", "*")
+    with pytest.raises(StackError, match="cross-site WebSocket hijacking"):
+        buildServer(SessionChat(), options)
+    # Without a cookie authenticator, --allowed-origins alone puts the check in front.
+    origin = buildServer(SessionChat(), parsedTwistd("--allowed-origins", "example.com")).component.component
+    assert isinstance(origin, OriginCheck) and isinstance(origin.component, WsServer)
+    assert not isinstance(buildServer(SessionChat(), parsedTwistd()).component.component, OriginCheck)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--auth-django-settings", "examples.django_chat.settings", "--raw"], "cannot be combined with --raw"),
+        (["--allowed-origins", "example.com", "--raw"], "cannot be combined with --raw"),
+    ],
+)
+def test_twistdUsageErrors(site, monkeypatch, args, message):
+    """
+    Options that do not go together: one line saying why.
+    """
+    from twisted.python import usage
+
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "unused.settings")
+    with pytest.raises(usage.UsageError, match=message):
+        parsedTwistd(*args)
+
+
+def test_twistdWithoutTheSettingsModule():
+    """
+    A settings module that cannot be imported stops twistd's option parsing with one line naming it.
+    """
+    result = runPython(
+        "from ratchetpy.tap import Options\n"
+        "Options().parseOptions(['--component', 'examples.chat:Chat', '--auth-django-settings', 'nowhere.settings'])"
+    )
+    last = result.stderr.strip().splitlines()[-1]
+    assert "UsageError: --auth-django-settings nowhere.settings: " in last and "nowhere" in last.rpartition(":")[2]
+
+
+def test_tutorialTwistdCommand(site, twistd):
+    """
+    The tutorial's twistd command, run as written (on a free loopback port, the site's database): logged-in users
+    of the Django site chat by name, the count is saved into their sessions, a page of another site gets 403 and a
+    client without the cookie 401; no session key reaches twistd's output.
+    """
+    from tests.test_tap import LOOPBACK
+
+    (command,) = [line for code in tutorialBlocks("sh") for line in code.splitlines() if line.startswith("twistd ")]
+    argv = shlex.split(command)
+    assert argv[:3] == ["twistd", "-n", "ratchetpy"]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["DJANGO_CHAT_DB"] = site.database
+    process = twistd(*argv[3:], "--port", LOOPBACK, env=env)
+    url = f"ws://127.0.0.1:{process.waitForPort()}/chat"
+    site.makeUser("quinn")
+    site.makeUser("rae")
+    quinn, rae = Browser(site), Browser(site)
+    inThread(quinn.logIn, "quinn")
+    inThread(rae.logIn, "rae")
+
+    def chat() -> list[str]:
+        with connect(url, open_timeout=10, proxy=None, **rae.sessionHeaders()) as listener:
+            with connect(url, open_timeout=10, proxy=None, **quinn.sessionHeaders()) as speaker:
+                heard = [listener.recv(timeout=10)]
+                speaker.send("hi")
+                heard.append(listener.recv(timeout=10))
+            return heard
+
+    assert inThread(chat) == ["* quinn joined", "quinn: hi"]
+    waitUntil(lambda: 'id="sent">1<' in inThread(quinn.get, "/"), what="the count in Django's page")
+    evil = {**quinn.sessionHeaders(), "origin": "https://evil.example"}
+    assert inThread(refusal, url, **evil)[0] == 403
+    assert inThread(refusal, url, origin=site.url)[0] == 401
+    process.stop()
+    assert "quinn connected" in process.output
+    assert quinn.cookie() not in process.output and rae.cookie() not in process.output
