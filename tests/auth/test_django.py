@@ -831,3 +831,24 @@ def test_tutorialTwistdCommand(site, twistd):
     process.stop()
     assert "quinn connected" in process.output
     assert quinn.cookie() not in process.output and rae.cookie() not in process.output
+
+
+def test_providesTheInterfaces(site, listen):
+    """
+    DjangoSessionAuth is an IAuthenticator, DjangoSessionStore an ISessionStore (both reading cookies), and the
+    session it gives an ISession.
+    """
+    from zope.interface.verify import verifyObject
+
+    from ratchetpy.interfaces import IAuthenticator, ISession, ISessionStore
+
+    auth = DjangoSessionAuth()
+    assert verifyObject(IAuthenticator, auth) and auth.usesCookies
+    assert verifyObject(ISessionStore, auth.store) and auth.store.usesCookies
+    site.makeUser("sam")
+    browser = Browser(site)
+    inThread(browser.logIn, "sam")
+    component = SessionWhoAmI()
+    url, _ = serveDjango(listen, component, auth=auth)
+    inThread(whoAmI, url, **browser.sessionHeaders())
+    assert verifyObject(ISession, component.sessions[0])
