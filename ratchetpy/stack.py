@@ -122,12 +122,17 @@ def checkCookieAuth(component: Any, name: str) -> None:
 
     found = findUnguardedCookieAuth(component)
     if found is not None:
-        readers = getattr(found, "authenticators", None) or [getattr(found, "store", found)]
         raise StackError(
-            f"{name}: a cookie authenticator ({', '.join(map(repr, readers))}) needs an OriginCheck "
+            f"{name}: a cookie authenticator ({', '.join(map(repr, _cookieReaders(found)))}) needs an OriginCheck "
             f"in front of it: {CSWSH}; allow your site's origins (App.route(..., allowedOrigins=[...]) or "
             "OriginCheck(...)) instead of '*'"
         )
+
+
+def _cookieReaders(layer: Any) -> list[Any]:
+    # An Authenticate's authenticators, or a SessionProvider's store.
+    readers = getattr(layer, "authenticators", None)
+    return list(readers) if readers is not None else [layer.store]
 
 
 def serveOverHttp(

@@ -10,6 +10,7 @@ wrong and what to do, and a non-zero exit status.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -23,7 +24,7 @@ from twisted.python import usage
 from .loader import ComponentError, loadComponent
 from .options import HTTP_SERVER, IO_SERVER, OPTIONS, WS_SERVER, Option, option, useCommandLineNames
 from .pubsub import setDefaultBroker
-from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint
+from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint, plainPort
 from .service import IoServerService
 from .stack import StackError, buildStack
 from .workers import (
@@ -93,7 +94,7 @@ def _help(o: Option) -> str:
 def _optParameter(o: Option) -> list[Any]:
     # A str option needs no coercion (twistd passes it as typed), a number
     # its type; a list of addresses is split at its commas.
-    coerce = None if o.kind is str else o.fromCommandLine if o.kind is tuple else o.kind
+    coerce = None if o.kind is str else o.fromCommandLine
     # twistd would show an empty list as "()": its help says "none" instead,
     # and postOptions puts the registry's default back.
     default = None if o.kind is tuple else o.default
@@ -135,9 +136,32 @@ class Options(usage.Options):
         *(_optParameter(o) for o in _LAYER_OPTIONS),
     ]
 
+    def parseOptions(self, options: Any = None) -> None:
+        """
+        Parse the options; under twistd, a usage mistake is one line,
+        C{ratchetpy: ...}, and exit status 2, rather than twistd's whole
+        help followed by the error.
+        """
+        parent = getattr(self, "parent", None)
+        if parent is not None and parent.get("nodaemon") and parent.get("pidfile") == DEFAULT_PIDFILE:
+            # In the foreground (a terminal, systemd, a container) nothing
+            # reads a pidfile, and twistd's default, twistd.pid in the
+            # current directory, makes a second server started there refuse
+            # to run. Given explicitly (--pidfile=PATH), it is kept.
+            parent["pidfile"] = ""
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as exc:
+            if parent is None:
+                raise
+            why = str(exc).removeprefix("Parameter type enforcement failed: ")
+            sys.stderr.write(f"ratchetpy: {why} (see twistd ratchetpy --help)\n")
+            raise SystemExit(2) from None
+
     def postOptions(self) -> None:
         if not self["component"]:
             raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
+        self["port"] = plainPort(self["port"])
         for o in _LAYER_OPTIONS:
             if self[_key(o)] is None and o.kind is tuple:
                 self[_key(o)] = o.default
@@ -173,6 +197,29 @@ class Options(usage.Options):
                 tcpAddress(self["port"])
             except WorkersError as exc:
                 raise usage.UsageError(str(exc)) from None
+
+
+#: twistd's own default C{--pidfile}.
+DEFAULT_PIDFILE = "twistd.pid"
+
+
+def removeOwnPidfile(options: Any) -> None:
+    """
+    Remove the pidfile twistd wrote for this process, if any: a server that
+    could not start must not leave one behind (the next start would find
+    it, or another process could get its number).
+    """
+    parent = getattr(options, "parent", None)
+    path = parent.get("pidfile") if parent is not None else None
+    if not path:
+        return
+    try:
+        with open(path, encoding="ascii") as f:
+            ours = f.read().strip() == str(os.getpid())
+        if ours:
+            os.remove(path)
+    except (OSError, UnicodeDecodeError):
+        pass
 
 
 def _publishSecret(options: Options) -> str | None:
@@ -317,28 +364,44 @@ def _authenticators(options: Options) -> list[Any] | None:
 
 def stopOnTerminate(reactor: Any, message: str) -> None:
     """
-    Make SIGTERM log C{message} and stop C{reactor} (a graceful stop, exit
-    status 0), once it runs. Twisted's own SIGTERM handler makes twistd
-    re-raise the signal after shutting down, so the process "dies of
-    SIGTERM"; a service manager asking for a graceful stop should see a
-    clean exit instead.
+    Make SIGTERM and SIGINT (Ctrl-C) log C{message} and stop C{reactor} (a
+    graceful stop, exit status 0), once it runs. Twisted's own SIGTERM
+    handler makes twistd re-raise the signal after shutting down, so the
+    process "dies of SIGTERM"; a service manager asking for a graceful stop
+    should see a clean exit instead, and Ctrl-C should do the same.
+
+    @param message: what to log, with C{{signal}} for the signal's name.
     """
 
     def terminate(signum: int, frame: object) -> None:
-        log.info(message)
+        log.info(message, signal=signal.Signals(signum).name)
         reactor.callFromThread(reactor.stop)
 
-    reactor.callWhenRunning(signal.signal, signal.SIGTERM, terminate)
+    def install() -> None:
+        signal.signal(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGINT, terminate)
+
+    reactor.callWhenRunning(install)
 
 
 def cannotListen(endpoint: object, why: object) -> SystemExit:
     """
     The one line (and exit status 1) for an endpoint that cannot be listened
-    on.
+    on, with what to do about the usual causes.
+
+    @param why: the C{OSError} (or its text).
     """
-    return SystemExit(
-        f"ratchetpy: cannot listen on {endpoint}: {why}. Is another server using it? Choose another with --port."
-    )
+    number = getattr(why, "errno", None)
+    text = getattr(why, "strerror", None) or str(why)
+    if number == errno.EADDRINUSE:
+        advice = "Is another server using it? Choose another with --port."
+    elif number == errno.EADDRNOTAVAIL:
+        advice = "This machine has no such address: check interface=..., or leave it out to listen on every address."
+    elif number == errno.EACCES:
+        advice = "Ports below 1024 need privileges: choose a port above 1023 with --port, or run as root."
+    else:
+        advice = "Choose another with --port."
+    return SystemExit(f"ratchetpy: cannot listen on {endpoint}: {text}. {advice}")
 
 
 class _TapService(IoServerService):
@@ -351,6 +414,8 @@ class _TapService(IoServerService):
 
     #: The process default broker (--broker), started and stopped with the server.
     broker: Any = None
+    #: The command line's options (and through them twistd's: the pidfile).
+    options: Any = None
 
     def startService(self) -> None:
         super().startService()
@@ -360,7 +425,7 @@ class _TapService(IoServerService):
             self.broker.start()
         from twisted.internet import reactor
 
-        stopOnTerminate(reactor, "received SIGTERM: closing connections and stopping")
+        stopOnTerminate(reactor, "received {signal}: closing connections and stopping")
         if self.whenListening is not None:
             # Ready once listening and once the reactor runs, after the SIGTERM
             # handler above: a supervisor told "ready" may stop it at once.
@@ -382,6 +447,7 @@ class _TapService(IoServerService):
         try:
             super().privilegedStartService()
         except CannotListenError as exc:
+            removeOwnPidfile(self.options)
             raise cannotListen(self.endpoint, exc.socketError) from None
 
 
@@ -409,7 +475,8 @@ def makeService(options: Options) -> IService:
     try:
         component = loadComponent(options["component"])
     except ComponentError as exc:
-        raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}") from None
+        detail = f"\n{exc.traceback}" if exc.traceback else ""
+        raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}{detail}") from None
     try:
         parseEndpoint(reactor, options["port"])
     except BadEndpoint as exc:
@@ -422,6 +489,7 @@ def makeService(options: Options) -> IService:
         return _SupervisorService(options)
     endpoint = ReusePortEndpoint(reactor, options["port"]) if options["reuse-port"] else options["port"]
     service = _TapService(server, endpoint)
+    service.options = options
     service.broker = broker
     return service
 
@@ -437,11 +505,12 @@ class _SupervisorService(WorkerSupervisor):
         try:
             super().privilegedStartService()
         except OSError as exc:
-            raise cannotListen(self.options["port"], exc.strerror) from None
+            removeOwnPidfile(self.options)
+            raise cannotListen(self.options["port"], exc) from None
 
     def startService(self) -> None:
         super().startService()
-        stopOnTerminate(self.reactor, "received SIGTERM: stopping the workers")
+        stopOnTerminate(self.reactor, "received {signal}: stopping the workers")
 
 
 def _given(options: Options, layer: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ L{IMessageComponent} out (PHP Ratchet's C{IoServer}).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from twisted.internet import defer
@@ -17,6 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .._dispatch import HookDispatcher
+from ..hooknames import checkHookNames
 from ..interfaces import IMessageComponent
 from ..options import MAX_SEND_BUFFER, SHUTDOWN_TIMEOUT, SLOW_CONSUMER_POLICY, option
 from ..websocket.codes import GOING_AWAY
@@ -117,14 +119,30 @@ def withDefaultBacklog(description: str) -> str:
     return description
 
 
+#: The port number of a TCP or TLS endpoint description (behind a proxy too).
+_PORT = re.compile(r"(?:haproxy:)?(?:tcp6?|ssl):(?:port=)?(\d+)(?::|\Z)")
+
+
+def plainPort(description: str) -> str:
+    """
+    C{description}, with a bare port number (C{"9001"}, as Daphne's C{-p}
+    takes) meaning TCP on that port: C{"tcp:9001"}.
+    """
+    return f"tcp:{description}" if description.strip().isdigit() else description
+
+
 def parseEndpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
     """
     Parse a Twisted server endpoint description, with an error that says what to
-    write instead. TCP, TLS and UNIX endpoints get a backlog of
+    write instead. A bare port number is TCP (L{plainPort}). TCP, TLS and UNIX endpoints get a backlog of
     L{DEFAULT_BACKLOG} unless the description sets one. C{haproxy:}
     endpoints read the PROXY header with L{ratchetpy.server.proxy} (before
     TLS, for C{haproxy:ssl:}).
     """
+    description = plainPort(description)
+    port = _PORT.match(description)
+    if port is not None and not 0 <= int(port.group(1)) <= 65535:
+        raise BadEndpoint(f"bad endpoint {description!r}: the port must be 0-65535, not {port.group(1)}")
     try:
         if description.startswith(PROXY_PREFIX):
             return proxyHeaderEndpoint(reactor, withDefaultBacklog(description[len(PROXY_PREFIX) :]))
@@ -172,6 +190,8 @@ class IoServer(Factory):
     ) -> None:
         option("shutdownTimeout").check(shutdownTimeout)
         self._sendLimit = SendLimit(maxSendBuffer, slowConsumerPolicy)
+        # A raw TCP component's hooks; a WsServer checks its component's.
+        checkHookNames(component)
         self.component = component
         self.endpoint = endpoint
         self.shutdownTimeout = shutdownTimeout
