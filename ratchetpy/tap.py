@@ -203,6 +203,22 @@ class Options(usage.Options):
 DEFAULT_PIDFILE = "twistd.pid"
 
 
+def numberWorkerConnections() -> None:
+    """
+    In a worker of C{--workers N}: number connections so that no two
+    workers give one C{resourceId} (see
+    L{ratchetpy.server.connection.numberConnectionsAs}).
+    """
+    from .server.connection import numberConnectionsAs
+    from .workers import WORKERS_ENVIRONMENT
+
+    try:
+        numberConnectionsAs(int(os.environ[WORKER_ENVIRONMENT]), int(os.environ.get(WORKERS_ENVIRONMENT, "")))
+    except ValueError:
+        # Started by hand with a stray variable: keep counting from 1.
+        pass
+
+
 def removeOwnPidfile(options: Any) -> None:
     """
     Remove the pidfile twistd wrote for this process, if any: a server that
@@ -472,6 +488,7 @@ def makeService(options: Options) -> IService:
         broker = setDefaultBroker("memory://")
     elif os.environ.get(WORKER_ENVIRONMENT):
         dieWithParent()
+        numberWorkerConnections()
     try:
         component = loadComponent(options["component"])
     except ComponentError as exc:

@@ -36,8 +36,11 @@ from .server.proxy import ProxyHeaderFactory
 
 log = Logger(namespace="ratchetpy")
 
-#: Set in a worker's environment; a worker dies with its supervisor.
+#: Set in a worker's environment, its number (from 1); a worker dies with its
+#: supervisor.
 WORKER_ENVIRONMENT = "RATCHETPY_WORKER"
+#: Set in a worker's environment: how many workers there are.
+WORKERS_ENVIRONMENT = "RATCHETPY_WORKERS"
 #: Set in a worker's environment: the supervisor's socket for L{notifyReady}.
 NOTIFY_ENVIRONMENT = "RATCHETPY_NOTIFY_SOCKET"
 
@@ -386,6 +389,7 @@ class WorkerSupervisor(ProcessMonitor):
         # systemd's socket is the supervisor's (the unit's main process), not the workers'.
         environment = {name: value for name, value in os.environ.items() if name != "NOTIFY_SOCKET"}
         environment[NOTIFY_ENVIRONMENT] = notifySocket
+        environment[WORKERS_ENVIRONMENT] = str(self.workers)
         for number in range(1, self.workers + 1):
             environment[WORKER_ENVIRONMENT] = str(number)
             self.addProcess(f"worker {number}", argv, env=dict(environment), cwd=os.getcwd())
