@@ -3,7 +3,9 @@ DjangoSessionAuth and DjangoSessionStore with the real parts: the example
 Django project (examples/django_chat) on sqlite in a temporary directory,
 served over HTTP by wsgiref in a thread; users log in through Django's login
 page, and their session cookies go to real WebSocket clients of a ratchetpy
-server on loopback.
+server on loopback (in this process, or twistd --auth-django-settings). The
+tutorial of docs/identity.md runs as written: manage.py migrate and
+createsuperuser, runserver, and examples/django_chat/server.py.
 
 Django's settings are per process: this module configures them once (the
 example's settings, with the database in a temporary directory and a fast
