@@ -207,6 +207,7 @@ def buildStack(
     publishSecret: str | None = None,
     auth: Any = None,
     authOptions: dict[str, Any] | None = None,
+    allowedOrigins: Iterable[str] | None = None,
     reactor: Any = None,
     name: str | None = None,
     names: Callable[[str], str] = _userName,
@@ -228,6 +229,10 @@ def buildStack(
     @param auth: authenticators for an L{ratchetpy.auth.Authenticate} in
         front of the component's L{WsServer} (see L{serveOverHttp}); not for
         an App (give them to its routes) nor raw.
+    @param allowedOrigins: if given, an L{ratchetpy.OriginCheck} with
+        these origins goes in front of the component (and its
+        L{ratchetpy.auth.Authenticate}); the page's own host name is always
+        allowed. Not for an App (its routes have theirs) nor raw.
     @param name: C{component} as messages name it; C{repr} by default.
     @param names: how the user spells a keyword (C{"raw"} too), for
         messages; see L{optionName}.
@@ -252,12 +257,18 @@ def buildStack(
             raise StackError(f"{names('raw')} cannot apply to {name}, {kind.value}: {why}")
         publishing = ["publishPath"] if publishPath is not None else []
         authenticating = ["auth"] if auth is not None else []
+        authenticating += ["allowedOrigins"] if allowedOrigins is not None else []
         instead = f"leave out {names('raw')} to use them"
         _refuse([*httpOptions, *wsOptions, *publishing, *authenticating], name, "served raw", instead, names)
         return IoServer(component, endpoint, reactor=reactor, **ioOptions)
     if kind is ComponentKind.APP:
         _refuse(
-            [*httpOptions, *wsOptions, *(["auth"] if auth is not None else [])],
+            [
+                *httpOptions,
+                *wsOptions,
+                *(["auth"] if auth is not None else []),
+                *(["allowedOrigins"] if allowedOrigins is not None else []),
+            ],
             name,
             kind.value,
             "give them to App(...) and app.route(...) (a StaticFiles route for pages) instead",
@@ -271,6 +282,10 @@ def buildStack(
         inner = serveOverHttp(
             component, wsOptions, auth=auth, authOptions=authOptions, reactor=reactor, name=name, names=names
         )
+        if allowedOrigins is not None:
+            from .http.origin import OriginCheck
+
+            inner = OriginCheck(inner, allowedOrigins)
     checkCookieAuth(inner, name)
     if publishPath is not None:
         from .pubsub.endpoint import PublishEndpoint, PublishFront

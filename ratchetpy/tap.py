@@ -50,7 +50,8 @@ _FLAGS = {
     "raw": "--raw",
     "http": "--static",
     "publishPath": "--publish-path",
-    "auth": "--auth-jwt-key-file/--auth-tickets",
+    "auth": "--auth-jwt-key-file/--auth-tickets/--auth-django-settings",
+    "allowedOrigins": "--allowed-origins",
 }
 
 
@@ -123,6 +124,14 @@ class Options(usage.Options):
         ["auth-jwt-algorithm", None, None, "The algorithm(s) the JWTs are signed with, e.g. HS256 (comma-separated)."],
         ["auth-jwt-audience", None, None, "The 'aud' the JWTs must name (default: not checked)."],
         ["auth-jwt-issuer", None, None, "The 'iss' the JWTs must have (default: not checked)."],
+        [
+            "auth-django-settings", None, None,
+            "Recognise the users logged in to a Django site by its session cookie, with this settings module.",
+        ],
+        [
+            "allowed-origins", None, None,
+            "Refuse (403) pages of other sites than these (comma-separated host names or origins) and the server's.",
+        ],
         *(_optParameter(o) for o in _LAYER_OPTIONS),
     ]
 
@@ -165,6 +174,8 @@ class Options(usage.Options):
             raise usage.UsageError("--static needs HTTP: it cannot be combined with --raw")
         self.publishSecret = _publishSecret(self)
         self.jwtAuth = _jwtAuth(self)
+        self.djangoAuth = _djangoAuth(self)
+        self.allowedOrigins = _allowedOrigins(self)
         if self["auth-tickets"]:
             if self["raw"]:
                 raise usage.UsageError("--auth-tickets needs HTTP: it cannot be combined with --raw")
@@ -304,11 +315,55 @@ def _jwtAuth(options: Options) -> Any:
         raise usage.UsageError(f"--auth-jwt-algorithm: {exc}") from None
 
 
+def _djangoAuth(options: Options) -> Any:
+    """
+    The L{ratchetpy.auth.DjangoSessionAuth} of C{--auth-django-settings},
+    or C{None} without it. Django is set up with that settings module (as
+    C{DJANGO_SETTINGS_MODULE}, which the option overrides).
+
+    @raise usage.UsageError: with C{--raw}, or Django cannot be set up.
+    """
+    module = options["auth-django-settings"]
+    if module is None:
+        return None
+    if options["raw"]:
+        raise usage.UsageError("--auth-django-settings needs HTTP: it cannot be combined with --raw")
+    os.environ["DJANGO_SETTINGS_MODULE"] = module
+    from .auth.django import DjangoSessionAuth
+
+    try:
+        return DjangoSessionAuth()
+    except ImportError as exc:
+        raise usage.UsageError(f"--auth-django-settings {module}: {exc}") from None
+    except Exception as exc:
+        # django.core.exceptions.ImproperlyConfigured: settings that Django cannot use.
+        raise usage.UsageError(f"--auth-django-settings {module}: {type(exc).__name__}: {exc}") from None
+
+
+def _allowedOrigins(options: Options) -> list[str] | None:
+    """
+    The origins of C{--allowed-origins}, for an L{ratchetpy.OriginCheck} in
+    front of the component; C{[]} (the server's own host name only) with a
+    cookie authenticator (C{--auth-django-settings}) and no
+    C{--allowed-origins}, as L{ratchetpy.App.route} does; else C{None}: no
+    check.
+
+    @raise usage.UsageError: with C{--raw}.
+    """
+    given = options["allowed-origins"]
+    if given is None:
+        return [] if options.djangoAuth is not None else None
+    if options["raw"]:
+        raise usage.UsageError("--allowed-origins needs HTTP: it cannot be combined with --raw")
+    return [origin.strip() for origin in given.split(",") if origin.strip()]
+
+
 def _authenticators(options: Options) -> list[Any] | None:
     """
     The authenticators of the C{--auth-*} options, in the order they are
-    asked (a JWT, then a ticket); C{None} for none. Built once the default
-    broker is set, which tickets are kept in.
+    asked (a JWT, then a ticket, then a Django session: credentials a client
+    chose to send before the cookie a browser sends anyway); C{None} for
+    none. Built once the default broker is set, which tickets are kept in.
     """
     found = [a for a in [getattr(options, "jwtAuth", None)] if a is not None]
     if options["auth-tickets"]:
@@ -316,6 +371,9 @@ def _authenticators(options: Options) -> list[Any] | None:
         from .pubsub import defaultBroker
 
         found.append(TicketAuth(Tickets(defaultBroker())))
+    djangoAuth = getattr(options, "djangoAuth", None)
+    if djangoAuth is not None:
+        found.append(djangoAuth)
     return found or None
 
 
@@ -487,6 +545,7 @@ def buildServer(component: Any, options: Options) -> IoServer:
         publishPath=options["publish-path"],
         publishSecret=getattr(options, "publishSecret", None),
         auth=_authenticators(options),
+        allowedOrigins=getattr(options, "allowedOrigins", None),
         name=options["component"],
         names=_flag,
     )

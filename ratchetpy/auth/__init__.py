@@ -1,11 +1,12 @@
 """
 Who is connecting: L{Authenticate}, the one authentication layer, and its
-authenticators (L{JWTAuth}, L{CallableAuth}, L{FlaskSessionAuth}); see
-C{docs/identity.md}.
+authenticators (L{JWTAuth}, L{CallableAuth}, L{FlaskSessionAuth},
+L{DjangoSessionAuth}); see C{docs/identity.md}.
 """
 
 from .authenticate import CREDENTIALS_EXPIRED, Authenticate, findUnguardedCookieAuth, renewUser
 from .callable import CallableAuth
+from .django import DjangoSession, DjangoSessionAuth, DjangoSessionStore
 from .failures import AuthenticationFailed, FailureThrottle, Forbidden, Unauthorized
 from .flask import FlaskSessionAuth, FlaskSessionStore
 from .jwt import JWTAuth, encodeBearerSubprotocol
@@ -36,4 +37,7 @@ __all__ = [
     "mintTicket",
     "FlaskSessionAuth",
     "FlaskSessionStore",
+    "DjangoSessionAuth",
+    "DjangoSessionStore",
+    "DjangoSession",
 ]

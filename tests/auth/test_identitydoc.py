@@ -54,7 +54,7 @@ def test_tutorial(twistd, tmp_path):
     assert key[-2:] == [">", "jwt.key"]
     (tmp_path / "jwt.key").write_text(subprocess.run(key[:-2], capture_output=True, text=True, check=True).stdout)
 
-    argv = command("twistd -n ratchetpy")
+    argv = command("twistd -n ratchetpy --component examples.named_chat:")
     args = [str(tmp_path / "jwt.key") if arg == "jwt.key" else arg for arg in argv[3:]]
     process = twistd(*args, "--port", LOOPBACK)
     port = process.waitForPort()

@@ -1,0 +1,15 @@
+"""
+The chat with names on Django's sessions: NamedChat (names from conn.user.info,
+which DjangoSessionAuth fills with the Django username), and each message
+counted in the sender's Django session, which the chat page shows.
+"""
+
+from examples.named_chat import NamedChat
+
+
+class SessionChat(NamedChat):
+    async def onMessage(self, conn, msg):
+        super().onMessage(conn, msg)
+        # conn.session is the browser's Django session, read-write: Django's next page shows the count.
+        conn.session["sent"] = conn.session.get("sent", 0) + 1
+        await conn.session.save()

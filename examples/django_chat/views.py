@@ -1,0 +1,13 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+
+@login_required
+def chat(request):
+    # "sent" is written by the WebSocket server (server.py), into this same session.
+    return render(
+        request,
+        "chat.html",
+        {"sent": request.session.get("sent", 0), "port": settings.CHAT_WEBSOCKET_PORT},
+    )
