@@ -61,13 +61,14 @@ class Changes:
     """
     What one step changed, in this order: users whose last entries had
     expired (C{swept}), users whose first entry it added (with their info),
-    users whose last entry it removed. A user may be in C{swept} and
-    C{joined}: their server's entry expired, and the server added it again.
+    users whose last entry it removed (each with their info). A user may be
+    in C{swept} and C{joined}: their server's entry expired, and the server
+    added it again.
     """
 
     joined: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)
-    swept: list[str] = field(default_factory=list)
+    left: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    swept: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def _decodeInfo(text: str | bytes) -> dict[str, Any]:
@@ -80,13 +81,12 @@ def _decodeInfo(text: str | bytes) -> dict[str, Any]:
 
 def encodeEvent(origin: str, *, join: str | None = None, info: str = "{}", leave: str | None = None) -> bytes:
     """
-    The bytes of a join event (C{join}: the user id, C{info}: their info's
-    JSON) or a leave event (C{leave}), as the Redis scripts write them.
+    The bytes of a join event (C{join}: the user id) or a leave event
+    (C{leave}), with C{info}, the user's info as JSON, as the Redis scripts
+    write them.
     """
-    if join is not None:
-        text = f'{{"origin":{json.dumps(origin)},"join":{json.dumps(join)},"info":{info}}}'
-    else:
-        text = json.dumps({"origin": origin, "leave": leave})
+    kind, userId = ("join", join) if join is not None else ("leave", leave)
+    text = f'{{"origin":{json.dumps(origin)},"{kind}":{json.dumps(userId)},"info":{info}}}'
     return text.encode("utf-8")
 
 
@@ -183,9 +183,10 @@ class _LocalStore:
             state.entries.discard((origin, userId))
             state.servers[userId] -= 1
             if not state.servers[userId]:
-                del state.servers[userId], state.users[userId]
-                changes.left.append(userId)
-                events.append(encodeEvent(origin, leave=userId))
+                info = state.users.pop(userId)
+                del state.servers[userId]
+                changes.left.append((userId, _decodeInfo(info)))
+                events.append(encodeEvent(origin, leave=userId, info=info))
         if not state.entries:
             del self.channels[channel]
         for event in events:
@@ -224,10 +225,13 @@ local function removeEntry(entry, userId)
     return
   end
   if redis.call('HINCRBY', serversKey, userId, -1) <= 0 then
+    local info = redis.call('HGET', usersKey, userId) or '{}'
     redis.call('HDEL', serversKey, userId)
     redis.call('HDEL', usersKey, userId)
     left[#left + 1] = userId
-    redis.call('PUBLISH', events, cjson.encode({origin = origin, leave = userId}))
+    left[#left + 1] = info
+    redis.call('PUBLISH', events,
+      '{"origin":' .. cjson.encode(origin) .. ',"leave":' .. cjson.encode(userId) .. ',"info":' .. info .. '}')
   end
 end
 for _, entry in ipairs(redis.call('ZRANGEBYSCORE', expiryKey, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))) do
@@ -252,8 +256,8 @@ end
 """
 
 # ARGV[5]: how many users to add; then user id, info JSON pairs; then the
-# user ids to remove. Returns {joined user id, info pairs, left user ids,
-# swept user ids}.
+# user ids to remove. Returns {joined user id, info pairs, left user id, info
+# pairs, swept user id, info pairs}.
 _CHANGE = _COMMON + r"""
 local joined = {}
 local adding = tonumber(ARGV[5])
@@ -279,7 +283,7 @@ return {joined, left, swept}
 
 # ARGV[5]: the most users to return, or -1 to count only. Returns {count,
 # user id and info pairs (empty when counting or over the limit), swept user
-# ids}.
+# id and info pairs}.
 _READ = _COMMON + r"""
 if #swept > 0 then
   keepKeys()
@@ -325,8 +329,8 @@ class _RedisStore:
             joined, left, swept = reply
             return Changes(
                 [(userId, _decodeInfo(info)) for userId, info in _pairs(joined)],
-                [_text(userId) for userId in left],
-                [_text(userId) for userId in swept],
+                [(userId, _decodeInfo(info)) for userId, info in _pairs(left)],
+                [(userId, _decodeInfo(info)) for userId, info in _pairs(swept)],
             )
 
         return d.addCallback(parsed)
@@ -339,7 +343,7 @@ class _RedisStore:
         def parsed(reply: list[Any]) -> tuple[int, dict[str, dict[str, Any]] | None, Changes]:
             count, users, swept = reply
             count = int(count)
-            changes = Changes(swept=[_text(userId) for userId in swept])
+            changes = Changes(swept=[(userId, _decodeInfo(info)) for userId, info in _pairs(swept)])
             if limit is None or count > limit:
                 return count, None, changes
             return count, {userId: _decodeInfo(info) for userId, info in _pairs(users)}, changes

@@ -100,7 +100,7 @@ class Channels:
     @ivar onJoin: with presence, C{onJoin(channel, userId, info)} when a
         user's first connection on any server subscribes to a presence
         channel; C{None} for nothing. See docs/channels.md, "Presence".
-    @ivar onLeave: with presence, C{onLeave(channel, userId)} when the
+    @ivar onLeave: with presence, C{onLeave(channel, userId, info)} when the
         user's last connection leaves it (or its server died); C{None} for
         nothing.
     """

@@ -89,8 +89,8 @@ RESYNC_DELAY = 0.5
 
 #: C{onJoin(channel, userId, info)}
 JoinHook = Callable[[str, str, dict[str, Any]], object]
-#: C{onLeave(channel, userId)}
-LeaveHook = Callable[[str, str], object]
+#: C{onLeave(channel, userId, info)}
+LeaveHook = Callable[[str, str, dict[str, Any]], object]
 
 
 class PresenceTooLarge(Exception):
@@ -285,12 +285,12 @@ class PresenceTracker:
         # Where a change happened, its hooks run whether or not this server
         # still has subscribers there: every join and leave is heard once
         # at least.
-        for userId in changes.swept:
-            self._fire("onLeave", channel, userId)
+        for userId, info in changes.swept:
+            self._fire("onLeave", channel, userId, info)
         for userId, info in changes.joined:
             self._fire("onJoin", channel, userId, info)
-        for userId in changes.left:
-            self._fire("onLeave", channel, userId)
+        for userId, info in changes.left:
+            self._fire("onLeave", channel, userId, info)
 
     def _failed(self, failure: Failure, channel: str, remove: list[str]) -> None:
         members = self.members.get(channel, {})
@@ -377,10 +377,7 @@ class PresenceTracker:
         channel = brokerChannel[len(EVENT_PREFIX) :]
         if channel not in self.watched:
             return
-        if kind == "join":
-            self._fire("onJoin", channel, userId, info)
-        else:
-            self._fire("onLeave", channel, userId)
+        self._fire("onJoin" if kind == "join" else "onLeave", channel, userId, info)
 
     def _fire(self, name: str, *args: Any) -> None:
         hook = getattr(self.channels, name)

@@ -83,12 +83,15 @@ class Heard:
 
     def __init__(self) -> None:
         self.events: list[tuple[Any, ...]] = []
+        #: The info each leave came with, by user.
+        self.leftWith: dict[str, dict[str, Any]] = {}
 
     def onJoin(self, channel, userId, info):
         self.events.append(("join", channel, userId, info))
 
-    def onLeave(self, channel, userId):
+    def onLeave(self, channel, userId, info):
         self.events.append(("leave", channel, userId))
+        self.leftWith[userId] = info
 
 
 def presenceServer(broker, heard: Heard | None = None, **options: Any) -> Channels:
@@ -195,6 +198,8 @@ def test_aUserOnTwoServersJoinsOnceAndLeavesOnce(servers):
     for heard in (heardOne, heardTwo):
         waitUntil(lambda heard=heard: len(heard.events) == 2, what="ann's leave")
         assert heard.events[1] == ("leave", "room", "ann")
+        # The leave says who left as the join did: a chat can say "Ann left".
+        assert heard.leftWith["ann"] == {"name": "Ann"}
     for watcher, channels in zip(watchers, (one, two), strict=True):
         channels.unsubscribeAll(watcher)
 
@@ -324,7 +329,7 @@ def test_hooksMayFailOrBeAsync(servers, logged):
     async def joined(channel, userId, info):
         done.append(userId)
 
-    def left(channel, userId):
+    def left(channel, userId, info):
         raise RuntimeError("a bug in the hook")
 
     channels = presenceServer(servers())
@@ -407,6 +412,7 @@ def test_aServerThatStopsRefreshingExpires(brokers, redisServer):
     assert time.monotonic() - died <= ttl * 4 / 3 + 1
     assert get(two.presence("room")) == {"bob": {"name": "Bob"}, "cid": {"name": "Cid"}}
     assert [event for event in heardTwo.events if event[0] == "leave"] == [("leave", "room", "ann")]
+    assert heardTwo.leftWith["ann"] == {"name": "Ann"}
     for tab in (bobToo, cid):
         two.unsubscribeAll(tab)
 
@@ -493,7 +499,7 @@ class PresenceRoom(MessageComponent):
     def joined(self, channel, userId, info):
         self.channels.subscribers(channel).broadcast(f"joined {userId} {info.get('name')}")
 
-    def left(self, channel, userId):
+    def left(self, channel, userId, info):
         self.channels.subscribers(channel).broadcast(f"left {userId}")
 
     def onOpen(self, conn):
@@ -641,7 +647,7 @@ def test_docsLobbyOnTwoServers(listen, brokers, redisServer, monkeypatch):
                         assert guest.recv(timeout=10) == "online: Ann, Bob"
                     assertQuiet(bob, guest)
                 for ws in (bob, guest):
-                    assert ws.recv(timeout=10) == "ann left"
+                    assert ws.recv(timeout=10) == "Ann left"
                 bob.send("/who")
                 assert bob.recv(timeout=10) == "online: Bob"
                 assertQuiet(bob, guest)
