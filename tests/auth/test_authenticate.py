@@ -265,7 +265,7 @@ def test_cookieAuthNeedsAnOriginCheck():
     buildStack(OriginCheck(Authenticate(WsServer(Chat()), cookieAuth)), "tcp:0")
     buildStack(Chat(), "tcp:0", auth=jwtAuth())
     # By hand too.
-    with pytest.raises(StackError, match="^HttpServer: a cookie authenticator .* cross-site WebSocket hijacking"):
+    with pytest.raises(StackError, match="^HttpServer: a cookie authenticator .*cross-site WebSocket hijacking"):
         HttpServer(Authenticate(WsServer(Chat()), cookieAuth))
     HttpServer(OriginCheck(Authenticate(WsServer(Chat()), cookieAuth), ["https://example.com"]))
 
