@@ -13,7 +13,7 @@ from inspect import iscoroutine
 from typing import Any
 
 from twisted.internet.defer import Deferred, TimeoutError
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from .._ratelimit import LogBudget
@@ -250,7 +250,10 @@ class Authenticate(ComponentDecorator):
             closeWithResponse(conn, 503, f"authentication did not finish within {self.authTimeout:g} seconds")
             return None
         # A bug in an authenticator: its traceback, but not its request.
-        log.failure("an authenticator failed on connection {resourceId}", failure, resourceId=conn.resourceId)
+        log.failure(
+            "an authenticator failed on connection {resourceId}", failure, resourceId=conn.resourceId,
+            level=LogLevel.error,
+        )
         closeWithResponse(conn, 500, "the server failed to authenticate this request")
         return None
 

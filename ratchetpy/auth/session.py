@@ -14,7 +14,7 @@ from inspect import iscoroutine
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -151,6 +151,9 @@ class SessionProvider(ComponentDecorator):
 
     def _failed(self, failure: Failure, conn: IConnection) -> None:
         self.refuse(conn)
-        log.failure("the session store failed on connection {resourceId}", failure, resourceId=conn.resourceId)
+        log.failure(
+            "the session store failed on connection {resourceId}", failure, resourceId=conn.resourceId,
+            level=LogLevel.error,
+        )
         closeWithResponse(conn, 500, "the server failed to read this request's session")
         return None

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer, task
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from .._ratelimit import LogBudget
@@ -353,7 +353,7 @@ class PresenceTracker:
         self._loop = task.LoopingCall(self.refresh)
         self._loop.clock = self.reactor
         self._loop.start(self.ttl / 3, now=False).addErrback(
-            lambda failure: log.failure("refreshing presence failed", failure)
+            lambda failure: log.failure("refreshing presence failed", failure, level=LogLevel.error)
         )
 
     def _stopRefreshing(self) -> None:
@@ -388,7 +388,9 @@ class PresenceTracker:
             # A hook that fails for every join of a busy channel must not
             # flood the log: rate-limited, and it changes nothing else.
             if _problems.allow(f"hook-{name}"):
-                log.failure("the {hook} hook failed on {channel!r}", failure, hook=name, channel=args[0])
+                log.failure(
+                    "the {hook} hook failed on {channel!r}", failure, hook=name, channel=args[0], level=LogLevel.error
+                )
 
         try:
             result = hook(*args)

@@ -125,6 +125,21 @@ def withDefaultBacklog(description: str) -> str:
 _PORT = re.compile(r"(?:haproxy:)?(?:tcp6?|ssl):(?:port=)?(\d+)(?::|\Z)")
 
 
+def describeEndpointKind(description: str) -> str:
+    """
+    What the listening line adds to the address of C{description}:
+    C{" (TLS)"} for C{ssl:}, C{" (PROXY protocol)"} behind C{haproxy:},
+    both for C{haproxy:ssl:}; C{""} otherwise.
+    """
+    kinds = []
+    if description.startswith(PROXY_PREFIX):
+        kinds.append("PROXY protocol")
+        description = description[len(PROXY_PREFIX) :]
+    if description.startswith("ssl:"):
+        kinds.insert(0, "TLS")
+    return f" ({', '.join(kinds)})" if kinds else ""
+
+
 def plainPort(description: str) -> str:
     """
     C{description}, with a bare port number (C{"9001"}, as Daphne's C{-p}
@@ -275,13 +290,15 @@ class IoServer(Factory):
         @raise BadEndpoint: C{endpoint} is a description Twisted cannot parse.
         """
         endpoint = self.endpoint if endpoint is None else endpoint
+        notes = ""
         if isinstance(endpoint, str):
+            notes = describeEndpointKind(endpoint)
             endpoint = parseEndpoint(self.reactor, endpoint)
         d = endpoint.listen(self)
 
         def listening(port: IListeningPort) -> IListeningPort:
             self._ports.append(port)
-            log.info("ratchetpy listening on {address}", address=describeAddress(port.getHost()))
+            log.info("ratchetpy listening on {address}{notes}", address=describeAddress(port.getHost()), notes=notes)
             return port
 
         return d.addCallback(listening)
