@@ -30,6 +30,11 @@ C{tests/test_twisted_private.py}, rather than silently somewhere else.
       the output where something has. The global log beginner buffers events
       in C{_temporaryObserver} until logging begins, and says so nowhere
       else.
+    - L{twistdLogObserver}: the log observer twistd would make from its
+      options (a file, standard output, syslog), from C{UnixAppLogger}'s
+      C{_getLogObserver}, so that the plugin can filter what goes to it (the
+      ports' "starting on" lines) without redoing twistd's choice of where
+      logs go.
 """
 
 from __future__ import annotations
@@ -110,7 +115,20 @@ def loggingHasBegun() -> bool:
     return globalLogBeginner._temporaryObserver is None
 
 
+def twistdLogObserver(config: Any) -> Any:
+    """
+    The observer twistd makes for its options C{config} (a
+    C{ServerOptions}), as a new-style L{twisted.logger.ILogObserver}.
+    """
+    from twisted.logger import ILogObserver, LegacyLogObserverWrapper
+    from twisted.scripts._twistd_unix import UnixAppLogger
+
+    observer = UnixAppLogger(config)._getLogObserver()
+    return observer if ILogObserver.providedBy(observer) else LegacyLogObserverWrapper(observer)
+
+
 __all__ = [
+    "twistdLogObserver",
     "PullToPush",
     "muteUnhandledFailure",
     "HAProxyProtocolWrapper",

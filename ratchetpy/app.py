@@ -167,15 +167,18 @@ class App:
 
         @return: a L{Deferred} firing with the L{IListeningPort}.
         """
-        def listening(port: IListeningPort) -> IListeningPort:
-            portNumber = getattr(port.getHost(), "port", self.port)
-            log.info(
-                "routes: {routes}",
-                routes=", ".join(f"http://{self.httpHost}:{portNumber}{route.pattern}" for route in self.router.routes),
-            )
-            return port
+        return self.server.listen().addCallback(self.logRoutes)
 
-        return self.server.listen().addCallback(listening)
+    def logRoutes(self, port: IListeningPort) -> IListeningPort:
+        """
+        Log the URLs of the routes, as served on C{port}; return C{port}.
+        """
+        portNumber = getattr(port.getHost(), "port", self.port)
+        log.info(
+            "routes: {routes}",
+            routes=", ".join(f"http://{self.httpHost}:{portNumber}{route.pattern}" for route in self.router.routes),
+        )
+        return port
 
     def shutdown(self) -> defer.Deferred[None]:
         """

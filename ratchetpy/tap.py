@@ -100,6 +100,10 @@ def _optParameter(o: Option) -> list[Any]:
     return [_key(o), None, default, _help(o), coerce]
 
 
+#: Where a component is served without C{--port} (an App: where it says).
+DEFAULT_PORT = "tcp:8080"
+
+
 class Options(usage.Options):
     synopsis = "--component MODULE:NAME [--port ENDPOINT] [--raw] [options]"
     longdesc = (
@@ -114,7 +118,12 @@ class Options(usage.Options):
     ]
     optParameters = [
         ["component", "c", None, "The component to serve, as MODULE:NAME."],
-        ["port", "p", "tcp:8080", f"Endpoint to listen on, e.g. {ENDPOINT_EXAMPLES}."],
+        [
+            "port",
+            "p",
+            None,
+            f"Endpoint to listen on (default: {DEFAULT_PORT}; an App: where it says), e.g. {ENDPOINT_EXAMPLES}.",
+        ],
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
         ["workers", None, 1, "Run N server processes on --port (SO_REUSEPORT); N > 1 needs --broker redis://...", int],
         ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
@@ -160,7 +169,9 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         if not self["component"]:
             raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
-        self["port"] = plainPort(self["port"])
+        #: Whether --port was given: an App is served where it says otherwise.
+        self.portGiven = self["port"] is not None
+        self["port"] = plainPort(self["port"] if self.portGiven else DEFAULT_PORT)
         for o in _LAYER_OPTIONS:
             if self[_key(o)] is None and o.kind is tuple:
                 self[_key(o)] = o.default
@@ -411,6 +422,8 @@ class _TapService(IoServerService):
     broker: Any = None
     #: The command line's options (and through them twistd's: the pidfile).
     options: Any = None
+    #: What to log once listening, beside the address: C{announce(port)} returns C{port}.
+    announce: Any = None
 
     def startService(self) -> None:
         super().startService()
@@ -421,10 +434,16 @@ class _TapService(IoServerService):
         from twisted.internet import reactor
 
         stopOnTerminate(reactor, "received {signal}: closing connections and stopping")
+        if self.whenListening is not None and self.announce is not None:
+            self.whenListening.addCallback(self.announce)
         if self.whenListening is not None:
             # Ready once listening and once the reactor runs, after the SIGTERM
             # handler above: a supervisor told "ready" may stop it at once.
             self.whenListening.addCallback(lambda port: reactor.callWhenRunning(self._notifyReady, port) or port)
+
+    def setServiceParent(self, parent: Any) -> Any:
+        logQuietly(parent, self.options)
+        return super().setServiceParent(parent)
 
     def stopService(self) -> Any:
         stopping = super().stopService()
@@ -473,6 +492,7 @@ def makeService(options: Options) -> IService:
     except ComponentError as exc:
         detail = f"\n{exc.traceback}" if exc.traceback else ""
         raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}{detail}") from None
+    _whereAnAppListens(component, options)
     try:
         parseEndpoint(reactor, options["port"])
     except BadEndpoint as exc:
@@ -486,8 +506,81 @@ def makeService(options: Options) -> IService:
     endpoint = ReusePortEndpoint(reactor, options["port"]) if options["reuse-port"] else options["port"]
     service = _TapService(server, endpoint)
     service.options = options
+    service.announce = lambda port: _announce(component, options, port)
     service.broker = broker
     return service
+
+
+def logQuietly(application: Any, options: Any) -> None:
+    """
+    Have twistd log where it would, without Twisted's port lines (ratchetpy
+    logs one line per port): the application's L{ILogObserver}, which
+    twistd uses when it starts logging, after the service is made.
+    """
+    from twisted.logger import ILogObserver
+
+    from ._twisted import twistdLogObserver
+    from .server.logs import withoutPortChatter
+
+    config = getattr(options, "parent", None)
+    setComponent = getattr(application, "setComponent", None)
+    if config is None or setComponent is None or application.getComponent(ILogObserver, None) is not None:
+        return
+    try:
+        observer = twistdLogObserver(config)
+    except Exception:  # pragma: no cover - a twistd that changed: log as it would
+        return
+    setComponent(ILogObserver, withoutPortChatter(observer))
+
+
+def _announce(component: Any, options: Options, port: Any) -> Any:
+    """
+    Log what is served besides the component, once listening: an App's
+    routes, the publish endpoint.
+    """
+    from .app import App
+
+    if isinstance(component, App):
+        component.logRoutes(port)
+    path = options["publish-path"]
+    if path is not None:
+        address = port.getHost()
+        host = getattr(address, "host", "localhost")
+        host = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1", "::1") else host
+        base = f"http://{host}:{address.port}" if hasattr(address, "port") else "http://localhost"
+        prefix = path.rstrip("/")
+        log.info(
+            "publish endpoint: POST {base}{prefix}/CHANNEL, {prefix}/user/USERID, {prefix}/user/USERID/disconnect "
+            "(with the secret as a bearer token)",
+            base=base,
+            prefix=prefix,
+        )
+    return port
+
+
+def _whereAnAppListens(component: Any, options: Options) -> None:
+    """
+    Serve an L{App} where it says (C{App("localhost", 8080)}: on
+    127.0.0.1:8080) unless C{--port} says otherwise; either way, say why it
+    listens where it does.
+    """
+    from .app import App
+
+    if not isinstance(component, App):
+        return
+    says = component.server.endpoint
+    if not isinstance(says, str):
+        return
+    if getattr(options, "portGiven", True):
+        if options["port"] != says:
+            log.info(
+                "serving the App on {port} (--port), not on {says} as its App(...) says",
+                port=options["port"],
+                says=says,
+            )
+        return
+    options["port"] = says
+    log.info("serving the App on {says}, as its App(...) says (--port to listen elsewhere)", says=says)
 
 
 class _SupervisorService(WorkerSupervisor):

@@ -8,6 +8,7 @@ with Twisted's logger or the standard library's C{logging}).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -15,6 +16,7 @@ from twisted.logger import (
     FilteringLogObserver,
     LogLevel,
     LogLevelFilterPredicate,
+    PredicateResult,
     formatEvent,
     globalLogBeginner,
     textFileLogObserver,
@@ -66,6 +68,32 @@ def startLoggingUnlessConfigured(stream: Any = None) -> bool:
         for namespace in ("twisted", "log_legacy"):
             levels.setLogLevelForNamespace(namespace, LogLevel.warn)
         stream = sys.stderr if stream is None else stream
-        observers = [FilteringLogObserver(textFileLogObserver(stream), [levels])]
+        observers = [withoutPortChatter(FilteringLogObserver(textFileLogObserver(stream), [levels]))]
     globalLogBeginner.beginLoggingTo(observers, redirectStandardIO=False)
     return True
+
+
+#: What Twisted's ports log when they start and stop listening ("IoServer
+#: starting on 8080", "(TCP Port 8080 Closed)"): ratchetpy's own listening
+#: line says where, and better (the interface, TLS).
+_PORT_CHATTER = re.compile(r"\A(?:\S+ starting on \S+|\((?:TCP |UNIX |SSL )?Port \S+ Closed\))\Z")
+
+
+def isPortChatter(event: dict[str, Any]) -> bool:
+    """
+    Whether C{event} is one of Twisted's port lines (L{_PORT_CHATTER}).
+    """
+    if event.get("log_namespace") != "log_legacy":
+        return False
+    return bool(_PORT_CHATTER.match(formatEvent(event)))
+
+
+def withoutPortChatter(observer: Any) -> Any:
+    """
+    C{observer}, not given Twisted's port lines.
+    """
+
+    def predicate(event: dict[str, Any]) -> PredicateResult:
+        return PredicateResult.no if isPortChatter(event) else PredicateResult.maybe
+
+    return FilteringLogObserver(observer, [predicate])
