@@ -101,7 +101,7 @@ def _optParameter(o: Option) -> list[Any]:
 
 
 #: Where a component is served without C{--port} (an App: where it says).
-DEFAULT_PORT = "tcp:8080"
+DEFAULT_PORT = "tcp:8080:interface=127.0.0.1"
 
 
 class Options(usage.Options):
@@ -367,6 +367,22 @@ def _allowedOrigins(options: Options) -> list[str] | None:
     if options["raw"]:
         raise usage.UsageError("--allowed-origins needs HTTP: it cannot be combined with --raw")
     return [origin.strip() for origin in given.split(",") if origin.strip()]
+
+
+def _originsFor(component: Any, options: Options) -> list[str] | None:
+    """
+    The origins of the L{ratchetpy.OriginCheck} in front of C{component}: by
+    default, as C{App.route}'s, pages of the server's own host name (any
+    port) and clients that send no C{Origin}, so that no other site's page
+    can connect as its visitor; C{--allowed-origins} adds more (C{*}: every
+    site). None raw, nor for an App, whose routes have their own.
+    """
+    from .stack import ComponentKind, componentKind
+
+    given = getattr(options, "allowedOrigins", None)
+    if given is not None or options["raw"] or componentKind(component) is ComponentKind.APP:
+        return given
+    return []
 
 
 def _authenticators(options: Options) -> list[Any] | None:
@@ -638,7 +654,7 @@ def buildServer(component: Any, options: Options) -> IoServer:
         publishPath=options["publish-path"],
         publishSecret=getattr(options, "publishSecret", None),
         auth=_authenticators(options),
-        allowedOrigins=getattr(options, "allowedOrigins", None),
+        allowedOrigins=_originsFor(component, options),
         name=options["component"],
         names=_flag,
     )

@@ -20,11 +20,11 @@ import pytest
 from twisted.application.service import IService, IServiceMaker
 from twisted.plugin import getPlugins
 from twisted.python import usage
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 import twisted.plugins
-from ratchetpy import App, HttpServer, Router, StaticFiles, WsServer
+from ratchetpy import App, HttpServer, OriginCheck, Router, StaticFiles, WsServer
 from ratchetpy.loader import ComponentError, loadComponent
 from ratchetpy.options import OPTIONS, optionName, useCommandLineNames
 from ratchetpy.pubsub.endpoint import PublishFront
@@ -591,8 +591,11 @@ def test_optionsReachTheirLayers():
     )
     http = server.component
     assert isinstance(http, HttpServer) and http.maxHeadSize == 4096
-    assert isinstance(http.component, WsServer)
-    assert (http.component.maxMessageSize, http.component.keepAlive) == (1000, 0)
+    # Behind the OriginCheck twistd puts in front by default (the server's own host name).
+    assert isinstance(http.component, OriginCheck) and http.component.allowedOrigins == []
+    ws = http.component.component
+    assert isinstance(ws, WsServer)
+    assert (ws.maxMessageSize, ws.keepAlive) == (1000, 0)
     assert server.shutdownTimeout == 1
 
 
@@ -641,9 +644,9 @@ def test_publishEndpointInFrontOfHttp(kind, monkeypatch):
     front = server.component.component
     assert isinstance(front, PublishFront) and front.prefix == "/publish"
     if kind == "message":
-        assert isinstance(front.component, WsServer)
+        assert isinstance(front.component, OriginCheck) and isinstance(front.component.component, WsServer)
     elif kind == "http":
-        assert front.component is static
+        assert isinstance(front.component, OriginCheck) and front.component.component is static
     else:
         assert front.component is app.router
         assert server.component.maxHeadSize == 2048
@@ -683,3 +686,26 @@ def test_loaderErrorsNameNoFlags(spec, reason):
     assert info.value.reason.startswith(reason), info.value.reason
     assert str(info.value) == f"{spec!r}: {info.value.reason}"
     assert "--component" not in str(info.value)
+
+
+def test_safeByDefault(twistd):
+    """
+    Without options, twistd serves as an App does: on loopback only, and only to pages of the server's own host name
+    (and to clients that send no Origin); --allowed-origins lets other sites in.
+    """
+    assert parsed("--component", "examples.chat:Chat")["port"] == "tcp:8080:interface=127.0.0.1"
+    _, port = serve(twistd, "examples.echo:Echo")
+    url = wsUrl(port)
+    with connect(url, origin=f"http://127.0.0.1:{port + 1}") as ws:  # the server's host name, another port
+        ws.send("same site")
+        assert ws.recv(timeout=5) == "same site"
+    with connect(url) as ws:  # no Origin: not a browser
+        ws.send("script")
+        assert ws.recv(timeout=5) == "script"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, origin="https://evil.example")
+    assert refused.value.response.status_code == 403
+    _, port = serve(twistd, "examples.echo:Echo", "--allowed-origins", "evil.example")
+    with connect(wsUrl(port), origin="https://evil.example") as ws:
+        ws.send("now allowed")
+        assert ws.recv(timeout=5) == "now allowed"

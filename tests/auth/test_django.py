@@ -763,7 +763,9 @@ def test_twistdOptionsBuildTheStack(site, monkeypatch):
     # Without a cookie authenticator, --allowed-origins alone puts the check in front.
     origin = buildServer(SessionChat(), parsedTwistd("--allowed-origins", "example.com")).component.component
     assert isinstance(origin, OriginCheck) and isinstance(origin.component, WsServer)
-    assert not isinstance(buildServer(SessionChat(), parsedTwistd()).component.component, OriginCheck)
+    # Without any, the default check: the server's own host name.
+    origin = buildServer(SessionChat(), parsedTwistd()).component.component
+    assert isinstance(origin, OriginCheck) and origin.allowedOrigins == []
 
 
 @pytest.mark.parametrize(
