@@ -44,6 +44,10 @@ MAX_HEAD_SIZE = 16 * 1024
 MAX_HEADERS = 100
 MAX_REQUEST_LINE = 8 * 1024
 HEAD_TIMEOUT = 10.0
+#: Defaults for persistent HTTP connections (L{HttpServer}): requests on one
+#: connection, and seconds it may wait for the next one.
+MAX_REQUESTS_PER_CONNECTION = 100
+IDLE_TIMEOUT = 15.0
 #: Default connections per client IP address.
 MAX_CONNECTIONS_PER_IP = 1024
 #: Default seconds a refused client is asked to wait (C{Retry-After}).
@@ -318,6 +322,22 @@ OPTIONS: tuple[Option, ...] = (
         HEAD_TIMEOUT,
         float,
         "Seconds from connecting to a complete request head (slower: 408).",
+        unit="seconds",
+    ),
+    Option(
+        "maxRequestsPerConnection",
+        HTTP_SERVER,
+        MAX_REQUESTS_PER_CONNECTION,
+        int,
+        "Most HTTP requests on one persistent connection (the last response closes it; 1: no keep-alive).",
+        zero="no limit",
+    ),
+    Option(
+        "idleTimeout",
+        HTTP_SERVER,
+        IDLE_TIMEOUT,
+        float,
+        "Seconds a persistent HTTP connection may wait for its next request (longer: closed).",
         unit="seconds",
     ),
     Option(

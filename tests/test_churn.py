@@ -79,7 +79,7 @@ class ProbedChat(Chat):
         https = instances(HttpServer)
         conn.send(json.dumps({
             "connections": sum(server.connectionCount for server in instances(IoServer)),
-            "headsPending": sum(len(http._reading) for http in https),
+            "headsPending": sum(len(http._serving) for http in https),
             "httpCounted": sum(getattr(getattr(http, "limits", None), "count", 0) for http in https),
             "webSockets": sum(ws.connectionCount for ws in instances(WsServer)),
             "chatMembers": len(self.channels.subscribers("chat")),

@@ -92,13 +92,29 @@ class HttpRequest:
         return f"<HttpRequest {self.method} {redactTarget(self.target)} HTTP/{self.version}>"
 
 
+#: The longest line of a request body's chunked framing (a chunk-size line,
+#: a trailer) that the HTTP layer waits for: h11's own default.
+_MAX_FRAMING_LINE = 16 * 1024
+
+
 def parseHead(head: bytes) -> HttpRequest:
     """
     Parse a complete request head (request line to blank line included).
 
     @raise HttpError: the head is not a valid HTTP/1.x request head.
     """
-    parser = h11.Connection(h11.SERVER, max_incomplete_event_size=len(head) + 1)
+    return parseRequest(head)[0]
+
+
+def parseRequest(head: bytes) -> tuple[HttpRequest, h11.Connection]:
+    """
+    Parse a complete request head, as L{parseHead} does, and return the
+    request with the h11 parser that read it, which then reads where the
+    request's body ends (by its C{Content-Length} or chunked framing).
+
+    @raise HttpError: the head is not a valid HTTP/1.x request head.
+    """
+    parser = h11.Connection(h11.SERVER, max_incomplete_event_size=max(len(head) + 1, _MAX_FRAMING_LINE))
     try:
         parser.receive_data(head)
         event = parser.next_event()
@@ -109,10 +125,11 @@ def parseHead(head: bytes) -> HttpRequest:
     if not isinstance(event, h11.Request):
         raise HttpError(400, "malformed request head")
     headers = Headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers)
-    return HttpRequest(
+    request = HttpRequest(
         event.method.decode("ascii"),
         event.target.decode("ascii"),
         event.http_version.decode("ascii"),
         headers,
         head,
     )
+    return request, parser

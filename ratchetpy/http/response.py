@@ -3,15 +3,19 @@
 HTTP responses: what a component behind L{ratchetpy.HttpServer} writes back,
 and how the HTTP layer refuses a request (PHP Ratchet's C{CloseResponseTrait}).
 
-ratchetpy answers one request per connection: every response says
-C{Connection: close} and the connection is closed once it is written.
+Connections are persistent (HTTP/1.1 keep-alive): once a response written
+with L{Response.writeTo} is complete, L{ratchetpy.HttpServer} reads the
+connection's next request, unless the response is the connection's last
+(then it says C{Connection: close} and the connection is closed once it is
+written; see L{ratchetpy.HttpServer} for when). Refusals written with
+L{closeWithResponse} always close the connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import IO
+from typing import IO, Any
 
 from twisted.logger import Logger
 from twisted.protocols.basic import FileSender
@@ -24,6 +28,19 @@ log = Logger(namespace="ratchetpy")
 _refusals = LogBudget(log)
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
+
+#: The HTTP layer's exchange (see L{ratchetpy.http.server}) of each connection
+#: it serves, by the connection's I/O, which every view of the connection
+#: shares: how a response written by any component tells the HTTP layer
+#: whether the connection persists and where the response ends.
+_exchanges: dict[Any, Any] = {}
+
+
+def _tokens(value: str) -> set[str]:
+    """
+    The comma-separated tokens of a header value, lower case.
+    """
+    return {token.strip().lower() for token in value.split(",")}
 
 
 class HttpError(Exception):
@@ -74,9 +91,21 @@ class Response:
             raise ValueError("a file body needs its length")
         self.length = length
 
-    def head(self) -> bytes:
+    def closes(self) -> bool:
+        """
+        Whether this response's own headers say C{Connection: close}: the
+        connection is closed once it is written.
+        """
+        return any(name.lower() == "connection" and "close" in _tokens(value) for name, value in self.headers)
+
+    def head(self, connection: str | None = "close") -> bytes:
         """
         The status line and headers, blank line included.
+
+        @param connection: the value of the C{Connection} header (C{"close"},
+            C{"keep-alive"}), or C{None} for none (a persistent HTTP/1.1
+            connection). A response whose own headers say C{Connection:
+            close} gets no second one.
         """
         phrase = HTTPStatus(self.status).phrase
         lines = [f"HTTP/1.1 {self.status} {phrase}"]
@@ -86,32 +115,61 @@ class Response:
         # the length of the 200 response's content, not 0.
         if self.status >= 200 and self.status not in (204, 304):
             lines.append(f"Content-Length: {self.length}")
-        lines.append("Connection: close")
+        if connection is not None and not (connection == "close" and self.closes()):
+            lines.append(f"Connection: {connection}")
         lines.extend(f"{name}: {value}" for name, value in self.headers)
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def writeTo(self, conn: IConnection, *, headOnly: bool = False) -> None:
         """
         Write this response to C{conn} (through its connection I/O, so that
-        it is counted against the send limit like everything else) and close
-        the connection once it is written. With C{headOnly} (a C{HEAD}
-        request) the body is left out.
+        it is counted against the send limit like everything else). With
+        C{headOnly} (a C{HEAD} request) the body is left out.
+
+        Behind L{ratchetpy.HttpServer}, once the response is written the
+        connection reads its next request, or, if this is its last response,
+        is closed (the response then says C{Connection: close}); a second
+        response to one request is not written, and the connection is
+        closed. Elsewhere (a connection of no HTTP layer) the connection is
+        closed once the response is written.
         """
         io = conn.io
         body = self.body
+        exchange = _exchanges.get(io)
+        persist = False
+        connection: str | None = "close"
+        if exchange is not None:
+            started = exchange.responseStarting(self)
+            if started is None:
+                # Not awaited: written after the request's response, it would
+                # be read as the answer to the client's next request.
+                if not isinstance(body, bytes):
+                    body.close()
+                io.loseConnection()
+                return
+            persist = started
+            if persist:
+                connection = exchange.keepAliveHeader
+
+        def finished() -> None:
+            if persist:
+                exchange.responseComplete()
+            else:
+                io.loseConnection()
+
         if isinstance(body, bytes):
-            io.write(self.head() if headOnly else self.head() + body)
-            io.loseConnection()
+            io.write(self.head(connection) if headOnly else self.head(connection) + body)
+            finished()
             return
-        io.write(self.head())
+        io.write(self.head(connection))
         if headOnly:
             body.close()
-            io.loseConnection()
+            finished()
             return
 
         def sent(result: object) -> None:
             body.close()
-            io.loseConnection()
+            finished()
 
         # A producer, so a large file is read only as fast as the peer takes it;
         # registered with the connection I/O, which is the transport's producer.
@@ -123,7 +181,20 @@ def closeWithResponse(
 ) -> None:
     """
     Answer C{conn} with a plain-text error response with C{status} saying
-    C{message}, log it, and close the connection once it is written.
+    C{message}, log it, and close the connection once it is written (the
+    response says C{Connection: close}, also on a persistent connection).
+    """
+    respondWithError(conn, status, message, [*headers, ("Connection", "close")])
+
+
+def respondWithError(
+    conn: IConnection, status: int, message: str = "", headers: Iterable[tuple[str, str]] = ()
+) -> None:
+    """
+    Answer C{conn} with a plain-text error response with C{status} saying
+    C{message}, and log it, as L{closeWithResponse} does, but keep a
+    persistent connection open for the client's next request: for refusals
+    of well-formed requests that say nothing against the client (404, 405).
     """
     phrase = HTTPStatus(status).phrase
     body = f"{status} {phrase}: {message}\n" if message else f"{status} {phrase}\n"

@@ -169,21 +169,27 @@ class Fed:
             assert written == b"", "an opened connection is not written to by the HTTP layer"
             assert not transport.disconnecting
             assert not self.clock.getDelayedCalls(), "the head timer must be cancelled once the head is in"
-            assert self.conn not in self.http._reading, "no state may be left for an opened connection"
+            exchange = self.http._serving.get(self.conn)
+            if request.isWebSocketUpgrade:
+                assert exchange is None, "no state may be left for an upgraded connection"
+                held = b""
+            else:
+                # What follows the body is the next request: it waits.
+                held = bytes(exchange.buffer)
             assert self.conn.httpRequest is request
             checkRequest(request, bytes(self.sent), limits)
-            assert bytes(inner.received) == bytes(self.sent[len(request.rawHead) :])
-            return Outcome("opened", rawHead=request.rawHead, forwarded=bytes(inner.received))
+            assert bytes(inner.received) + held == bytes(self.sent[len(request.rawHead) :])
+            return Outcome("opened", rawHead=request.rawHead, forwarded=bytes(inner.received) + held)
         assert not inner.received and not inner.closed and not inner.errors
         if written:
             status = checkResponse(written)
             assert status in REFUSALS | {TIMED_OUT}, written
             assert transport.disconnecting
             assert not self.clock.getDelayedCalls()
-            assert self.http._reading.get(self.conn, "gone") is None, "a refused connection keeps no buffer"
+            assert not self.http._serving[self.conn].buffer, "a refused connection keeps no buffer"
             return Outcome("refused", status=status)
         assert not transport.disconnecting
-        reader = self.http._reading[self.conn]
+        reader = self.http._serving[self.conn]
         assert bytes(reader.buffer) == bytes(self.sent), "a waiting connection has consumed nothing"
         assert len(reader.buffer) <= limits.maxHeadSize, "buffered beyond maxHeadSize"
         assert b"\r\n\r\n" not in reader.buffer, "a complete head left waiting"
@@ -210,7 +216,7 @@ class Fed:
         opened = bool(self.inner.requests)
         self.http.onClose(self.conn)
         assert self.inner.closed == (1 if opened else 0)
-        assert self.conn not in self.http._reading
+        assert self.conn not in self.http._serving
         assert not self.clock.getDelayedCalls()
 
 

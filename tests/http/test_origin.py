@@ -122,7 +122,9 @@ def test_allowedOriginsCanChangeWhileServing():
 
 
 def connect403(check, origin):
-    return inMemory(check, f"GET /chat HTTP/1.1\r\nHost: chat.example\r\nOrigin: {origin}\r\n\r\nbody".encode())
+    return inMemory(
+        check, f"POST /chat HTTP/1.1\r\nHost: chat.example\r\nOrigin: {origin}\r\nContent-Length: 4\r\n\r\nbody".encode()
+    )
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://chat.example:99999", "http://[bad"])
@@ -150,7 +152,7 @@ def test_refusedRequestGets403AndIsNotForwarded(origin):
 def test_allowedRequestIsForwarded():
     """
     An allowed request reaches the component with the same connection in
-    every hook, the request and the bytes after it.
+    every hook, the request and its body.
     """
     inner = HttpRecorder()
     protocol, transport = connect403(OriginCheck(inner, ["evil.example"]), "http://evil.example")

@@ -240,14 +240,14 @@ def test_routeParamsArePercentDecoded():
 
 def test_eventsGoToTheRoutedComponentOnly():
     """
-    Bytes after the head, errors and the close of a connection reach the
+    The bytes of the body, errors and the close of a connection reach the
     component it was routed to, and the router forgets the connection on
     close.
     """
     router, chat, echo = Router(), HttpRecorder(), HttpRecorder()
-    router.addRoute("/chat", chat)
+    router.addRoute("/chat", chat, methods=["POST"])
     router.addRoute("/echo", echo)
-    protocol, _ = inMemory(router, request(target="/chat") + b"pipelined")
+    protocol, _ = inMemory(router, request("POST", "/chat", extra=b"Content-Length: 14\r\n") + b"pipelined")
     conn = protocol._connection
     protocol.dataReceived(b"later")
     error = RuntimeError("x")

@@ -66,13 +66,30 @@ def test_completeHeadOpensComponent(chunk):
     assert not clock.getDelayedCalls(), "the head timeout must be cancelled"
 
 
-def test_bytesAfterHeadAreForwarded():
+POST = b"POST /p HTTP/1.1\r\nHost: example.com\r\nContent-Length: 11\r\n\r\n"
+
+
+def test_bodyIsForwarded():
     """
-    Bytes that arrive with the head (pipelined) and later bytes reach the
-    component's onMessage, in order.
+    The bytes of the body that arrive with the head and later reach the
+    component's onMessage, in order; what follows the body waits for the
+    response (it is the next request).
+    """
+    protocol, _, inner, _, http = connect()
+    protocol.dataReceived(POST + b"first")
+    protocol.dataReceived(b"secondGET / HTTP/1.1\r\n")
+    assert [event[0] for event in inner.events] == ["onOpen", "onMessage", "onMessage"]
+    assert [event[2] for event in inner.events[1:]] == [b"first", b"second"]
+    assert bytes(http._serving[protocol._connection].buffer) == b"GET / HTTP/1.1\r\n"
+
+
+def test_upgradeBytesAreForwarded():
+    """
+    After the head of a WebSocket upgrade, every byte is the component's.
     """
     protocol, _, inner, _, _ = connect()
-    protocol.dataReceived(GET + b"first")
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    protocol.dataReceived(head + b"first")
     protocol.dataReceived(b"second")
     assert [event[0] for event in inner.events] == ["onOpen", "onMessage", "onMessage"]
     assert [event[2] for event in inner.events[1:]] == [b"first", b"second"]
@@ -206,5 +223,5 @@ def test_anyInputIsOpenedRefusedOrBuffered(data, chunk):
         assert 400 <= statusOf(transport.value()) < 500 or statusOf(transport.value()) in (501, 505)
         assert transport.disconnecting
     else:
-        reader = http._reading[protocol._connection]
+        reader = http._serving[protocol._connection]
         assert len(reader.buffer) <= 256

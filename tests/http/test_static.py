@@ -70,8 +70,10 @@ def site(tmp_path):
     return root
 
 
-def rawRequest(method="GET", target="/", headers=()):
-    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
+def rawRequest(method="GET", target="/", headers=(), close=True):
+    # Connection: close, so that the server closes once it has answered
+    # (tests/http/test_keepalive.py keeps connections open).
+    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"] + (["Connection: close"] if close else [])
     lines += [f"{name}: {value}" for name, value in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
@@ -81,7 +83,7 @@ def get(component, target="/", method="GET", headers=()):
     The parsed response of C{component} (in memory) to one request.
     """
     _, transport = inMemory(component, rawRequest(method, target, headers))
-    assert transport.disconnecting, "one request per connection: closed once answered"
+    assert transport.disconnecting, "Connection: close: closed once answered"
     return parseResponse(transport.value())
 
 
@@ -456,7 +458,9 @@ def test_asyncHttpComponentIsAwaited():
     """
     pending = defer.Deferred()
     component = HttpRecorder(onOpen=lambda conn, request: pending)
-    protocol, transport = inMemory(component, rawRequest("POST", "/upload") + b"first")
+    protocol, transport = inMemory(
+        component, rawRequest("POST", "/upload", [("Content-Length", "11")]) + b"first"
+    )
     protocol.dataReceived(b"second")
     assert component.hooks() == ["onOpen"]
     assert transport.producerState == "paused"
@@ -560,11 +564,13 @@ def test_httpComponentAttributeIsTheDefault(site):
 
 def test_httpComponentHearsItsConnection():
     """
-    The http component is opened with the request and hears the bytes after
-    it and the close of its connection; the message component hears nothing.
+    The http component is opened with the request and hears its body and
+    the close of its connection; the message component hears nothing.
     """
     component, page = Recorder(), HttpRecorder()
-    protocol, _ = inMemory(WsServer(component, http=page), rawRequest("POST", "/form") + b"a=1")
+    protocol, _ = inMemory(
+        WsServer(component, http=page), rawRequest("POST", "/form", [("Content-Length", "3")]) + b"a=1"
+    )
     protocol.connectionLost(None)
     assert page.hooks() == ["onOpen", "onMessage", "onClose"]
     assert page.request().method == "POST"
