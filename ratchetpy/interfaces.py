@@ -109,7 +109,8 @@ class IConnection(Interface):
 
     httpRequest = Attribute(
         """
-        The L{IHttpRequest} that opened this connection, or C{None} on a raw TCP
+        The L{IHttpRequest} that opened this connection (on a persistent HTTP
+        connection, the request being served), or C{None} on a raw TCP
         connection and before the HTTP layer has read a complete request head.
         """
     )
@@ -500,9 +501,18 @@ class IHttpServerComponent(IMessageComponent):
     A component behind L{ratchetpy.HttpServer}: it is opened with the parsed
     request head (PHP Ratchet's C{HttpServerInterface}).
 
-    Bytes that follow the request head on the connection (a request body, or
-    the first WebSocket frames a client pipelined after its handshake) arrive
-    through C{onMessage} as C{bytes}.
+    Bytes that follow the request head on the connection arrive through
+    C{onMessage} as C{bytes}: the request's body (exactly that: the HTTP
+    layer reads where it ends), or, after a WebSocket upgrade request, every
+    later byte (the first frames a client pipelined after its handshake).
+
+    Connections persist (HTTP/1.1 keep-alive), and each request on one is a
+    lifecycle of its own on the same connection object: C{onOpen(conn,
+    request)}, C{onMessage} for its body, and C{onClose(conn)} once its
+    response (a L{ratchetpy.Response} written with C{writeTo}) is complete,
+    before the next request's C{onOpen}. Nothing of one request is kept for
+    the next: C{conn.httpRequest}, C{conn.user}, C{conn.session} and
+    C{conn.state} start afresh. See L{ratchetpy.HttpServer}.
     """
 
     def onOpen(conn: IConnection, request: IHttpRequest) -> object:  # type: ignore[override]

@@ -39,8 +39,10 @@ class _BodyReader:
 @implementer(IHttpServerComponent)
 class HttpHandler:
     """
-    Answers one HTTP request per connection with the L{Response} that
-    L{onRequest} returns.
+    Answers each HTTP request with the L{Response} that L{onRequest}
+    returns. On a persistent connection each request is opened and closed
+    on its own (see L{ratchetpy.HttpServer}), so the handler keeps nothing
+    of one request for the next.
 
     Subclass it and override L{onRequest}; it may be a plain method, an
     C{async def}, or return a L{Deferred}. A failing C{onRequest} is logged
@@ -143,7 +145,8 @@ class HttpHandler:
 
     def onMessage(self, conn: IConnection, data: bytes) -> Any:
         """
-        Bytes of the request body; what follows it is ignored.
+        Bytes of the request body (the HTTP layer keeps what follows it for
+        the next request).
         """
         if conn in self._bodies:
             return self._read(conn, data)

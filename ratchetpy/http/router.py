@@ -16,7 +16,11 @@ from zope.interface import implementer
 
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent
 from .host import parseHost
-from .response import HttpError, closeWithResponse
+from .response import HttpError, closeWithResponse, respondWithError
+
+#: Refusals that say nothing against the client: a persistent connection
+#: stays open for its next request (a page's missing favicon, say).
+_KEEPS_CONNECTION = frozenset({404, 405})
 
 log = Logger(namespace="ratchetpy")
 
@@ -77,8 +81,10 @@ class RequestSwitch:
     C{onOpen}, and the connection's later events go to the same component.
 
     A request that L{choose} refuses (raising L{HttpError}) gets that
-    response, and no component hears of the connection again, neither its
-    bytes nor its close.
+    response, and no component hears of the request, neither its body nor
+    its close; after a 404 or 405 a persistent connection stays open for the
+    next request, which is chosen for anew (each request of a persistent
+    connection is opened and closed on its own: see L{ratchetpy.HttpServer}).
     """
 
     def __init__(self) -> None:
@@ -98,7 +104,10 @@ class RequestSwitch:
         try:
             component = self.choose(request)
         except HttpError as error:
-            closeWithResponse(conn, error.status, error.message, error.headers)
+            if error.status in _KEEPS_CONNECTION:
+                respondWithError(conn, error.status, error.message, error.headers)
+            else:
+                closeWithResponse(conn, error.status, error.message, error.headers)
             return None
         self._routed[conn] = component
         return component.onOpen(conn, request)

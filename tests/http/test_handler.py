@@ -22,6 +22,10 @@ from ratchetpy.http.request import parseHead
 from ratchetpy.server.connection import IoConnection
 from tests.helpers import ROOT, Recorder, exchange, inMemory, inThread
 
+#: The host, and Connection: close, so that the server closes once it has
+#: answered (tests/http/test_keepalive.py keeps connections open).
+CLOSE = b"Host: a\r\nConnection: close\r\n"
+
 
 class Echo(HttpHandler):
     """
@@ -50,7 +54,7 @@ def test_defaults():
 def test_noBody(listen):
     handler = Echo()
     port = listen(HttpServer(handler)).portNumber
-    answer = inThread(exchange, port, b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    answer = inThread(exchange, port, b"GET /x HTTP/1.1\r\n" + CLOSE + b"\r\n")
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nGET ")
     assert handler.bodies == [b""]
 
@@ -76,7 +80,7 @@ def test_bodySplitAcrossReads(listen):
     """
     handler = Echo()
     port = listen(HttpServer(handler)).portNumber
-    head = b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 5\r\n\r\nh"
+    head = b"POST / HTTP/1.1\r\n" + CLOSE + b"Content-Length: 5\r\n\r\nh"
     answer = inThread(exchange, port, head, b"e", b"l", b"lo", pause=0.05)
     assert answer.endswith(b"POST hello")
     assert handler.bodies == [b"hello"]
@@ -86,7 +90,7 @@ def test_extraBytesIgnored(listen):
     handler = Echo()
     port = listen(HttpServer(handler)).portNumber
     answer = inThread(
-        exchange, port, b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 2\r\n\r\nokGET / HTTP/1.1\r\n\r\n"
+        exchange, port, b"POST / HTTP/1.1\r\n" + CLOSE + b"Content-Length: 2\r\n\r\nokGET / HTTP/1.1\r\n\r\n"
     )
     assert answer.endswith(b"POST ok")
     assert handler.bodies == [b"ok"]
@@ -95,7 +99,7 @@ def test_extraBytesIgnored(listen):
 def test_chunked(listen):
     handler = Echo()
     port = listen(HttpServer(handler)).portNumber
-    head = b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = b"POST / HTTP/1.1\r\n" + CLOSE + b"Transfer-Encoding: chunked\r\n\r\n"
     answer = inThread(exchange, port, head, b"3\r\nabc\r\n", b"2\r\nde\r\n0\r\n\r\n", pause=0.05)
     assert answer.endswith(b"POST abcde")
 
@@ -106,7 +110,7 @@ def test_expect100Continue(listen):
 
     def post():
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+            s.sendall(b"POST / HTTP/1.1\r\n" + CLOSE + b"Content-Length: 3\r\nExpect: 100-continue\r\n\r\n")
             first = s.recv(100)
             s.sendall(b"abc")
             rest = b""
@@ -122,13 +126,13 @@ def test_expect100Continue(listen):
 def test_tooLargeByContentLength(listen, logged):
     handler = Echo(maxBodySize=10)
     port = listen(HttpServer(handler)).portNumber
-    answer = inThread(exchange, port, b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 11\r\n\r\n")
+    answer = inThread(exchange, port, b"POST / HTTP/1.1\r\n" + CLOSE + b"Content-Length: 11\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b"larger than 10 bytes" in answer
     assert handler.bodies == []
     assert any("answered 413" in line for line in logged())
     # Exactly the limit is fine, and the server carries on.
-    assert inThread(exchange, port, b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0123456789").endswith(
+    assert inThread(exchange, port, b"POST / HTTP/1.1\r\n" + CLOSE + b"Content-Length: 10\r\n\r\n0123456789").endswith(
         b"POST 0123456789"
     )
 
@@ -136,7 +140,7 @@ def test_tooLargeByContentLength(listen, logged):
 def test_tooLargeChunked(listen):
     handler = Echo(maxBodySize=10)
     port = listen(HttpServer(handler)).portNumber
-    head = b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = b"POST / HTTP/1.1\r\n" + CLOSE + b"Transfer-Encoding: chunked\r\n\r\n"
     answer = inThread(exchange, port, head + b"6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert handler.bodies == []
@@ -146,14 +150,14 @@ def test_bodyTimeout(listen, logged):
     handler = Echo(bodyTimeout=0.5)
     port = listen(HttpServer(handler)).portNumber
     started = time.monotonic()
-    answer = inThread(exchange, port, b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 10\r\n\r\nabc")
+    answer = inThread(exchange, port, b"POST / HTTP/1.1\r\n" + CLOSE + b"Content-Length: 10\r\n\r\nabc")
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert b"not received within 0.5 seconds" in answer
     assert 0.4 < time.monotonic() - started < 5
     assert handler.bodies == []
 
 
-PARTIAL_BODY = b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 10\r\n\r\nabc"
+PARTIAL_BODY = b"POST / HTTP/1.1\r\n" + CLOSE + b"Content-Length: 10\r\n\r\nabc"
 
 
 def test_bodyTimeoutOnTheServersReactor():
@@ -224,7 +228,7 @@ def test_noGlobalReactorAtImportOrConstruction():
 def test_badChunks(listen):
     handler = Echo()
     port = listen(HttpServer(handler)).portNumber
-    head = b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = b"POST / HTTP/1.1\r\n" + CLOSE + b"Transfer-Encoding: chunked\r\n\r\n"
     answer = inThread(exchange, port, head + b"zz\r\nabc\r\n")
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert handler.bodies == []
@@ -239,7 +243,7 @@ def test_clientGoesAwayMidBody(listen):
 
     def leave():
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 10\r\n\r\nabc")
+            s.sendall(b"POST / HTTP/1.1\r\n" + CLOSE + b"Content-Length: 10\r\n\r\nabc")
             time.sleep(0.2)
 
     inThread(leave)
@@ -256,10 +260,10 @@ def test_behindRouterAndWsServer(listen):
     router = Router()
     router.addRoute("/r/{x}", routed, methods=("POST",))
     port = listen(HttpServer(router)).portNumber
-    answer = inThread(exchange, port, b"POST /r/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi")
+    answer = inThread(exchange, port, b"POST /r/1 HTTP/1.1\r\n" + CLOSE + b"Content-Length: 2\r\n\r\nhi")
     assert answer.endswith(b"POST hi")
 
     beside = Echo()
     port = listen(HttpServer(WsServer(Recorder(), http=beside))).portNumber
-    answer = inThread(exchange, port, b"PUT / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 3\r\n\r\n", b"abc", pause=0.05)
+    answer = inThread(exchange, port, b"PUT / HTTP/1.1\r\n" + CLOSE + b"Content-Length: 3\r\n\r\n", b"abc", pause=0.05)
     assert answer.endswith(b"PUT abc")

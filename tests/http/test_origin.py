@@ -122,9 +122,8 @@ def test_allowedOriginsCanChangeWhileServing():
 
 
 def connect403(check, origin):
-    return inMemory(
-        check, f"POST /chat HTTP/1.1\r\nHost: chat.example\r\nOrigin: {origin}\r\nContent-Length: 4\r\n\r\nbody".encode()
-    )
+    head = f"POST /chat HTTP/1.1\r\nHost: chat.example\r\nOrigin: {origin}\r\nContent-Length: 4\r\n\r\n"
+    return inMemory(check, head.encode() + b"body")
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://chat.example:99999", "http://[bad"])
