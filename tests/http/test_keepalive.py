@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import time
 
+from playwright.sync_api import expect
 from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -24,6 +26,7 @@ from ratchetpy.auth import Authenticate, User
 from ratchetpy.pubsub.endpoint import PublishEndpoint, PublishFront
 from ratchetpy.pubsub.local import LocalBroker
 from tests.helpers import HttpRecorder, Recorder, frame, inThread, parseResponse, readHead, upgradeRequest
+from tests.test_browser import browser  # noqa: F401 (a fixture)
 
 SECRET = "a-secret-of-the-keepalive-tests-0123"
 
@@ -525,3 +528,67 @@ def test_clientOfEachRequestBehindATrustedProxy():
     assert [address for _, _, address in handler.users] == ["203.0.113.5", "198.51.100.7", "192.0.2.1"]
     counter = protocol._server.openConnections
     assert counter.count == 1 and counter.connectionsFrom("192.0.2.1") == 1, "counted once, toward the hop now"
+
+
+# A real browser
+
+
+def requestsSeen(process, count: int) -> list[tuple[str, str]]:
+    """
+    The (path, connection) of the first C{count} plain HTTP requests a
+    L{tests.http.countingpages} server logged.
+    """
+    return [process.readUntil(r"http request (\S+) on connection (\d+)").groups() for _ in range(count)]
+
+
+def test_chromiumUsesOneConnection(twistd, browser):  # noqa: F811 (the fixture)
+    """
+    Chromium loading the chat page, then reloading it twice, sends the three
+    requests on one TCP connection (with --max-requests-per-connection 1 it
+    takes three).
+    """
+    process = twistd("--component", "tests.http.countingpages:CountingChat", "--port", "tcp:0:interface=127.0.0.1")
+    port = process.waitForPort()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        for _ in range(2):
+            page.reload()
+            expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+    finally:
+        context.close()
+    seen = requestsSeen(process, 3)
+    assert [path for path, _ in seen] == ["/"] * 3
+    assert len({connection for _, connection in seen}) == 1, seen
+
+
+def test_chromiumLoadsAPageAndItsFilesOnOneConnection(twistd, browser, tmp_path):  # noqa: F811 (the fixture)
+    """
+    A page whose script, once run, fetches a file: Chromium asks for the
+    page, the script and the file on one TCP connection.
+    """
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><html><head><link rel="icon" href="data:,"></head>'
+        '<body><p id="out">loading</p><script src="app.js"></script></body></html>'
+    )
+    (tmp_path / "app.js").write_text(
+        'fetch("data.txt").then(r => r.text()).then(t => { document.getElementById("out").textContent = t; });'
+    )
+    (tmp_path / "data.txt").write_text("loaded over one connection")
+    env = {**os.environ, "COUNTED_PAGES": str(tmp_path)}
+    process = twistd(
+        "--component", "tests.http.countingpages:CountingSite", "--port", "tcp:0:interface=127.0.0.1", env=env
+    )
+    port = process.waitForPort()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        expect(page.locator("#out")).to_have_text("loaded over one connection")
+    finally:
+        context.close()
+    seen = requestsSeen(process, 3)
+    assert [path for path, _ in seen] == ["/", "/app.js", "/data.txt"]
+    assert len({connection for _, connection in seen}) == 1, seen
