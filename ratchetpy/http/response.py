@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.http.test_server -*-
+# -*- test-case-name: tests.http.test_server,tests.http.test_keepalive -*-
 """
 HTTP responses: what a component behind L{ratchetpy.HttpServer} writes back,
 and how the HTTP layer refuses a request (PHP Ratchet's C{CloseResponseTrait}).
@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from twisted.logger import Logger
 from twisted.protocols.basic import FileSender
+from twisted.python.failure import Failure
 
 from .._ratelimit import LogBudget
 from ..interfaces import IConnection
@@ -169,6 +170,11 @@ class Response:
 
         def sent(result: object) -> None:
             body.close()
+            if isinstance(result, Failure):
+                # Cut short (the file could not be read, or the client
+                # left): the client cannot tell where the response ended.
+                io.loseConnection()
+                return
             finished()
 
         # A producer, so a large file is read only as fast as the peer takes it;

@@ -1,7 +1,8 @@
-# -*- test-case-name: tests.http.test_server -*-
+# -*- test-case-name: tests.http.test_server,tests.http.test_keepalive -*-
 """
 L{HttpServer}: reads and checks the HTTP request head, then opens the component
-behind it with the parsed request (PHP Ratchet's C{HttpServer}).
+behind it with the parsed request (PHP Ratchet's C{HttpServer}); on a
+persistent connection, request after request.
 """
 
 from __future__ import annotations
