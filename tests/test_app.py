@@ -155,7 +155,7 @@ def test_unknownPathGets404(serve):
     app.route("/chat", Chat())
     port = serve(app)
     assert inThread(refusedStatus, f"ws://127.0.0.1:{port}/nope") == 404
-    response = inThread(exchange, port, b"GET /chat/extra HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    response = inThread(exchange, port, b"GET /chat/extra HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     assert statusOf(response) == 404
     assert b"no route for /chat/extra" in response
 
@@ -169,13 +169,17 @@ def test_wrongMethodGets405(serve):
     app.route("/chat", Chat())
     app.route("/hello/{name}", Hello(), methods=("GET", "POST"))
     port = serve(app)
-    response = inThread(exchange, port, b"POST /chat HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+    response = inThread(
+        exchange, port, b"POST /chat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
     assert statusOf(response) == 405
     assert headersOf(response)["allow"] == "GET, HEAD"
-    response = inThread(exchange, port, b"POST /hello/ann HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+    response = inThread(
+        exchange, port, b"POST /hello/ann HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
     assert statusOf(response) == 200
     assert response.endswith(b"POST ann")
-    response = inThread(exchange, port, b"DELETE /hello/ann HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    response = inThread(exchange, port, b"DELETE /hello/ann HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     assert headersOf(response)["allow"] == "GET, HEAD, POST"
 
 
@@ -229,9 +233,9 @@ def test_httpComponentRoutes(serve, tmp_path):
     app.route("/hello/{name}", Hello())
     app.route("/echo", Echo())
     port = serve(app)
-    response = inThread(exchange, port, b"GET /static/app.js HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    response = inThread(exchange, port, b"GET /static/app.js HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     assert statusOf(response) == 200 and response.endswith(b"ok();")
-    response = inThread(exchange, port, b"GET /hello/bob HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    response = inThread(exchange, port, b"GET /hello/bob HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     assert response.endswith(b"GET bob")
 
 

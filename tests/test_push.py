@@ -346,7 +346,7 @@ def test_publishFrontSendsThePathToTheEndpoint():
     protocol.connectionLost(None)
     assert behind.events == []
 
-    protocol, _ = inMemory(front, b"GET /publisher HTTP/1.1\r\nHost: a\r\n\r\nmore")
+    protocol, _ = inMemory(front, b"POST /publisher HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nmore")
     protocol.connectionLost(None)
     assert behind.hooks() == ["onOpen", "onMessage", "onClose"]
     assert behind.request().path == "/publisher"

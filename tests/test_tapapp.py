@@ -69,7 +69,8 @@ def get(port: int, target: str) -> tuple[int, dict[str, str], bytes]:
     """
     A plain HTTP GET over a raw socket: status, headers, body.
     """
-    return parseResponse(exchange(port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()))
+    request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    return parseResponse(exchange(port, request.encode()))
 
 
 def echo(url: str, message: str = "ping ✓") -> str:

@@ -137,10 +137,11 @@ def test_plainHttpRequestsSeeTheUser(listen):
 
     layer = Authenticate(WsServer(WhoAmI(), http=HttpRecorder(onOpen=page)), jwtAuth())
     port = listen(HttpServer(OriginCheck(layer, ["http://127.0.0.1"]))).portNumber
-    request = f"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {mint('77')}\r\n\r\n".encode()
+    request = f"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {mint('77')}\r\n\r\n".encode()
     status, _, body = parseResponse(inThread(exchange, port, request))
     assert (status, body) == (200, b"hello 77")
-    status, headers, _ = parseResponse(inThread(exchange, port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+    anonymous = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, headers, _ = parseResponse(inThread(exchange, port, anonymous))
     assert (status, headers["www-authenticate"]) == (401, 'Bearer realm="ratchetpy"')
 
 

@@ -295,7 +295,8 @@ def test_ratchetsHandBuiltStack(listen):
 
     assert inThread(chat) == "hello from a"
 
-    page = inThread(exchange, server.portNumber, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", resets=True)
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    page = inThread(exchange, server.portNumber, request, resets=True)
     assert page.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"Content-Type: text/html; charset=utf-8" in page
 
