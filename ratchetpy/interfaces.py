@@ -25,6 +25,10 @@ Lifecycle of one connection, as a component sees it:
    last hook, except that if ``onClose`` itself fails, ``onError`` follows
    with that failure.
 
+To an HTTP-layer component (L{IHttpServerComponent}) this is the lifecycle
+of one request: a persistent HTTP connection goes through it once per
+request, on the same connection object.
+
 Every hook may return ``None``, a L{Deferred} or a coroutine (``async def``).
 A connection's hooks never overlap: while one hook's result is pending, later
 events for that connection wait (and the socket stops being read), so an
