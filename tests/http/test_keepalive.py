@@ -592,3 +592,31 @@ def test_chromiumLoadsAPageAndItsFilesOnOneConnection(twistd, browser, tmp_path)
     seen = requestsSeen(process, 3)
     assert [path for path, _ in seen] == ["/", "/app.js", "/data.txt"]
     assert len({connection for _, connection in seen}) == 1, seen
+
+
+def test_limitsCountConnectionsNotRequests():
+    """
+    A connection admitted under maxConnections is not refused its next
+    requests because other connections have opened since: the limit counts
+    connections.
+    """
+    clock = Clock()
+    handler = Echo(reactor=clock)
+    server = IoServer(HttpServer(handler, reactor=clock, maxConnections=1), reactor=clock)
+
+    def connection():
+        protocol = server.buildProtocol(None)
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.1", 5555))
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    first, firstTransport = connection()
+    first.dataReceived(get("/1"))
+    clock.advance(0)
+    second, secondTransport = connection()
+    second.dataReceived(get("/other"))
+    assert secondTransport.value().startswith(b"HTTP/1.1 503 ")
+    first.dataReceived(get("/2"))
+    clock.advance(0)
+    assert firstTransport.value().count(b"HTTP/1.1 200 ") == 2
+    assert not firstTransport.disconnecting
