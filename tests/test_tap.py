@@ -490,6 +490,8 @@ LAYER_FLAGS = {
     "--max-headers",
     "--max-request-line",
     "--head-timeout",
+    "--max-requests-per-connection",
+    "--idle-timeout",
     "--max-connections",
     "--max-connections-per-ip",
     "--max-message-size",

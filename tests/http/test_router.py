@@ -99,13 +99,15 @@ def test_eachPathGoesToItsComponent():
 def test_unknownPathGets404(logged):
     """
     A path no route matches gets 404 saying so, is logged, and nothing behind
-    the router hears of it, not even the bytes that follow or the close.
+    the router hears of it, not even the body or the close; a persistent
+    connection stays open for the next request.
     """
     router, chat = Router(), HttpRecorder()
     router.addRoute("/chat", chat)
-    protocol, transport = inMemory(router, request(target="/nope"))
+    protocol, transport = inMemory(router, request("POST", "/nope", extra=b"Content-Length: 10\r\n"))
     assert statusOf(transport.value()) == 404
     assert b"no route for /nope" in transport.value()
+    assert b"Connection: close" in transport.value(), "the body has not arrived: closed"
     assert transport.disconnecting
     protocol.dataReceived(b"more bytes")
     protocol.connectionLost(None)
