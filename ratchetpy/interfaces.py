@@ -34,7 +34,15 @@ Different connections never wait for each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IProducer
+
+    from .broadcast import SharedMessage
 
 __all__ = [
     "IConnection",
@@ -153,7 +161,7 @@ class IConnection(Interface):
         because one receiver left a moment ago.
         """
 
-    def sendShared(message: object) -> None:
+    def sendShared(message: SharedMessage) -> None:
         """
         Send a L{ratchetpy.broadcast.SharedMessage}: one message that is
         being sent to many connections (L{ratchetpy.ConnectionGroup} does
@@ -196,7 +204,7 @@ class IConnection(Interface):
         """
     )
 
-    def registerProducer(producer: object, streaming: bool) -> None:
+    def registerProducer(producer: IProducer, streaming: bool) -> None:
         """
         Register a Twisted producer that sends on this connection (with
         C{send}, or C{write} on a raw connection). A push producer
@@ -438,7 +446,7 @@ class IConnectionIO(Interface):
         rather than cutting it.
         """
 
-    def registerProducer(producer: object, streaming: bool) -> None:
+    def registerProducer(producer: IProducer, streaming: bool) -> None:
         """
         As L{IConnection.registerProducer}.
         """
@@ -508,6 +516,14 @@ class IHttpServerComponent(IMessageComponent):
     def onOpen(conn: IConnection, request: IHttpRequest) -> object:  # type: ignore[override]
         """
         A complete, well-formed request head has arrived on C{conn}.
+        """
+
+    # Narrower than IMessageComponent's on purpose: the HTTP layer only ever
+    # delivers the bytes that follow a request head.
+    def onMessage(conn: IConnection, msg: bytes) -> object:  # type: ignore[override]
+        """
+        Bytes that followed the request head arrived on C{conn}: a request
+        body, or the first frames of the protocol it was upgraded to.
         """
 
 
@@ -616,7 +632,7 @@ class IBroker(Interface):
             bounded time: a publish never waits for a broker that is down.
         """
 
-    def subscribe(channel: str, callback: object) -> None:
+    def subscribe(channel: str, callback: Callable[[str, bytes], object]) -> None:
         """
         Call C{callback(channel, data)} (C{data}: C{bytes}) for every message
         published on C{channel} from now on, by any publisher, this process
@@ -624,7 +640,7 @@ class IBroker(Interface):
         that reconnects subscribes again by itself.
         """
 
-    def unsubscribe(channel: str, callback: object) -> None:
+    def unsubscribe(channel: str, callback: Callable[[str, bytes], object]) -> None:
         """
         Stop calling C{callback} for C{channel}; nothing happens if it was
         not subscribed.
