@@ -34,15 +34,17 @@ Different connections never wait for each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from zope.interface import Attribute, Interface
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IProducer
+    from twisted.internet.interfaces import IProducer, ITransport
 
     from .broadcast import SharedMessage
+    from .http.request import Headers
 
 __all__ = [
     "IConnection",
@@ -70,14 +72,14 @@ class IConnection(Interface):
     connection underneath.
     """
 
-    resourceId = Attribute(
+    resourceId: int = Attribute(
         """
         An C{int} unique among all connections this process has accepted.
         Useful in logs and as a key.
         """
     )
 
-    remoteAddress = Attribute(
+    remoteAddress: str = Attribute(
         """
         The client's IP address as text (C{"127.0.0.1"}, C{"::1"}: IPv6
         without brackets; an IPv4 client of an IPv6 socket as IPv4), or C{""}
@@ -90,7 +92,7 @@ class IConnection(Interface):
         """
     )
 
-    peerAddress = Attribute(
+    peerAddress: str = Attribute(
         """
         The IP address of the socket's peer, as text: the same as
         C{remoteAddress} unless a trusted proxy in front said who the client
@@ -98,7 +100,7 @@ class IConnection(Interface):
         """
     )
 
-    user = Attribute(
+    user: IUser | None = Attribute(
         """
         Who is connecting: an L{IUser} set by an authentication layer before
         the component's C{onOpen}, or C{None} for an anonymous connection.
@@ -106,7 +108,7 @@ class IConnection(Interface):
         """
     )
 
-    session = Attribute(
+    session: ISession | None = Attribute(
         """
         The web application's session of the user connecting, an
         L{ISession}, set by L{ratchetpy.auth.SessionProvider} or a session
@@ -115,14 +117,14 @@ class IConnection(Interface):
         """
     )
 
-    httpRequest = Attribute(
+    httpRequest: IHttpRequest | None = Attribute(
         """
         The L{IHttpRequest} that opened this connection, or C{None} on a raw TCP
         connection and before the HTTP layer has read a complete request head.
         """
     )
 
-    state = Attribute(
+    state: SimpleNamespace = Attribute(
         """
         The one place for per-connection application state: a
         L{types.SimpleNamespace} shared by every layer's view of this
@@ -131,7 +133,7 @@ class IConnection(Interface):
         """
     )
 
-    transport = Attribute(
+    transport: ITransport = Attribute(
         """
         The Twisted L{ITransport} underneath. For protocol layers (the WebSocket
         layer hands it to Autobahn for TLS details); components should use
@@ -139,7 +141,7 @@ class IConnection(Interface):
         """
     )
 
-    io = Attribute(
+    io: IConnectionIO = Attribute(
         """
         The L{IConnectionIO} of this connection: the transport-level I/O that
         every layer's view of the connection shares. Protocol layers write
@@ -192,7 +194,7 @@ class IConnection(Interface):
         L{close} is the polite way.
         """
 
-    isWritable = Attribute(
+    isWritable: bool = Attribute(
         """
         C{True} while the peer is keeping up with what is sent to it;
         C{False} while the transport's own buffer (64 KiB) is full, and once
@@ -230,14 +232,14 @@ class IUser(Interface):
     Who a connection belongs to, as an authenticator recognised them.
     """
 
-    id = Attribute("The user's id, a C{str}, unique within the application.")
-    info = Attribute(
+    id: str = Attribute("The user's id, a C{str}, unique within the application.")
+    info: dict[str, Any] = Attribute(
         """
         A C{dict} the application may show to other users (a display name,
         say); never credentials.
         """
     )
-    expiresAt = Attribute(
+    expiresAt: float | None = Attribute(
         """
         When the credentials expire, as seconds since the epoch (a C{float}),
         or C{None} if they do not.
@@ -350,14 +352,37 @@ class IConnectionIO(Interface):
     Components rarely need it: C{conn.send} and C{conn.close} are theirs.
     """
 
-    reactor = Attribute(
+    reactor: Any = Attribute(
         """
         The reactor of the server that accepted the connection: the one
         layers schedule this connection's timers on.
         """
     )
 
-    transport = Attribute("The Twisted L{ITransport} that owns the socket.")
+    transport: ITransport = Attribute("The Twisted L{ITransport} that owns the socket.")
+
+    remoteAddress: str = Attribute(
+        """
+        The client's address, as L{IConnection.remoteAddress}: every view of
+        the connection reads it from here (see L{setRemoteAddress}).
+        """
+    )
+
+    peerAddress: str = Attribute("The socket's peer, as L{IConnection.peerAddress}.")
+
+    user: IUser | None = Attribute(
+        """
+        Who is connecting, as L{IConnection.user}: kept here for every view of
+        the connection; an authentication layer sets it.
+        """
+    )
+
+    session: ISession | None = Attribute(
+        """
+        The web application's session, as L{IConnection.session}: kept here
+        for every view of the connection; a session layer sets it.
+        """
+    )
 
     openConnections = Attribute(
         """
@@ -367,7 +392,7 @@ class IConnectionIO(Interface):
         """
     )
 
-    isWritable = Attribute(
+    isWritable: bool = Attribute(
         """
         C{False} while the transport's own buffer is full (what is written is
         then counted against the server's C{maxSendBuffer}), and once the
@@ -547,12 +572,12 @@ class IHttpRequest(Interface):
     A parsed HTTP/1.x request head.
     """
 
-    method = Attribute('The request method as text, e.g. C{"GET"}.')
-    target = Attribute('The request target as sent, e.g. C{"/chat?room=1"}.')
-    path = Attribute('The path part of the target as sent (percent-encoded), e.g. C{"/chat"}.')
-    query = Attribute('The query string without the C{"?"}, as sent, e.g. C{"room=1"}; C{""} if none.')
-    version = Attribute('The HTTP version as text, C{"1.1"} or C{"1.0"}.')
-    headers = Attribute(
+    method: str = Attribute('The request method as text, e.g. C{"GET"}.')
+    target: str = Attribute('The request target as sent, e.g. C{"/chat?room=1"}.')
+    path: str = Attribute('The path part of the target as sent (percent-encoded), e.g. C{"/chat"}.')
+    query: str = Attribute('The query string without the C{"?"}, as sent, e.g. C{"room=1"}; C{""} if none.')
+    version: str = Attribute('The HTTP version as text, C{"1.1"} or C{"1.0"}.')
+    headers: Headers = Attribute(
         """
         The headers as a L{ratchetpy.http.request.Headers}: a read-only mapping
         with case-insensitive names (C{request.headers["Host"]}); a header sent
@@ -560,26 +585,26 @@ class IHttpRequest(Interface):
         C{getAll(name)} returns them one by one.
         """
     )
-    isWebSocketUpgrade = Attribute(
+    isWebSocketUpgrade: bool = Attribute(
         """
         Whether the client asks to switch this connection to WebSocket (an
         C{Upgrade: websocket} header).
         """
     )
-    rawHead = Attribute(
+    rawHead: bytes = Attribute(
         """
         The request head exactly as received, request line to the blank line
         included, as C{bytes}. The WebSocket layer replays it into Autobahn.
         """
     )
-    routeParams = Attribute(
+    routeParams: Mapping[str, str] = Attribute(
         """
         The values of the C{{name}} placeholders of the L{ratchetpy.Router}
         route that matched (percent-decoded), e.g. C{{"room": "lobby"}} for
         C{/rooms/{room}}; empty when no router is in front.
         """
     )
-    body = Attribute(
+    body: bytes = Attribute(
         """
         The request body as C{bytes}: read by L{ratchetpy.HttpHandler} before
         it calls C{onRequest} (up to the handler's C{maxBodySize}, 413
