@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from zope.interface import Attribute, Interface
 
 if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
     from twisted.internet.interfaces import IProducer, ITransport
 
     from .broadcast import SharedMessage
@@ -647,7 +648,7 @@ class IBroker(Interface):
         """
     )
 
-    def publish(channel: str, data: bytes) -> object:
+    def publish(channel: str, data: bytes) -> Deferred[int]:
         """
         Publish C{data} on broker channel C{channel}.
 
@@ -678,7 +679,7 @@ class IBroker(Interface):
         connection is up follow the outage rules of the backend.
         """
 
-    def stop() -> object:
+    def stop() -> Deferred[None]:
         """
         Disconnect and stop reconnecting.
 
