@@ -28,6 +28,8 @@ class Blog(MessageComponent):
         self.channels = Channels()
 
     def onOpen(self, conn: IConnection) -> None:
+        # Behind WsServer, the request that opened the WebSocket.
+        assert conn.httpRequest is not None
         channel = unquote(conn.httpRequest.path.strip("/")) or CHANNEL
         self.channels.subscribe(conn, channel)
 

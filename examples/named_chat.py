@@ -38,12 +38,13 @@ class NamedChat(MessageComponent):
         self.channels.subscribe(conn, ROOM)
         self.log.info("{name} connected ({id})", name=self.nameOf(conn), id=conn.resourceId)
 
-    def onMessage(self, conn: IConnection, msg: str | bytes) -> Deferred[None] | None:
+    def onMessage(self, conn: IConnection, msg: str | bytes) -> object:
         if msg == "/who":
-            return self._command(conn, self.who(conn))
+            return self._command(conn, "/who", self.who(conn))
         if isinstance(msg, str) and msg.startswith("/msg "):
-            return self._command(conn, self.private(conn, msg.removeprefix("/msg ")))
-        self.channels.publish(ROOM, f"{self.nameOf(conn)}: {msg}", exclude=conn)
+            return self._command(conn, "/msg", self.private(conn, msg.removeprefix("/msg ")))
+        text = msg if isinstance(msg, str) else msg.decode("utf-8", "replace")
+        self.channels.publish(ROOM, f"{self.nameOf(conn)}: {text}", exclude=conn)
         return None
 
     def onClose(self, conn: IConnection) -> None:
@@ -77,10 +78,10 @@ class NamedChat(MessageComponent):
     def left(self, channel: str, userId: str, info: dict[str, Any]) -> None:
         self.channels.subscribers(channel).broadcast(f"* {info.get('name') or userId} left")
 
-    def _command(self, conn: IConnection, coroutine: Coroutine[Any, Any, None]) -> Deferred[None]:
+    def _command(self, conn: IConnection, command: str, coroutine: Coroutine[Any, Any, None]) -> Deferred[None]:
         def failed(failure: Failure) -> None:
             # Redis down, say: the sender is told, the chat goes on.
-            self.log.warn("{command} failed: {why}", command=coroutine.__name__, why=failure.getErrorMessage())
+            self.log.warn("{command} failed: {why}", command=command, why=failure.getErrorMessage())
             conn.send("* that did not work just now; try again in a moment")
 
         return ensureDeferred(coroutine).addErrback(failed)

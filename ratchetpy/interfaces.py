@@ -255,17 +255,51 @@ class ISession(Interface):
     be written back to the application's session store.
     """
 
-    key = Attribute("The session's key (its cookie's value), or C{None} for a session not stored yet.")
-    readOnly = Attribute(
+    key: str | None = Attribute("The session's key (its cookie's value), or C{None} for a session not stored yet.")
+    readOnly: bool = Attribute(
         """
         C{True} if changes are refused (a Flask session lives in a cookie,
         which a WebSocket cannot set): setting a key raises
         L{ratchetpy.auth.session.ReadOnlySessionError}.
         """
     )
-    modified = Attribute("Whether the session was changed since it was read or last saved.")
+    modified: bool = Attribute("Whether the session was changed since it was read or last saved.")
 
-    def save() -> object:
+    def __getitem__(name: str) -> Any:
+        """
+        The value of key C{name}.
+
+        @raise KeyError: the session has no such key.
+        """
+
+    def __setitem__(name: str, value: Any) -> None:
+        """
+        Set key C{name} to C{value}.
+
+        @raise ratchetpy.auth.session.ReadOnlySessionError: the session is
+            read-only.
+        """
+
+    def __delitem__(name: str) -> None:
+        """
+        Remove key C{name}.
+
+        @raise KeyError: the session has no such key.
+        @raise ratchetpy.auth.session.ReadOnlySessionError: the session is
+            read-only.
+        """
+
+    def __contains__(name: object) -> bool:
+        """
+        Whether the session has key C{name}.
+        """
+
+    def get(name: str, default: Any = None, /) -> Any:
+        """
+        The value of key C{name}, or C{default} if it has none.
+        """
+
+    def save() -> Deferred[None]:
         """
         Write the session back to its store (blocking stores in a thread).
 

@@ -75,6 +75,13 @@ class Session(MutableMapping[str, Any]):
         del self._data[name]
         self.modified = True
 
+    def get(self, name: str, default: Any = None, /) -> Any:
+        # Mapping's, with ISession's one signature rather than its overloads.
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 

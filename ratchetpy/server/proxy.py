@@ -34,10 +34,10 @@ from twisted.internet.interfaces import (
     ITCPTransport,
 )
 from twisted.internet.protocol import connectionDone
-from twisted.protocols.policies import WrappingFactory
-from twisted.python.failure import Failure
 from twisted.logger import Logger
+from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .._ratelimit import LogBudget
@@ -190,7 +190,8 @@ class _HeaderBeforeTls:
     ) -> IListeningPort:
         tls = TLSMemoryBIOFactory(contextFactory, False, factory)
         tls.noisy = False
-        listening: IListeningPort = self._reactor.listenTCP(port, ProxyHeaderFactory(tls, self._reactor), backlog, interface)
+        wrapped = ProxyHeaderFactory(tls, self._reactor)
+        listening: IListeningPort = self._reactor.listenTCP(port, wrapped, backlog, interface)
         return listening
 
     def __getattr__(self, name: str) -> Any:
