@@ -7,7 +7,7 @@ C{Ratchet\\App}).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort
@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from .http.origin import OriginCheck
 from .http.router import Router
 from .http.server import HttpServer
+from .interfaces import IHttpServerComponent
 from .options import HTTP_SERVER, IO_SERVER, checkKeywords, optionsOf
 from .server.io import IoServer, serveUntilStopped
 from .stack import checkCookieAuth, serveOverHttp
@@ -156,7 +157,8 @@ class App:
         stack = serveOverHttp(component, wsOptions, auth=auth, authOptions=authOptions, reactor=self._reactor)
         origins = list(allowedOrigins or ())
         if "*" not in origins:
-            stack = OriginCheck(stack, origins)
+            # A decorator provides what it wraps: an IHttpServerComponent.
+            stack = cast(IHttpServerComponent, OriginCheck(stack, origins))
         checkCookieAuth(stack, f"the route {path}")
         self.router.addRoute(path, stack, methods=methods, httpHost=httpHost)
         return stack

@@ -167,7 +167,10 @@ class Option:
             return isinstance(value, (tuple, list)) and all(map(_isNetwork, value))
         if self.choices:
             return value in self.choices
-        if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else self.kind):
+        # What is left is a number option (a str option has choices).
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind is not float and not isinstance(value, self.kind):
             return False
         if value == 0:
             return self.zero is not None

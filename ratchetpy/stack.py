@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .interfaces import IHttpServerComponent, IMessageComponent
 from .options import AUTHENTICATE, HTTP_SERVER, IO_SERVER, WS_SERVER, checkKeywords, optionName
+
+if TYPE_CHECKING:
+    from .server.io import IoServer
 
 _HOOKS = ("onOpen", "onMessage", "onClose", "onError")
 
@@ -180,7 +183,7 @@ def serveOverHttp(
             "WebSocket options go to the WsServer you built, or give a message component",
             names,
         )
-        served = component
+        served: IHttpServerComponent = component
     elif kind is ComponentKind.APP:
         raise StackError(f"{name} is an App, a whole server: serve it on its own, or route its components")
     elif kind is None:
@@ -191,7 +194,8 @@ def serveOverHttp(
     if given or authOptions:
         from .auth.authenticate import Authenticate
 
-        served = Authenticate(served, *given, reactor=reactor, **authOptions)
+        # A decorator provides what it wraps: an IHttpServerComponent.
+        served = cast(IHttpServerComponent, Authenticate(served, *given, reactor=reactor, **authOptions))
     return served
 
 
@@ -211,7 +215,7 @@ def buildStack(
     reactor: Any = None,
     name: str | None = None,
     names: Callable[[str], str] = _userName,
-) -> Any:
+) -> IoServer:
     """
     The L{IoServer} serving C{component} on C{endpoint}:
         - a message component: C{IoServer(HttpServer(WsServer(component)))},

@@ -5,11 +5,14 @@ counted in the sender's Django session, which the chat page shows.
 """
 
 from examples.named_chat import NamedChat
+from ratchetpy import IConnection
 
 
 class SessionChat(NamedChat):
-    async def onMessage(self, conn, msg):
+    async def onMessage(self, conn: IConnection, msg: str | bytes) -> None:
         super().onMessage(conn, msg)
         # conn.session is the browser's Django session, read-write: Django's next page shows the count.
-        conn.session["sent"] = conn.session.get("sent", 0) + 1
-        await conn.session.save()
+        session = conn.session
+        assert session is not None  # DjangoSessionAuth sets it before onOpen
+        session["sent"] = session.get("sent", 0) + 1
+        await session.save()

@@ -1,10 +1,11 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 
 @login_required
-def chat(request):
+def chat(request: HttpRequest) -> HttpResponse:
     # "sent" is written by the WebSocket server (server.py), into this same session.
     return render(
         request,

@@ -15,6 +15,7 @@ import hmac
 from pathlib import Path
 
 from flask import Flask, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 #: The demo users, by login: the id the session keeps under "_user_id" (Flask-Login's key), the name others see.
 USERS = {
@@ -23,18 +24,18 @@ USERS = {
 }
 
 
-def createApp(secretKey, wsPort=8080):
+def createApp(secretKey: str, wsPort: int = 8080) -> Flask:
     app = Flask(__name__)
     app.secret_key = secretKey
     # Sent on same-site requests only: the WebSocket from our own page, not one opened by another site.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
     @app.get("/")
-    def index():
+    def index() -> ResponseReturnValue:
         return redirect(url_for("chat" if "_user_id" in session else "login"))
 
     @app.route("/login", methods=["GET", "POST"])
-    def login():
+    def login() -> ResponseReturnValue:
         if request.method == "GET":
             return render_template("login.html", error=None, users=USERS)
         user = USERS.get(request.form.get("username", "").strip().lower())
@@ -48,12 +49,12 @@ def createApp(secretKey, wsPort=8080):
         return redirect(url_for("chat"))
 
     @app.post("/logout")
-    def logout():
+    def logout() -> ResponseReturnValue:
         session.clear()
         return redirect(url_for("login"))
 
     @app.get("/chat")
-    def chat():
+    def chat() -> ResponseReturnValue:
         if "_user_id" not in session:
             return redirect(url_for("login"))
         return render_template("chat.html", name=session["name"], wsPort=wsPort)
@@ -61,7 +62,7 @@ def createApp(secretKey, wsPort=8080):
     return app
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description="The Flask side of the chat with names.")
     parser.add_argument("--key-file", type=Path, required=True, help="the secret key, shared with server.py")
     parser.add_argument("--host", default="127.0.0.1")

@@ -11,6 +11,7 @@ so the Flask application's) open the WebSocket; --allowed-origin adds others.
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from twisted.logger import globalLogBeginner, textFileLogObserver
@@ -20,7 +21,7 @@ from ratchetpy import App
 from ratchetpy.auth import FlaskSessionAuth
 
 
-def makeApp(secretKey, port=8080, allowedOrigins=()):
+def makeApp(secretKey: str, port: int = 8080, allowedOrigins: Iterable[str] = ()) -> App:
     app = App("localhost", port)
     # Flask-Login's key for the user's id; "name" is what app.py stores beside it, for the others to see.
     auth = FlaskSessionAuth(secretKey, userKey="_user_id", info=["name"])
@@ -28,7 +29,7 @@ def makeApp(secretKey, port=8080, allowedOrigins=()):
     return app
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description="The WebSocket side of the chat with names.")
     parser.add_argument("--key-file", type=Path, required=True, help="the Flask application's secret key")
     parser.add_argument("--port", type=int, default=8080)

@@ -382,7 +382,11 @@ def _userOf(djangoSession: Any) -> Any:
     try:
         backendPath = djangoSession[BACKEND_SESSION_KEY]
         userModel = get_user_model()
-        userId = userModel._meta.pk.to_python(djangoSession[SESSION_KEY])
+        primaryKey = userModel._meta.pk
+        if primaryKey is None:
+            # Only an abstract model has none.
+            return None
+        userId = primaryKey.to_python(djangoSession[SESSION_KEY])
     except (KeyError, ValueError, TypeError, ValidationError):
         # Nobody logged in, or an id the user model cannot read.
         return None

@@ -75,6 +75,13 @@ class Session(MutableMapping[str, Any]):
         del self._data[name]
         self.modified = True
 
+    def get(self, name: str, default: Any = None, /) -> Any:
+        # Mapping's, with ISession's one signature rather than its overloads.
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
@@ -134,15 +141,16 @@ class SessionProvider(ComponentDecorator):
     def usesCookies(self) -> bool:
         return bool(getattr(self.store, "usesCookies", False))
 
-    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:  # type: ignore[override]
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
         try:
             loaded = self.store.load(AuthRequest(conn, request))
         except Exception:
-            return self._failed(Failure(), conn)
+            self._failed(Failure(), conn)
+            return None
         if iscoroutine(loaded):
             loaded = Deferred.fromCoroutine(loaded)
         if isinstance(loaded, Deferred):
-            return loaded.addCallbacks(self._loaded, self._failed, (conn, request), None, (conn,))
+            return loaded.addCallbacks(self._loaded, self._failed, callbackArgs=(conn, request), errbackArgs=(conn,))
         return self._loaded(loaded, conn, request)
 
     def _loaded(self, session: Any, conn: IConnection, request: IHttpRequest) -> object:

@@ -153,7 +153,7 @@ class Response:
                 connection = exchange.keepAliveHeader
 
         def finished() -> None:
-            if persist:
+            if persist and exchange is not None:
                 exchange.responseComplete()
             else:
                 io.loseConnection()

@@ -12,7 +12,7 @@ import json
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from twisted.internet import defer
 
@@ -20,6 +20,7 @@ from .local import LocalBroker
 
 if TYPE_CHECKING:
     from ..interfaces import IBroker
+    from .redis import RedisBroker
 
 #: Expired entries one step removes at most (a Lua script holds Redis while
 #: it runs); the rest go at the next step.
@@ -313,7 +314,7 @@ class _RedisStore:
 
     refreshes = True
 
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: RedisBroker) -> None:
         self.broker = broker
 
     def _args(self, channel: str, origin: str, ttl: float) -> list[Any]:
@@ -375,5 +376,6 @@ def storeFor(broker: IBroker) -> _Store:
             store = _localStores[broker] = _LocalStore(broker)
         return store
     if callable(getattr(broker, "execute", None)) and callable(getattr(broker, "whenConnected", None)):
-        return _RedisStore(broker)
+        # A RedisBroker, or a broker that does as it does.
+        return _RedisStore(cast("RedisBroker", broker))
     raise TypeError(f"presence needs a LocalBroker or a RedisBroker, not {broker!r}")

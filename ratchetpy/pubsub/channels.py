@@ -18,7 +18,7 @@ from .._ratelimit import LogBudget
 from .._twisted import muteUnhandledFailure
 from ..broadcast import ConnectionGroup
 from ..interfaces import IBroker, IConnection
-from ..websocket.server import MAX_MESSAGE_SIZE
+from ..options import MAX_MESSAGE_SIZE
 from . import brokerFor, defaultBroker, envelope
 from .presence import MAX_PRESENCE, PRESENCE_TTL, JoinHook, LeaveHook, PresenceTracker
 

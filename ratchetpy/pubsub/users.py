@@ -188,7 +188,7 @@ class Users:
             return False
         self.discard(conn)  # it was someone else's: its user changed
         first = connections is None
-        if first:
+        if connections is None:
             connections = self._byUser[userId] = set()
         connections.add(conn)
         self._userOf[conn] = userId

@@ -61,6 +61,7 @@ class IoProtocol(Protocol, HookDispatcher):
 
     def connectionMade(self) -> None:
         server = self._server
+        assert self.transport is not None
         self._connection = IoConnection(
             self.transport, server._sendLimit, reactor=server.reactor, openConnections=server.openConnections
         )
@@ -83,6 +84,7 @@ class IoProtocol(Protocol, HookDispatcher):
         if self._isOpen:
             return
         self._isOpen = True
+        assert self.transport is not None
         self._connection.remoteAddress = hostOf(self.transport.getPeer())
         self._open()
 
@@ -163,11 +165,12 @@ def parseEndpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
     try:
         if description.startswith(PROXY_PREFIX):
             return proxyHeaderEndpoint(reactor, withDefaultBacklog(description[len(PROXY_PREFIX) :]))
-        return serverFromString(reactor, withDefaultBacklog(description))
+        endpoint: IStreamServerEndpoint = serverFromString(reactor, withDefaultBacklog(description))
     except Exception as exc:
         raise BadEndpoint(
             f"bad endpoint {description!r}: {exc}. Examples: {ENDPOINT_EXAMPLES}"
         ) from exc
+    return endpoint
 
 
 class IoServer(Factory):

@@ -14,6 +14,8 @@ from typing import Any
 
 from twisted.logger import (
     FilteringLogObserver,
+    ILogFilterPredicate,
+    ILogObserver,
     LogLevel,
     LogLevelFilterPredicate,
     PredicateResult,
@@ -21,6 +23,7 @@ from twisted.logger import (
     globalLogBeginner,
     textFileLogObserver,
 )
+from zope.interface import provider
 
 from .._twisted import loggingHasBegun
 
@@ -33,6 +36,7 @@ _LEVELS = {
 }
 
 
+@provider(ILogObserver)
 def toStandardLibrary(event: dict[str, Any]) -> None:
     """
     A log observer that hands C{event} to the standard library's logger
@@ -93,7 +97,10 @@ def withoutPortChatter(observer: Any) -> Any:
     C{observer}, not given Twisted's port lines.
     """
 
+    @provider(ILogFilterPredicate)
     def predicate(event: dict[str, Any]) -> PredicateResult:
-        return PredicateResult.no if isPortChatter(event) else PredicateResult.maybe
+        # PredicateResult's constants are Any to mypy.
+        result: PredicateResult = PredicateResult.no if isPortChatter(event) else PredicateResult.maybe
+        return result
 
     return FilteringLogObserver(observer, [predicate])
