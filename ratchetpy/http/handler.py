@@ -109,7 +109,7 @@ class HttpHandler:
     def onOpen(self, conn: IConnection, request: IHttpRequest) -> Any:
         headers = request.headers
         if "content-length" not in headers and "transfer-encoding" not in headers:
-            request.body = b""  # type: ignore[attr-defined]
+            request.body = b""
             return self._respond(conn, request)
         length = headers.get("content-length", "").strip()
         if length.isdigit() and int(length) > self.maxBodySize:
@@ -176,7 +176,7 @@ class HttpHandler:
             return None
         self._forget(conn)
         request = reader.request
-        request.body = b"".join(reader.chunks)  # type: ignore[attr-defined]
+        request.body = b"".join(reader.chunks)
         return self._respond(conn, request)
 
     def _refuse(self, conn: IConnection, status: int, message: str) -> None:

@@ -106,7 +106,7 @@ class OriginCheck(ComponentDecorator):
                 return True
         return False
 
-    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:  # type: ignore[override]
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
         if self.isAllowed(request):
             return super().onOpen(conn, request)
         self.refuse(conn)

@@ -218,5 +218,5 @@ class Router(RequestSwitch):
         """
         route, params = self.match(request)
         if params:
-            request.routeParams = params  # type: ignore[misc]
+            request.routeParams = params
         return route.component

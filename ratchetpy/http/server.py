@@ -515,7 +515,7 @@ class HttpServer:
         exchange = self._serving[conn] = _Exchange(self, conn)
         exchange.startTimer(idle=False)
 
-    def onMessage(self, conn: IConnection, data: bytes) -> object:
+    def onMessage(self, conn: IConnection, data: bytes) -> object:  # type: ignore[override]  # behind IoServer: bytes
         exchange = self._serving.get(conn)
         if exchange is None:
             return self.component.onMessage(conn, data)
