@@ -73,15 +73,34 @@ class _Factory(EngineFactory):
             if name in self._subProtocols:
                 return name
         if offered and self.strictSubProtocols:
-            supported = ", ".join(self._subProtocols) or "none"
-            log.info(
-                "refused a WebSocket handshake offering only subprotocols {offered} (supported: {supported})",
-                offered=", ".join(offered),
-                supported=supported,
-            )
-            raise ConnectionDeny(
-                ConnectionDeny.BAD_REQUEST, f"no supported subprotocol offered (supported: {supported})"
-            )
+            # WsServer.onOpen refuses these before the engine sees them; a
+            # backstop, should a request reach the engine another way.
+            raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, self.refusal(offered))
+        return None
+
+    def refusal(self, offered: Sequence[str]) -> str:
+        """
+        Why a handshake that offers only the subprotocols C{offered}, none of
+        them supported, is refused in strict mode.
+        """
+        supported = ", ".join(self._subProtocols) or "none"
+        return f"offered only subprotocols {', '.join(offered)}; none is supported (supported: {supported})"
+
+    def refused(self, request: IHttpRequest) -> list[str] | None:
+        """
+        The subprotocols C{request} offers (but credentials) if strict mode
+        refuses it, none of them being supported; else C{None}.
+        """
+        if not self.strictSubProtocols:
+            return None
+        offered = [
+            name.strip()
+            for header in request.headers.getAll("sec-websocket-protocol")
+            for name in header.split(",")
+            if name.strip() and not isCredentialSubprotocol(name.strip())
+        ]
+        if offered and not any(name in self._subProtocols for name in offered):
+            return offered
         return None
 
 
@@ -224,8 +243,13 @@ class WsServer:
                 [("Upgrade", "websocket")],
             )
             return None
-        io = conn.io
         factory = self._factory
+        offered = factory.refused(request)
+        if offered is not None:
+            # One refusal, one (rate-limited) line, as every other refusal.
+            closeWithResponse(conn, 400, factory.refusal(offered))
+            return None
+        io = conn.io
         factory.timer.bindReactor(io.reactor)
         protocol = factory.buildProtocol(None)
         protocol._ioConnection = conn

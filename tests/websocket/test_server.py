@@ -497,3 +497,33 @@ def test_autobahnClient(listen):
     assert received == [("text ✓".encode(), False), (b"\x00\x01", True), (b"one two three", False)]
     client.sendClose(1000)
     sleep(0.1)
+
+
+def test_strictRefusalIsOneLine(listen, logged):
+    """
+    A strict WsServer refuses a handshake offering only unsupported subprotocols with 400 and one log line naming
+    them (not the engine's two more), before the engine sees it; the reason is in the response too.
+    """
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from ratchetpy import MessageComponent
+
+    class Strict(MessageComponent):
+        def getSubProtocols(self):
+            return ["chat.v1"]
+
+    server = listen(HttpServer(WsServer(Strict(), strictSubProtocols=True)))
+
+    def offer():
+        try:
+            with connect(f"ws://127.0.0.1:{server.portNumber}/", subprotocols=["other.v2"], proxy=None):
+                return None
+        except InvalidStatus as refused:
+            return refused.response.status_code, refused.response.body.decode()
+
+    status, body = inThread(offer)
+    assert status == 400 and "offered only subprotocols other.v2; none is supported (supported: chat.v1)" in body
+    lines = [line for line in logged() if "subprotocol" in line or "handshake" in line]
+    assert len(lines) == 1, lines
+    assert "other.v2" in lines[0] and "400" in lines[0]
