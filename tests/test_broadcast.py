@@ -107,12 +107,13 @@ def test_framedOncePerMessage(listen, monkeypatch, decorated):
     """
     prepared = []
 
-    class CountingPreparedMessage(engine.PreparedMessage):
-        def __init__(self, *args):
-            prepared.append(args)
-            super().__init__(*args)
+    frame = engine.prepare
 
-    monkeypatch.setattr(engine, "PreparedMessage", CountingPreparedMessage)
+    def countingPrepare(data):
+        prepared.append(data)
+        return frame(data)
+
+    monkeypatch.setattr(engine, "prepare", countingPrepare)
     chat = GroupChat()
     server, url = serveWebSocket(listen, Decorating(chat) if decorated else chat)
 

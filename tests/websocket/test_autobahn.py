@@ -131,3 +131,81 @@ def test_theFactoryTakesAReactorKeyword():
     assert 'kwargs.pop("reactor", None)' in source
     factory = _autobahn.EngineFactory()
     assert factory.reactor is not None
+
+
+def test_theLeanPathsViewOfTheEngine():
+    """
+    What the lean path relies on (the read loop it stands in for one step
+    of, the state it checks, the bookkeeping it repeats), as the installed
+    engine has it.
+    """
+    engine = __import__("autobahn.websocket.protocol", fromlist=["x"])
+    consume = inspect.getsource(WebSocketProtocol.consumeData)
+    # consumeData runs processData until it says stop or the connection closed.
+    assert "while self.processData() and self.state != WebSocketProtocol.STATE_CLOSED:" in consume
+    received = inspect.getsource(WebSocketProtocol._dataReceived)
+    assert "self.trafficStats.incomingOctetsWireLevel += len(data)" in received
+    assert "self.data += data" in received and "self.consumeData()" in received
+    assert list(inspect.signature(WebSocketProtocol.processData).parameters) == ["self"]
+    # The checks processData makes at a frame's start, the plain frame passing all of them.
+    process = inspect.getsource(WebSocketProtocol.processData)
+    for check in (
+        "if self.current_frame is None:",
+        "if frame_rsv != 0:",
+        "and self.requireMaskedClientFrames",
+        "if frame_opcode not in [0, 1, 2]:",
+        "if not self.inside_message and frame_opcode == 0:",
+        "if frame_payload_len < 126:",
+        "if frame_payload_len > 0x7FFFFFFFFFFFFFFF:",
+        "if frame_payload_len < 65536:",
+        "self.onFrameBegin()",
+    ):
+        assert check in process, check
+    # What a final data frame of an open connection costs in statistics and keepalive.
+    frameData = inspect.getsource(WebSocketProtocol.onFrameData)
+    assert "self.trafficStats.incomingOctetsWebSocketLevel += compressedLen" in frameData
+    assert "self.trafficStats.incomingOctetsAppLevel += uncompressedLen" in frameData
+    frameEnd = inspect.getsource(WebSocketProtocol.onFrameEnd)
+    assert "self.trafficStats.incomingWebSocketFrames += 1" in frameEnd
+    assert "self.trafficStats.incomingWebSocketMessages += 1" in frameEnd
+    assert "if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:" in frameEnd
+    assert "self._cancelAutoPingTimeoutCall()" in frameEnd
+    frameBegin = inspect.getsource(WebSocketProtocol.onMessageFrameBegin)
+    assert "0 < self.maxMessagePayloadSize < self.message_data_total_length" in frameBegin
+    assert "0 < self.maxFramePayloadSize < length" in frameBegin
+    # A message goes to onMessage, and to 'message' observers (the lean path requires none).
+    messageEnd = inspect.getsource(WebSocketProtocol.onMessageEnd)
+    assert "self._onMessage(payload, self.message_is_binary)" in messageEnd
+    assert 'self.fire("message"' in messageEnd
+    assert "if self._listeners is None:" in inspect.getsource(engine.ObservableMixin.fire)
+    for name in _autobahn.FRAME_CALLBACKS:
+        assert callable(getattr(WebSocketServerProtocol, name)), name
+    # What sendMessage and sendFrame count for one unfragmented frame.
+    send = inspect.getsource(WebSocketProtocol.sendMessage)
+    assert "self.trafficStats.outgoingWebSocketMessages += 1" in send
+    assert "self.trafficStats.outgoingOctetsAppLevel += payload_len" in send
+    assert "self.trafficStats.outgoingOctetsWebSocketLevel += payload_len" in send
+    assert "if 0 < self.maxMessagePayloadSize < payload_len:" in send
+    assert "self.trafficStats.outgoingWebSocketFrames += 1" in inspect.getsource(WebSocketProtocol.sendFrame)
+    # The options the lean path reads.
+    for name in (
+        "logFrames",
+        "logOctets",
+        "trackTimings",
+        "applyMask",
+        "requireMaskedClientFrames",
+        "utf8validateIncoming",
+        "autoFragmentSize",
+        "maskServerFrames",
+        "maxFramePayloadSize",
+        "maxMessagePayloadSize",
+        "autoPingRestartOnAnyTraffic",
+    ):
+        assert name in WebSocketServerProtocol.CONFIG_ATTRS, name
+    # The per-connection state it checks, made in _connectionMade and when
+    # the handshake succeeds.
+    made = inspect.getsource(WebSocketProtocol._connectionMade)
+    for name in ("self.failedByMe = False", "self.trackedTimings = None", "self.autoPingTimeoutCall = None"):
+        assert name in made, name
+    opened = inspect.getsource(engine.WebSocketServerProtocol.succeedHandshake)
+    assert "self.inside_message = False" in opened and "self.current_frame = None" in opened
