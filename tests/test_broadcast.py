@@ -15,6 +15,10 @@ from websockets.sync.client import connect
 from ratchetpy import ComponentDecorator, ConnectionDecorator, ConnectionGroup, MessageComponent
 from ratchetpy.websocket import _autobahn as engine
 from tests.helpers import inThread, openWebSocket, serveWebSocket, waitUntil
+from tests.paths import clientOffers, pytest_generate_tests  # noqa: F401  (both engine paths)
+
+#: Mixing clients with and without compression already (tests/paths.py).
+DEFLATE_ONLY = {"test_broadcastReachesEveryoneButTheExcluded"}
 
 BLOCK = 64 * 1024
 
