@@ -6,7 +6,9 @@ here, by name, before it fails anywhere else.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 
 import autobahn
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -209,3 +211,93 @@ def test_theLeanPathsViewOfTheEngine():
         assert name in made, name
     opened = inspect.getsource(engine.WebSocketServerProtocol.succeedHandshake)
     assert "self.inside_message = False" in opened and "self.current_frame = None" in opened
+
+
+def test_theHandshakeAttributesAreNotReadOnceOpen():
+    """
+    The engine's copies of the opening handshake, which ratchetpy drops once
+    the connection is open (HANDSHAKE_ATTRS), are used only by the handshake
+    itself and by the send modes ratchetpy never uses; the class holds a
+    default for each.
+    """
+    engine = __import__("autobahn.websocket.protocol", fromlist=["x"])
+    allowed = {
+        "processHandshake",
+        "succeedHandshake",
+        "failHandshake",
+        "_connectionMade",
+        "_send",
+        "_trigger",
+        "sendData",
+    }
+    for cls in (engine.WebSocketProtocol, engine.WebSocketServerProtocol, WebSocketServerProtocol):
+        for name, member in vars(cls).items():
+            if name in allowed or not inspect.isfunction(member):
+                continue
+            source = inspect.getsource(member)
+            for attribute in _autobahn.HANDSHAKE_ATTRS:
+                assert f"self.{attribute}" not in source, (cls.__name__, name, attribute)
+    source = inspect.getsource(engine.WebSocketServerProtocol.succeedHandshake)
+    assert source.index("self.http_response_data = response") < source.index("self._onOpen()")
+    assert "self.onOpen()" in inspect.getsource(WebSocketServerProtocol._onOpen)
+    for attribute in _autobahn.HANDSHAKE_ATTRS:
+        assert hasattr(_autobahn.EngineProtocol, attribute), attribute
+
+
+def test_anOpenConnectionHoldsNoHandshakeCopies():
+    """
+    Once open, the engine of a connection has none of the handshake
+    attributes of its own.
+    """
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+
+    from ratchetpy import HttpServer, IoServer, WsServer
+    from tests.helpers import Recorder
+
+    ws = WsServer(Recorder(), keepAlive=0)
+    protocol = IoServer(HttpServer(ws), reactor=Clock()).buildProtocol(None)
+    protocol.makeConnection(StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.9", 4000)))
+    protocol.dataReceived(
+        b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    [engine] = ws._protocols.values()
+    assert engine.state == _autobahn.STATE_OPEN
+    assert not set(_autobahn.HANDSHAKE_ATTRS) & set(vars(engine))
+
+
+def test_connectionSetUpAndTearDownAsTheEngineDoes():
+    """
+    EngineProtocol's connectionMade, _connectionMade and _connectionLost
+    repeat Autobahn's (its Twisted adapter's and its server protocol's)
+    statement for statement, less their debug lines.
+    """
+    engine = __import__("autobahn.websocket.protocol", fromlist=["x"])
+
+    def statements(function):
+        body = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0].body
+        kept = []
+        for node in body:
+            code = ast.unparse(node)
+            if isinstance(node, ast.Expr) and (isinstance(node.value, ast.Constant) or code.startswith("self.log.")):
+                continue
+            kept.append(code)
+        return kept
+
+    assert statements(WebSocketServerProtocol.connectionMade) == [
+        "self._transport_details = create_transport_details(self.transport, self.is_server)",
+        "self._transport_details.channel_framing = TransportDetails.CHANNEL_FRAMING_WEBSOCKET",
+        "self.peer = self._transport_details.peer",
+        "try:\n    self.transport.setTcpNoDelay(self.tcpNoDelay)\nexcept:\n    pass",
+        "self._connectionMade()",
+    ]
+    assert statements(engine.WebSocketServerProtocol._connectionMade) == [
+        "WebSocketProtocol._connectionMade(self)",
+        "self.factory.countConnections += 1",
+    ]
+    assert statements(engine.WebSocketServerProtocol._connectionLost) == [
+        "WebSocketProtocol._connectionLost(self, reason)",
+        "self.factory.countConnections -= 1",
+    ]
