@@ -23,8 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from twisted.logger import Logger
+
 if TYPE_CHECKING:
     from .flow import FlowControl
+
+log = Logger(namespace="ratchetpy")
 
 #: Bytes sent to one connection during a read that are written at once
 #: rather than at the end of the read: Twisted's transport buffer size, past
@@ -53,7 +57,12 @@ def dispatching(dispatch: Callable[..., object], *args: object) -> None:
     finally:
         held, pending = pending, None
         for conn, chunks in held.items():
-            conn._flush(chunks)
+            # One connection's failing write must not cost the others theirs,
+            # nor the connection that was read.
+            try:
+                conn._flush(chunks)
+            except Exception:
+                log.failure("writing to connection {resourceId} failed", resourceId=conn.resourceId)
 
 
 def hold(conn: FlowControl, data: bytes) -> bool:

@@ -202,3 +202,31 @@ def test_overLoopbackARepliesGoStraightToTheSocket(listen):
 
     assert inThread(client) == b"\x81\x03one\x81\x03two\x81\x05three"
     assert counts == {"startWriting": 0, "writeSomeData": 1}
+
+
+def test_aFailingWriteDoesNotCostTheOthersTheirs(logged):
+    """
+    If writing what was held for one connection raises, the others are
+    still written, and the error is logged.
+    """
+    class Hub(MessageComponent):
+        group = ConnectionGroup()
+
+        def onOpen(self, conn):
+            self.group.add(conn)
+
+        def onMessage(self, conn, msg):
+            self.group.broadcast(msg)
+
+    hub = Hub()
+    pairs = [connected(hub) for _ in range(3)]
+
+    def broken(data):
+        raise RuntimeError("the transport failed")
+
+    pairs[1][1].write = broken
+    pairs[0][0].dataReceived(frame(1, b"a"))
+    assert any("writing to connection" in line for line in logged()), logged()
+    assert pairs[0][1].writes == [b"\x81\x01a"]
+    assert pairs[2][1].writes == [b"\x81\x01a"]
+    assert batch.pending is None
