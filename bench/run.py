@@ -292,6 +292,7 @@ ROWS = [
     ("broadcast: server CPU µs per delivery", "broadcast", "cpu_us_per_delivery", 1, "", False,
      [(FLOOR, "<=", 1.2)]),
     ("handshakes/s (connect scenario)", "connect", "conns_per_s", 1, "", True, [(BASE, ">=", 0.9), (BASE, ">=", 1.5)]),
+    ("connect: server CPU µs per handshake", "connect", "cpu_us_per_handshake", 1, "", False, []),
     ("RSS per idle conn (KiB)", "connect", "server_rss_bytes_per_conn", 1 / 1024, "", False, [(BASE, "<=", 1.1)]),
     ("slow reader: server RSS growth (MB)", "slow-reader", "server_rss_growth_mb", 1, "", False, []),
 ]
@@ -313,15 +314,16 @@ def fmt_ratio(r):
 
 def derive(r: dict) -> None:
     """
-    Add the server's CPU time per message (echo) and per delivery
-    (broadcast), in µs: its CPU share over the generator's window divided by
-    the rate (for broadcast the window is a little longer than the delivery,
-    so this is an upper bound).
+    Add the server's CPU time per message (echo), per delivery (broadcast)
+    and per handshake (connect), in µs: its CPU share over the generator's
+    window divided by the rate (for broadcast the window is a little longer
+    than the delivery, so this is an upper bound).
     """
     cpu = get(r, "server.cpu_pct")
     if not isinstance(cpu, (int, float)):
         return
-    for rate, name in (("msgs_per_s", "cpu_us_per_msg"), ("deliveries_per_s", "cpu_us_per_delivery")):
+    for rate, name in (("msgs_per_s", "cpu_us_per_msg"), ("deliveries_per_s", "cpu_us_per_delivery"),
+                       ("conns_per_s", "cpu_us_per_handshake")):
         v = r.get(rate)
         if isinstance(v, (int, float)) and v > 0:
             r[name] = cpu / 100 * 1e6 / v
