@@ -240,7 +240,13 @@ class EngineProtocol(WebSocketServerProtocol):
         # loop for an open connection, with the lean step in it.
         self.trafficStats.incomingOctetsWireLevel += len(data)
         buffered = self.data
-        self._consume(buffered + data if buffered else data)
+        if buffered:
+            # Held here until an engine step or the end of _consume: a hook
+            # that raised through it could not have the frames in it
+            # processed twice.
+            self.data = b""
+            data = buffered + data
+        self._consume(data)
 
     def _consume(self, buf: bytes) -> None:
         """
