@@ -6,9 +6,16 @@ page) at /, an echo server at /echo.
     python -m examples.app
 """
 
-from examples.chat import Chat
-from examples.echo import Echo
-from ratchetpy import App
+if not __package__:
+    # Run as a file (python examples/app.py): the examples package is beside it.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from examples.chat import Chat  # noqa: E402
+from examples.echo import Echo  # noqa: E402
+from ratchetpy import App  # noqa: E402
 
 app = App("localhost", 8080)
 app.route("/", Chat())

@@ -13,7 +13,7 @@ A page at /CHANNEL (http://127.0.0.1:8080/news) follows that channel instead of 
 from pathlib import Path
 from urllib.parse import unquote
 
-from ratchetpy import Channels, MessageComponent, StaticFiles
+from ratchetpy import Channels, IConnection, MessageComponent, StaticFiles
 
 #: The channel a page at / follows.
 CHANNEL = "blog"
@@ -23,17 +23,19 @@ class Blog(MessageComponent):
     # A browser opening the server's address (any path) gets the page.
     httpComponent = StaticFiles(Path(__file__).parent / "blog_page")
 
-    def __init__(self):
+    def __init__(self) -> None:
         # Channels reach every server on the same broker (--broker), and the push helper.
         self.channels = Channels()
 
-    def onOpen(self, conn):
+    def onOpen(self, conn: IConnection) -> None:
+        # Behind WsServer, the request that opened the WebSocket.
+        assert conn.httpRequest is not None
         channel = unquote(conn.httpRequest.path.strip("/")) or CHANNEL
         self.channels.subscribe(conn, channel)
 
-    def onMessage(self, conn, msg):
+    def onMessage(self, conn: IConnection, msg: str | bytes) -> None:
         # Readers only read: posts come from the publisher, not from browsers.
         pass
 
-    def onClose(self, conn):
+    def onClose(self, conn: IConnection) -> None:
         self.channels.unsubscribeAll(conn)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from twisted.logger import Logger
 
-from ratchetpy import Channels, MessageComponent, StaticFiles
+from ratchetpy import Channels, IConnection, MessageComponent, StaticFiles
 
 
 class Chat(MessageComponent):
@@ -19,18 +19,18 @@ class Chat(MessageComponent):
     # A browser opening the server's address gets the chat page.
     httpComponent = StaticFiles(Path(__file__).parent / "chat_page")
 
-    def __init__(self):
+    def __init__(self) -> None:
         # The "chat" channel: every server on the same broker (--broker) shares it.
         self.channels = Channels()
 
-    def onOpen(self, conn):
+    def onOpen(self, conn: IConnection) -> None:
         self.channels.subscribe(conn, "chat")
         self.log.info("New connection! ({id})", id=conn.resourceId)
 
-    def onMessage(self, conn, msg):
+    def onMessage(self, conn: IConnection, msg: str | bytes) -> None:
         self.channels.publish("chat", msg, exclude=conn)
 
-    def onClose(self, conn):
+    def onClose(self, conn: IConnection) -> None:
         self.channels.unsubscribeAll(conn)
         self.log.info("Connection {id} has disconnected", id=conn.resourceId)
 

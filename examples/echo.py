@@ -5,11 +5,11 @@ binary.
     twistd -n ratchetpy --component examples.echo:Echo --port tcp:8080
 """
 
-from ratchetpy import MessageComponent
+from ratchetpy import IConnection, MessageComponent
 
 
 class Echo(MessageComponent):
-    def onMessage(self, conn, msg):
+    def onMessage(self, conn: IConnection, msg: str | bytes) -> None:
         conn.send(msg)
 
 

@@ -11,15 +11,24 @@ from a browser (which cannot set headers), as the subprotocol
 
 import argparse
 import time
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import jwt
 
 
-def mintToken(key, sub, name=None, ttl=3600, algorithm="HS256", channels=()):
+def mintToken(
+    key: str | bytes,
+    sub: object,
+    name: str | None = None,
+    ttl: int = 3600,
+    algorithm: str = "HS256",
+    channels: Iterable[str] = (),
+) -> str:
     """
     A token for user C{sub}, valid for C{ttl} seconds.
     """
-    claims = {"sub": str(sub), "exp": int(time.time()) + ttl}
+    claims: dict[str, Any] = {"sub": str(sub), "exp": int(time.time()) + ttl}
     if name:
         claims["info"] = {"name": name}
     if channels:
@@ -27,7 +36,7 @@ def mintToken(key, sub, name=None, ttl=3600, algorithm="HS256", channels=()):
     return jwt.encode(claims, key, algorithm=algorithm)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Mint a JWT for a ratchetpy server.")
     parser.add_argument("--key-file", required=True, help="the HMAC secret, as the server reads it")
     parser.add_argument("--sub", required=True, help="the user id")

@@ -10,11 +10,12 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 
 from ratchetpy.push import PushError, publish
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Publish a new blog post to the blog's readers.")
     parser.add_argument("title")
     parser.add_argument("--link", default="https://example.com/blog/", help="the post's address")

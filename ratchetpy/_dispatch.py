@@ -14,7 +14,7 @@ from inspect import iscoroutine
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from .websocket.codes import INTERNAL_ERROR
@@ -119,6 +119,7 @@ class HookDispatcher:
             component=type(self._component).__name__,
             hook=name,
             resourceId=self._connection.resourceId,
+            level=LogLevel.error,
         )
         if name == "onError" or self._hooksFailed:
             self._closeAfterFailure()

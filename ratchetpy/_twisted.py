@@ -33,6 +33,17 @@ C{tests/test_twisted_private.py}, rather than silently somewhere else.
       documented hook its C{doWrite} sends through. On a Twisted without
       them (checked at import, L{WRITE_NOW}) every write takes the public
       C{transport.write}.
+    - L{loggingHasBegun}: whether anything has begun Twisted's logging
+      (twistd, C{globalLogBeginner.beginLoggingTo}), so that a script's
+      C{run()} can log to standard error when nothing has, without doubling
+      the output where something has. The global log beginner buffers events
+      in C{_temporaryObserver} until logging begins, and says so nowhere
+      else.
+    - L{twistdLogObserver}: the log observer twistd would make from its
+      options (a file, standard output, syslog), from C{UnixAppLogger}'s
+      C{_getLogObserver}, so that the plugin can filter what goes to it (the
+      ports' "starting on" lines) without redoing twistd's choice of where
+      logs go.
 """
 
 from __future__ import annotations
@@ -152,11 +163,37 @@ def writeNow(transport: Any, data: bytes) -> None:
     transport.write(data)
 
 
+def loggingHasBegun() -> bool:
+    """
+    Whether Twisted's global logging has begun (events go to observers
+    rather than to the start-up buffer).
+    """
+    from twisted.logger import globalLogBeginner
+
+    if not hasattr(globalLogBeginner, "_temporaryObserver"):  # pragma: no cover - a Twisted that changed it
+        return True
+    return globalLogBeginner._temporaryObserver is None
+
+
+def twistdLogObserver(config: Any) -> Any:
+    """
+    The observer twistd makes for its options C{config} (a
+    C{ServerOptions}), as a new-style L{twisted.logger.ILogObserver}.
+    """
+    from twisted.logger import ILogObserver, LegacyLogObserverWrapper
+    from twisted.scripts._twistd_unix import UnixAppLogger
+
+    observer = UnixAppLogger(config)._getLogObserver()
+    return observer if ILogObserver.providedBy(observer) else LegacyLogObserverWrapper(observer)
+
+
 __all__ = [
+    "twistdLogObserver",
     "PullToPush",
     "muteUnhandledFailure",
     "HAProxyProtocolWrapper",
     "HAProxyWrappingFactory",
     "WRITE_NOW",
     "writeNow",
+    "loggingHasBegun",
 ]

@@ -7,7 +7,7 @@ C{Ratchet\\App}).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort
@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from .http.origin import OriginCheck
 from .http.router import Router
 from .http.server import HttpServer
+from .interfaces import IHttpServerComponent
 from .options import HTTP_SERVER, IO_SERVER, checkKeywords, optionsOf
 from .server.io import IoServer, serveUntilStopped
 from .stack import checkCookieAuth, serveOverHttp
@@ -156,7 +157,8 @@ class App:
         stack = serveOverHttp(component, wsOptions, auth=auth, authOptions=authOptions, reactor=self._reactor)
         origins = list(allowedOrigins or ())
         if "*" not in origins:
-            stack = OriginCheck(stack, origins)
+            # A decorator provides what it wraps: an IHttpServerComponent.
+            stack = cast(IHttpServerComponent, OriginCheck(stack, origins))
         checkCookieAuth(stack, f"the route {path}")
         self.router.addRoute(path, stack, methods=methods, httpHost=httpHost)
         return stack
@@ -167,15 +169,18 @@ class App:
 
         @return: a L{Deferred} firing with the L{IListeningPort}.
         """
-        def listening(port: IListeningPort) -> IListeningPort:
-            portNumber = getattr(port.getHost(), "port", self.port)
-            log.info(
-                "routes: {routes}",
-                routes=", ".join(f"http://{self.httpHost}:{portNumber}{route.pattern}" for route in self.router.routes),
-            )
-            return port
+        return self.server.listen().addCallback(self.logRoutes)
 
-        return self.server.listen().addCallback(listening)
+    def logRoutes(self, port: IListeningPort) -> IListeningPort:
+        """
+        Log the URLs of the routes, as served on C{port}; return C{port}.
+        """
+        portNumber = getattr(port.getHost(), "port", self.port)
+        log.info(
+            "routes: {routes}",
+            routes=", ".join(f"http://{self.httpHost}:{portNumber}{route.pattern}" for route in self.router.routes),
+        )
+        return port
 
     def shutdown(self) -> defer.Deferred[None]:
         """
@@ -188,6 +193,7 @@ class App:
         Listen and run the reactor until the process is stopped (SIGINT or
         SIGTERM), closing every connection with 1001 on the way out.
 
-        @raise CannotListenError: the port cannot be listened on.
+        @raise SystemExit: the port cannot be listened on (one line saying
+            why, status 1).
         """
         serveUntilStopped(self.reactor, self.listen, self.shutdown)

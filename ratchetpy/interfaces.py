@@ -34,7 +34,18 @@ Different connections never wait for each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
 from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IProducer, ITransport
+
+    from .broadcast import SharedMessage
+    from .http.request import Headers
 
 __all__ = [
     "IConnection",
@@ -62,14 +73,14 @@ class IConnection(Interface):
     connection underneath.
     """
 
-    resourceId = Attribute(
+    resourceId: int = Attribute(
         """
         An C{int} unique among all connections this process has accepted.
         Useful in logs and as a key.
         """
     )
 
-    remoteAddress = Attribute(
+    remoteAddress: str = Attribute(
         """
         The client's IP address as text (C{"127.0.0.1"}, C{"::1"}: IPv6
         without brackets; an IPv4 client of an IPv6 socket as IPv4), or C{""}
@@ -82,7 +93,7 @@ class IConnection(Interface):
         """
     )
 
-    peerAddress = Attribute(
+    peerAddress: str = Attribute(
         """
         The IP address of the socket's peer, as text: the same as
         C{remoteAddress} unless a trusted proxy in front said who the client
@@ -90,7 +101,7 @@ class IConnection(Interface):
         """
     )
 
-    user = Attribute(
+    user: IUser | None = Attribute(
         """
         Who is connecting: an L{IUser} set by an authentication layer before
         the component's C{onOpen}, or C{None} for an anonymous connection.
@@ -98,7 +109,7 @@ class IConnection(Interface):
         """
     )
 
-    session = Attribute(
+    session: ISession | None = Attribute(
         """
         The web application's session of the user connecting, an
         L{ISession}, set by L{ratchetpy.auth.SessionProvider} or a session
@@ -107,14 +118,14 @@ class IConnection(Interface):
         """
     )
 
-    httpRequest = Attribute(
+    httpRequest: IHttpRequest | None = Attribute(
         """
         The L{IHttpRequest} that opened this connection, or C{None} on a raw TCP
         connection and before the HTTP layer has read a complete request head.
         """
     )
 
-    state = Attribute(
+    state: SimpleNamespace = Attribute(
         """
         The one place for per-connection application state: a
         L{types.SimpleNamespace} shared by every layer's view of this
@@ -123,7 +134,7 @@ class IConnection(Interface):
         """
     )
 
-    transport = Attribute(
+    transport: ITransport = Attribute(
         """
         The Twisted L{ITransport} underneath. For protocol layers (the WebSocket
         layer hands it to Autobahn for TLS details); components should use
@@ -131,7 +142,7 @@ class IConnection(Interface):
         """
     )
 
-    io = Attribute(
+    io: IConnectionIO = Attribute(
         """
         The L{IConnectionIO} of this connection: the transport-level I/O that
         every layer's view of the connection shares. Protocol layers write
@@ -153,7 +164,7 @@ class IConnection(Interface):
         because one receiver left a moment ago.
         """
 
-    def sendShared(message: object) -> None:
+    def sendShared(message: SharedMessage) -> None:
         """
         Send a L{ratchetpy.broadcast.SharedMessage}: one message that is
         being sent to many connections (L{ratchetpy.ConnectionGroup} does
@@ -184,7 +195,7 @@ class IConnection(Interface):
         L{close} is the polite way.
         """
 
-    isWritable = Attribute(
+    isWritable: bool = Attribute(
         """
         C{True} while the peer is keeping up with what is sent to it;
         C{False} while the transport's own buffer (64 KiB) is full, and once
@@ -196,7 +207,7 @@ class IConnection(Interface):
         """
     )
 
-    def registerProducer(producer: object, streaming: bool) -> None:
+    def registerProducer(producer: IProducer, streaming: bool) -> None:
         """
         Register a Twisted producer that sends on this connection (with
         C{send}, or C{write} on a raw connection). A push producer
@@ -222,14 +233,14 @@ class IUser(Interface):
     Who a connection belongs to, as an authenticator recognised them.
     """
 
-    id = Attribute("The user's id, a C{str}, unique within the application.")
-    info = Attribute(
+    id: str = Attribute("The user's id, a C{str}, unique within the application.")
+    info: dict[str, Any] = Attribute(
         """
         A C{dict} the application may show to other users (a display name,
         say); never credentials.
         """
     )
-    expiresAt = Attribute(
+    expiresAt: float | None = Attribute(
         """
         When the credentials expire, as seconds since the epoch (a C{float}),
         or C{None} if they do not.
@@ -244,17 +255,51 @@ class ISession(Interface):
     be written back to the application's session store.
     """
 
-    key = Attribute("The session's key (its cookie's value), or C{None} for a session not stored yet.")
-    readOnly = Attribute(
+    key: str | None = Attribute("The session's key (its cookie's value), or C{None} for a session not stored yet.")
+    readOnly: bool = Attribute(
         """
         C{True} if changes are refused (a Flask session lives in a cookie,
         which a WebSocket cannot set): setting a key raises
         L{ratchetpy.auth.session.ReadOnlySessionError}.
         """
     )
-    modified = Attribute("Whether the session was changed since it was read or last saved.")
+    modified: bool = Attribute("Whether the session was changed since it was read or last saved.")
 
-    def save() -> object:
+    def __getitem__(name: str) -> Any:
+        """
+        The value of key C{name}.
+
+        @raise KeyError: the session has no such key.
+        """
+
+    def __setitem__(name: str, value: Any) -> None:
+        """
+        Set key C{name} to C{value}.
+
+        @raise ratchetpy.auth.session.ReadOnlySessionError: the session is
+            read-only.
+        """
+
+    def __delitem__(name: str) -> None:
+        """
+        Remove key C{name}.
+
+        @raise KeyError: the session has no such key.
+        @raise ratchetpy.auth.session.ReadOnlySessionError: the session is
+            read-only.
+        """
+
+    def __contains__(name: object) -> bool:
+        """
+        Whether the session has key C{name}.
+        """
+
+    def get(name: str, default: Any = None, /) -> Any:
+        """
+        The value of key C{name}, or C{default} if it has none.
+        """
+
+    def save() -> Deferred[None]:
         """
         Write the session back to its store (blocking stores in a thread).
 
@@ -342,14 +387,37 @@ class IConnectionIO(Interface):
     Components rarely need it: C{conn.send} and C{conn.close} are theirs.
     """
 
-    reactor = Attribute(
+    reactor: Any = Attribute(
         """
         The reactor of the server that accepted the connection: the one
         layers schedule this connection's timers on.
         """
     )
 
-    transport = Attribute("The Twisted L{ITransport} that owns the socket.")
+    transport: ITransport = Attribute("The Twisted L{ITransport} that owns the socket.")
+
+    remoteAddress: str = Attribute(
+        """
+        The client's address, as L{IConnection.remoteAddress}: every view of
+        the connection reads it from here (see L{setRemoteAddress}).
+        """
+    )
+
+    peerAddress: str = Attribute("The socket's peer, as L{IConnection.peerAddress}.")
+
+    user: IUser | None = Attribute(
+        """
+        Who is connecting, as L{IConnection.user}: kept here for every view of
+        the connection; an authentication layer sets it.
+        """
+    )
+
+    session: ISession | None = Attribute(
+        """
+        The web application's session, as L{IConnection.session}: kept here
+        for every view of the connection; a session layer sets it.
+        """
+    )
 
     openConnections = Attribute(
         """
@@ -359,7 +427,7 @@ class IConnectionIO(Interface):
         """
     )
 
-    isWritable = Attribute(
+    isWritable: bool = Attribute(
         """
         C{False} while the transport's own buffer is full (what is written is
         then counted against the server's C{maxSendBuffer}), and once the
@@ -438,7 +506,7 @@ class IConnectionIO(Interface):
         rather than cutting it.
         """
 
-    def registerProducer(producer: object, streaming: bool) -> None:
+    def registerProducer(producer: IProducer, streaming: bool) -> None:
         """
         As L{IConnection.registerProducer}.
         """
@@ -510,6 +578,14 @@ class IHttpServerComponent(IMessageComponent):
         A complete, well-formed request head has arrived on C{conn}.
         """
 
+    # Narrower than IMessageComponent's on purpose: the HTTP layer only ever
+    # delivers the bytes that follow a request head.
+    def onMessage(conn: IConnection, msg: bytes) -> object:  # type: ignore[override]
+        """
+        Bytes that followed the request head arrived on C{conn}: a request
+        body, or the first frames of the protocol it was upgraded to.
+        """
+
 
 class IWsServerComponent(Interface):
     """
@@ -531,12 +607,12 @@ class IHttpRequest(Interface):
     A parsed HTTP/1.x request head.
     """
 
-    method = Attribute('The request method as text, e.g. C{"GET"}.')
-    target = Attribute('The request target as sent, e.g. C{"/chat?room=1"}.')
-    path = Attribute('The path part of the target as sent (percent-encoded), e.g. C{"/chat"}.')
-    query = Attribute('The query string without the C{"?"}, as sent, e.g. C{"room=1"}; C{""} if none.')
-    version = Attribute('The HTTP version as text, C{"1.1"} or C{"1.0"}.')
-    headers = Attribute(
+    method: str = Attribute('The request method as text, e.g. C{"GET"}.')
+    target: str = Attribute('The request target as sent, e.g. C{"/chat?room=1"}.')
+    path: str = Attribute('The path part of the target as sent (percent-encoded), e.g. C{"/chat"}.')
+    query: str = Attribute('The query string without the C{"?"}, as sent, e.g. C{"room=1"}; C{""} if none.')
+    version: str = Attribute('The HTTP version as text, C{"1.1"} or C{"1.0"}.')
+    headers: Headers = Attribute(
         """
         The headers as a L{ratchetpy.http.request.Headers}: a read-only mapping
         with case-insensitive names (C{request.headers["Host"]}); a header sent
@@ -544,26 +620,26 @@ class IHttpRequest(Interface):
         C{getAll(name)} returns them one by one.
         """
     )
-    isWebSocketUpgrade = Attribute(
+    isWebSocketUpgrade: bool = Attribute(
         """
         Whether the client asks to switch this connection to WebSocket (an
         C{Upgrade: websocket} header).
         """
     )
-    rawHead = Attribute(
+    rawHead: bytes = Attribute(
         """
         The request head exactly as received, request line to the blank line
         included, as C{bytes}. The WebSocket layer replays it into Autobahn.
         """
     )
-    routeParams = Attribute(
+    routeParams: Mapping[str, str] = Attribute(
         """
         The values of the C{{name}} placeholders of the L{ratchetpy.Router}
         route that matched (percent-decoded), e.g. C{{"room": "lobby"}} for
         C{/rooms/{room}}; empty when no router is in front.
         """
     )
-    body = Attribute(
+    body: bytes = Attribute(
         """
         The request body as C{bytes}: read by L{ratchetpy.HttpHandler} before
         it calls C{onRequest} (up to the handler's C{maxBodySize}, 413
@@ -606,7 +682,7 @@ class IBroker(Interface):
         """
     )
 
-    def publish(channel: str, data: bytes) -> object:
+    def publish(channel: str, data: bytes) -> Deferred[int]:
         """
         Publish C{data} on broker channel C{channel}.
 
@@ -616,7 +692,7 @@ class IBroker(Interface):
             bounded time: a publish never waits for a broker that is down.
         """
 
-    def subscribe(channel: str, callback: object) -> None:
+    def subscribe(channel: str, callback: Callable[[str, bytes], object]) -> None:
         """
         Call C{callback(channel, data)} (C{data}: C{bytes}) for every message
         published on C{channel} from now on, by any publisher, this process
@@ -624,7 +700,7 @@ class IBroker(Interface):
         that reconnects subscribes again by itself.
         """
 
-    def unsubscribe(channel: str, callback: object) -> None:
+    def unsubscribe(channel: str, callback: Callable[[str, bytes], object]) -> None:
         """
         Stop calling C{callback} for C{channel}; nothing happens if it was
         not subscribed.
@@ -637,7 +713,7 @@ class IBroker(Interface):
         connection is up follow the outage rules of the backend.
         """
 
-    def stop() -> object:
+    def stop() -> Deferred[None]:
         """
         Disconnect and stop reconnecting.
 

@@ -6,6 +6,7 @@ Finding a component from a C{MODULE:NAME} string.
 from __future__ import annotations
 
 import importlib
+import traceback
 from typing import Any
 
 from .stack import NOT_A_COMPONENT, componentKind
@@ -18,12 +19,33 @@ class ComponentError(Exception):
 
     @ivar spec: the C{MODULE:NAME} string.
     @ivar reason: why it leads to no component, and what to do.
+    @ivar traceback: where the user's code failed (importing the module,
+        or calling the class or factory), as text; C{""} when no code of
+        theirs ran into an error.
     """
 
-    def __init__(self, spec: str, reason: str) -> None:
+    def __init__(self, spec: str, reason: str, traceback: str = "") -> None:
         super().__init__(f"{spec!r}: {reason}")
         self.spec = spec
         self.reason = reason
+        self.traceback = traceback
+
+
+def userTraceback(exc: BaseException) -> str:
+    """
+    The traceback of C{exc} from the user's code on: without the loader's
+    own frame and importlib's.
+    """
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    frames = [
+        frame
+        for frame in traceback.extract_tb(tb)
+        if not frame.filename.startswith("<frozen importlib") and frame.filename != importlib.__file__
+    ]
+    lines = ["Traceback (most recent call last):\n"] if frames else []
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip("\n")
 
 
 def _suggestNames(module: Any) -> str:
@@ -61,9 +83,11 @@ def loadComponent(spec: str) -> Any:
             raise ComponentError(
                 spec, f"no module named {exc.name!r}; run from the directory that contains it, or install it"
             ) from None
-        raise ComponentError(spec, f"importing {moduleName} failed: {exc}") from None
+        raise ComponentError(spec, f"importing {moduleName} failed: {exc}", userTraceback(exc)) from None
     except Exception as exc:
-        raise ComponentError(spec, f"importing {moduleName} failed: {type(exc).__name__}: {exc}") from None
+        raise ComponentError(
+            spec, f"importing {moduleName} failed: {type(exc).__name__}: {exc}", userTraceback(exc)
+        ) from None
     target: Any = module
     for part in name.split("."):
         try:
@@ -75,7 +99,9 @@ def loadComponent(spec: str) -> Any:
         try:
             target = target()
         except Exception as exc:
-            raise ComponentError(spec, f"calling {name}() failed: {type(exc).__name__}: {exc}") from None
+            raise ComponentError(
+                spec, f"calling {name}() failed: {type(exc).__name__}: {exc}", userTraceback(exc)
+            ) from None
     if componentKind(target) is None:
         raise ComponentError(spec, f"{target!r} is not a component; {NOT_A_COMPONENT}")
     return target

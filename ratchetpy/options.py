@@ -17,6 +17,7 @@ This module imports nothing of ratchetpy's, so that every layer can import it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,7 +163,10 @@ class Option:
             return isinstance(value, (tuple, list)) and all(map(_isNetwork, value))
         if self.choices:
             return value in self.choices
-        if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else self.kind):
+        # What is left is a number option (a str option has choices).
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind is not float and not isinstance(value, self.kind):
             return False
         if value == 0:
             return self.zero is not None
@@ -190,13 +194,53 @@ class Option:
     def fromCommandLine(self, text: str) -> Any:
         """
         C{text}, as typed after the option's flag, as a value of its kind
-        (not checked yet: see L{check}).
+        (not checked yet: see L{check}). Sizes in bytes take units
+        (L{parseSize}: C{1k}, C{16KiB}, C{4M}).
 
-        @raise ValueError: C{text} is no number, for a number option.
+        @raise ValueError: C{text} is not of the option's kind; the message
+            names the flag and the forms it takes.
         """
         if self.kind is tuple:
             return tuple(entry.strip() for entry in text.split(",") if entry.strip())
-        return text if self.kind is str else self.kind(text)
+        if self.kind is str:
+            return text
+        name = self.flag or self.name
+        if self.unit == "bytes":
+            try:
+                return parseSize(text)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        try:
+            return self.kind(text)
+        except ValueError:
+            what = "a whole number" if self.kind is int else "a number"
+            unit = f" of {self.unit}" if self.unit else ""
+            raise ValueError(f"{name} takes {what}{unit}, not {text!r}") from None
+
+
+#: The units of sizes, in bytes: binary, as nginx's C{1k} and C{1m} are.
+_SIZE_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
+_SIZE = re.compile(r"\s*(-?\d+(?:\.\d+)?)\s*([a-z]*)\s*\Z", re.IGNORECASE)
+
+
+def parseSize(text: str) -> int:
+    """
+    A size in bytes as typed: plain bytes (C{65536}), or with a binary unit,
+    C{k}/C{KiB} (1024), C{M}/C{MiB}, C{G}/C{GiB}, any case (C{1k}, C{16KiB},
+    C{4M}, C{1.5m}).
+
+    @raise ValueError: C{text} is none of those forms.
+    """
+    match = _SIZE.match(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS:
+        hint = ""
+        if unit in ("kb", "mb", "gb"):
+            hint = f" ({unit.upper()} is ambiguous: write {unit[0]} or {unit[0].upper()}iB for 1024s, or the bytes)"
+        raise ValueError(
+            f"a size is bytes, or a number with k/KiB, M/MiB or G/GiB (e.g. 65536, 64k, 16KiB, 4M), not {text!r}{hint}"
+        )
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
 
 
 def _isNetwork(entry: object) -> bool:

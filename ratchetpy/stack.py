@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .interfaces import IHttpServerComponent, IMessageComponent
 from .options import AUTHENTICATE, HTTP_SERVER, IO_SERVER, WS_SERVER, checkKeywords, optionName
+
+if TYPE_CHECKING:
+    from .server.io import IoServer
 
 _HOOKS = ("onOpen", "onMessage", "onClose", "onError")
 
@@ -122,12 +125,17 @@ def checkCookieAuth(component: Any, name: str) -> None:
 
     found = findUnguardedCookieAuth(component)
     if found is not None:
-        readers = getattr(found, "authenticators", None) or [getattr(found, "store", found)]
         raise StackError(
-            f"{name}: a cookie authenticator ({', '.join(map(repr, readers))}) needs an OriginCheck "
+            f"{name}: a cookie authenticator ({', '.join(map(repr, _cookieReaders(found)))}) needs an OriginCheck "
             f"in front of it: {CSWSH}; allow your site's origins (App.route(..., allowedOrigins=[...]) or "
             "OriginCheck(...)) instead of '*'"
         )
+
+
+def _cookieReaders(layer: Any) -> list[Any]:
+    # An Authenticate's authenticators, or a SessionProvider's store.
+    readers = getattr(layer, "authenticators", None)
+    return list(readers) if readers is not None else [layer.store]
 
 
 def serveOverHttp(
@@ -175,7 +183,7 @@ def serveOverHttp(
             "WebSocket options go to the WsServer you built, or give a message component",
             names,
         )
-        served = component
+        served: IHttpServerComponent = component
     elif kind is ComponentKind.APP:
         raise StackError(f"{name} is an App, a whole server: serve it on its own, or route its components")
     elif kind is None:
@@ -186,7 +194,8 @@ def serveOverHttp(
     if given or authOptions:
         from .auth.authenticate import Authenticate
 
-        served = Authenticate(served, *given, reactor=reactor, **authOptions)
+        # A decorator provides what it wraps: an IHttpServerComponent.
+        served = cast(IHttpServerComponent, Authenticate(served, *given, reactor=reactor, **authOptions))
     return served
 
 
@@ -202,10 +211,11 @@ def buildStack(
     publishSecret: str | None = None,
     auth: Any = None,
     authOptions: dict[str, Any] | None = None,
+    allowedOrigins: Iterable[str] | None = None,
     reactor: Any = None,
     name: str | None = None,
     names: Callable[[str], str] = _userName,
-) -> Any:
+) -> IoServer:
     """
     The L{IoServer} serving C{component} on C{endpoint}:
         - a message component: C{IoServer(HttpServer(WsServer(component)))},
@@ -223,6 +233,10 @@ def buildStack(
     @param auth: authenticators for an L{ratchetpy.auth.Authenticate} in
         front of the component's L{WsServer} (see L{serveOverHttp}); not for
         an App (give them to its routes) nor raw.
+    @param allowedOrigins: if given, an L{ratchetpy.OriginCheck} with
+        these origins goes in front of the component (and its
+        L{ratchetpy.auth.Authenticate}); the page's own host name is always
+        allowed. Not for an App (its routes have theirs) nor raw.
     @param name: C{component} as messages name it; C{repr} by default.
     @param names: how the user spells a keyword (C{"raw"} too), for
         messages; see L{optionName}.
@@ -247,12 +261,18 @@ def buildStack(
             raise StackError(f"{names('raw')} cannot apply to {name}, {kind.value}: {why}")
         publishing = ["publishPath"] if publishPath is not None else []
         authenticating = ["auth"] if auth is not None else []
+        authenticating += ["allowedOrigins"] if allowedOrigins is not None else []
         instead = f"leave out {names('raw')} to use them"
         _refuse([*httpOptions, *wsOptions, *publishing, *authenticating], name, "served raw", instead, names)
         return IoServer(component, endpoint, reactor=reactor, **ioOptions)
     if kind is ComponentKind.APP:
         _refuse(
-            [*httpOptions, *wsOptions, *(["auth"] if auth is not None else [])],
+            [
+                *httpOptions,
+                *wsOptions,
+                *(["auth"] if auth is not None else []),
+                *(["allowedOrigins"] if allowedOrigins is not None else []),
+            ],
             name,
             kind.value,
             "give them to App(...) and app.route(...) (a StaticFiles route for pages) instead",
@@ -266,6 +286,10 @@ def buildStack(
         inner = serveOverHttp(
             component, wsOptions, auth=auth, authOptions=authOptions, reactor=reactor, name=name, names=names
         )
+        if allowedOrigins is not None:
+            from .http.origin import OriginCheck
+
+            inner = OriginCheck(inner, allowedOrigins)
     checkCookieAuth(inner, name)
     if publishPath is not None:
         from .pubsub.endpoint import PublishEndpoint, PublishFront

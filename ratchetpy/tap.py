@@ -23,7 +23,7 @@ from twisted.python import usage
 from .loader import ComponentError, loadComponent
 from .options import HTTP_SERVER, IO_SERVER, OPTIONS, WS_SERVER, Option, option, useCommandLineNames
 from .pubsub import setDefaultBroker
-from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, parseEndpoint
+from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, cannotListen, parseEndpoint, plainPort
 from .service import IoServerService
 from .stack import StackError, buildStack
 from .workers import (
@@ -46,7 +46,13 @@ _LAYER_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.flag is not N
 
 #: How this plugin spells the keywords of the stack builder that are no
 #: layer options, for its messages.
-_FLAGS = {"raw": "--raw", "http": "--static", "publishPath": "--publish-path", "auth": "--auth-jwt-key-file/--auth-tickets"}
+_FLAGS = {
+    "raw": "--raw",
+    "http": "--static",
+    "publishPath": "--publish-path",
+    "auth": "--auth-jwt-key-file/--auth-tickets/--auth-django-settings",
+    "allowedOrigins": "--allowed-origins",
+}
 
 
 def _key(o: Option) -> str:
@@ -87,11 +93,15 @@ def _help(o: Option) -> str:
 def _optParameter(o: Option) -> list[Any]:
     # A str option needs no coercion (twistd passes it as typed), a number
     # its type; a list of addresses is split at its commas.
-    coerce = None if o.kind is str else o.fromCommandLine if o.kind is tuple else o.kind
+    coerce = None if o.kind is str else o.fromCommandLine
     # twistd would show an empty list as "()": its help says "none" instead,
     # and postOptions puts the registry's default back.
     default = None if o.kind is tuple else o.default
     return [_key(o), None, default, _help(o), coerce]
+
+
+#: Where a component is served without C{--port} (an App: where it says).
+DEFAULT_PORT = "tcp:8080:interface=127.0.0.1"
 
 
 class Options(usage.Options):
@@ -108,7 +118,12 @@ class Options(usage.Options):
     ]
     optParameters = [
         ["component", "c", None, "The component to serve, as MODULE:NAME."],
-        ["port", "p", "tcp:8080", f"Endpoint to listen on, e.g. {ENDPOINT_EXAMPLES}."],
+        [
+            "port",
+            "p",
+            None,
+            f"Endpoint to listen on (default: {DEFAULT_PORT}; an App: where it says), e.g. {ENDPOINT_EXAMPLES}.",
+        ],
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
         ["workers", None, 1, "Run N server processes on --port (SO_REUSEPORT); N > 1 needs --broker redis://...", int],
         ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
@@ -118,12 +133,45 @@ class Options(usage.Options):
         ["auth-jwt-algorithm", None, None, "The algorithm(s) the JWTs are signed with, e.g. HS256 (comma-separated)."],
         ["auth-jwt-audience", None, None, "The 'aud' the JWTs must name (default: not checked)."],
         ["auth-jwt-issuer", None, None, "The 'iss' the JWTs must have (default: not checked)."],
+        [
+            "auth-django-settings", None, None,
+            "Recognise the users logged in to a Django site by its session cookie, with this settings module.",
+        ],
+        [
+            "allowed-origins", None, None,
+            "Refuse (403) pages of other sites than these (comma-separated host names or origins) and the server's.",
+        ],
         *(_optParameter(o) for o in _LAYER_OPTIONS),
     ]
+
+    def parseOptions(self, options: Any = None) -> None:
+        """
+        Parse the options; under twistd, a usage mistake is one line,
+        C{ratchetpy: ...}, and exit status 2, rather than twistd's whole
+        help followed by the error.
+        """
+        parent = getattr(self, "parent", None)
+        if parent is not None and parent.get("nodaemon") and parent.get("pidfile") == DEFAULT_PIDFILE:
+            # In the foreground (a terminal, systemd, a container) nothing
+            # reads a pidfile, and twistd's default, twistd.pid in the
+            # current directory, makes a second server started there refuse
+            # to run. Given explicitly (--pidfile=PATH), it is kept.
+            parent["pidfile"] = ""
+        try:
+            super().parseOptions(options)  # type: ignore[no-untyped-call]  # Twisted's, unannotated: super() escapes untyped_calls_exclude
+        except usage.UsageError as exc:
+            if parent is None:
+                raise
+            why = str(exc).removeprefix("Parameter type enforcement failed: ")
+            sys.stderr.write(f"ratchetpy: {why} (see twistd ratchetpy --help)\n")
+            raise SystemExit(2) from None
 
     def postOptions(self) -> None:
         if not self["component"]:
             raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
+        #: Whether --port was given: an App is served where it says otherwise.
+        self.portGiven = self["port"] is not None
+        self["port"] = plainPort(self["port"] if self.portGiven else DEFAULT_PORT)
         for o in _LAYER_OPTIONS:
             if self[_key(o)] is None and o.kind is tuple:
                 self[_key(o)] = o.default
@@ -137,6 +185,8 @@ class Options(usage.Options):
             raise usage.UsageError("--static needs HTTP: it cannot be combined with --raw")
         self.publishSecret = _publishSecret(self)
         self.jwtAuth = _jwtAuth(self)
+        self.djangoAuth = _djangoAuth(self)
+        self.allowedOrigins = _allowedOrigins(self)
         if self["auth-tickets"]:
             if self["raw"]:
                 raise usage.UsageError("--auth-tickets needs HTTP: it cannot be combined with --raw")
@@ -157,6 +207,45 @@ class Options(usage.Options):
                 tcpAddress(self["port"])
             except WorkersError as exc:
                 raise usage.UsageError(str(exc)) from None
+
+
+#: twistd's own default C{--pidfile}.
+DEFAULT_PIDFILE = "twistd.pid"
+
+
+def numberWorkerConnections() -> None:
+    """
+    In a worker of C{--workers N}: number connections so that no two
+    workers give one C{resourceId} (see
+    L{ratchetpy.server.connection.numberConnectionsAs}).
+    """
+    from .server.connection import numberConnectionsAs
+    from .workers import WORKERS_ENVIRONMENT
+
+    try:
+        numberConnectionsAs(int(os.environ[WORKER_ENVIRONMENT]), int(os.environ.get(WORKERS_ENVIRONMENT, "")))
+    except ValueError:
+        # Started by hand with a stray variable: keep counting from 1.
+        pass
+
+
+def removeOwnPidfile(options: Any) -> None:
+    """
+    Remove the pidfile twistd wrote for this process, if any: a server that
+    could not start must not leave one behind (the next start would find
+    it, or another process could get its number).
+    """
+    parent = getattr(options, "parent", None)
+    path = parent.get("pidfile") if parent is not None else None
+    if not path:
+        return
+    try:
+        with open(path, encoding="ascii") as f:
+            ours = f.read().strip() == str(os.getpid())
+        if ours:
+            os.remove(path)
+    except (OSError, UnicodeDecodeError):
+        pass
 
 
 def _publishSecret(options: Options) -> str | None:
@@ -237,11 +326,71 @@ def _jwtAuth(options: Options) -> Any:
         raise usage.UsageError(f"--auth-jwt-algorithm: {exc}") from None
 
 
+def _djangoAuth(options: Options) -> Any:
+    """
+    The L{ratchetpy.auth.DjangoSessionAuth} of C{--auth-django-settings},
+    or C{None} without it. Django is set up with that settings module (as
+    C{DJANGO_SETTINGS_MODULE}, which the option overrides).
+
+    @raise usage.UsageError: with C{--raw}, or Django cannot be set up.
+    """
+    module = options["auth-django-settings"]
+    if module is None:
+        return None
+    if options["raw"]:
+        raise usage.UsageError("--auth-django-settings needs HTTP: it cannot be combined with --raw")
+    os.environ["DJANGO_SETTINGS_MODULE"] = module
+    from .auth.django import DjangoSessionAuth
+
+    try:
+        return DjangoSessionAuth()
+    except ImportError as exc:
+        raise usage.UsageError(f"--auth-django-settings {module}: {exc}") from None
+    except Exception as exc:
+        # django.core.exceptions.ImproperlyConfigured: settings that Django cannot use.
+        raise usage.UsageError(f"--auth-django-settings {module}: {type(exc).__name__}: {exc}") from None
+
+
+def _allowedOrigins(options: Options) -> list[str] | None:
+    """
+    The origins of C{--allowed-origins}, for an L{ratchetpy.OriginCheck} in
+    front of the component; C{[]} (the server's own host name only) with a
+    cookie authenticator (C{--auth-django-settings}) and no
+    C{--allowed-origins}, as L{ratchetpy.App.route} does; else C{None}: no
+    check.
+
+    @raise usage.UsageError: with C{--raw}.
+    """
+    given = options["allowed-origins"]
+    if given is None:
+        return [] if options.djangoAuth is not None else None
+    if options["raw"]:
+        raise usage.UsageError("--allowed-origins needs HTTP: it cannot be combined with --raw")
+    return [origin.strip() for origin in given.split(",") if origin.strip()]
+
+
+def _originsFor(component: Any, options: Options) -> list[str] | None:
+    """
+    The origins of the L{ratchetpy.OriginCheck} in front of C{component}: by
+    default, as C{App.route}'s, pages of the server's own host name (any
+    port) and clients that send no C{Origin}, so that no other site's page
+    can connect as its visitor; C{--allowed-origins} adds more (C{*}: every
+    site). None raw, nor for an App, whose routes have their own.
+    """
+    from .stack import ComponentKind, componentKind
+
+    given = getattr(options, "allowedOrigins", None)
+    if given is not None or options["raw"] or componentKind(component) is ComponentKind.APP:
+        return given
+    return []
+
+
 def _authenticators(options: Options) -> list[Any] | None:
     """
     The authenticators of the C{--auth-*} options, in the order they are
-    asked (a JWT, then a ticket); C{None} for none. Built once the default
-    broker is set, which tickets are kept in.
+    asked (a JWT, then a ticket, then a Django session: credentials a client
+    chose to send before the cookie a browser sends anyway); C{None} for
+    none. Built once the default broker is set, which tickets are kept in.
     """
     found = [a for a in [getattr(options, "jwtAuth", None)] if a is not None]
     if options["auth-tickets"]:
@@ -249,33 +398,32 @@ def _authenticators(options: Options) -> list[Any] | None:
         from .pubsub import defaultBroker
 
         found.append(TicketAuth(Tickets(defaultBroker())))
+    djangoAuth = getattr(options, "djangoAuth", None)
+    if djangoAuth is not None:
+        found.append(djangoAuth)
     return found or None
 
 
 def stopOnTerminate(reactor: Any, message: str) -> None:
     """
-    Make SIGTERM log C{message} and stop C{reactor} (a graceful stop, exit
-    status 0), once it runs. Twisted's own SIGTERM handler makes twistd
-    re-raise the signal after shutting down, so the process "dies of
-    SIGTERM"; a service manager asking for a graceful stop should see a
-    clean exit instead.
+    Make SIGTERM and SIGINT (Ctrl-C) log C{message} and stop C{reactor} (a
+    graceful stop, exit status 0), once it runs. Twisted's own SIGTERM
+    handler makes twistd re-raise the signal after shutting down, so the
+    process "dies of SIGTERM"; a service manager asking for a graceful stop
+    should see a clean exit instead, and Ctrl-C should do the same.
+
+    @param message: what to log, with C{{signal}} for the signal's name.
     """
 
     def terminate(signum: int, frame: object) -> None:
-        log.info(message)
+        log.info(message, signal=signal.Signals(signum).name)
         reactor.callFromThread(reactor.stop)
 
-    reactor.callWhenRunning(signal.signal, signal.SIGTERM, terminate)
+    def install() -> None:
+        signal.signal(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGINT, terminate)
 
-
-def cannotListen(endpoint: object, why: object) -> SystemExit:
-    """
-    The one line (and exit status 1) for an endpoint that cannot be listened
-    on.
-    """
-    return SystemExit(
-        f"ratchetpy: cannot listen on {endpoint}: {why}. Is another server using it? Choose another with --port."
-    )
+    reactor.callWhenRunning(install)
 
 
 class _TapService(IoServerService):
@@ -288,6 +436,10 @@ class _TapService(IoServerService):
 
     #: The process default broker (--broker), started and stopped with the server.
     broker: Any = None
+    #: The command line's options (and through them twistd's: the pidfile).
+    options: Any = None
+    #: What to log once listening, beside the address: C{announce(port)} returns C{port}.
+    announce: Any = None
 
     def startService(self) -> None:
         super().startService()
@@ -297,11 +449,17 @@ class _TapService(IoServerService):
             self.broker.start()
         from twisted.internet import reactor
 
-        stopOnTerminate(reactor, "received SIGTERM: closing connections and stopping")
+        stopOnTerminate(reactor, "received {signal}: closing connections and stopping")
+        if self.whenListening is not None and self.announce is not None:
+            self.whenListening.addCallback(self.announce)
         if self.whenListening is not None:
             # Ready once listening and once the reactor runs, after the SIGTERM
             # handler above: a supervisor told "ready" may stop it at once.
             self.whenListening.addCallback(lambda port: reactor.callWhenRunning(self._notifyReady, port) or port)
+
+    def setServiceParent(self, parent: Any) -> Any:
+        logQuietly(parent, self.options)
+        return super().setServiceParent(parent)  # type: ignore[no-untyped-call]  # Twisted's, unannotated: super() escapes untyped_calls_exclude
 
     def stopService(self) -> Any:
         stopping = super().stopService()
@@ -319,6 +477,7 @@ class _TapService(IoServerService):
         try:
             super().privilegedStartService()
         except CannotListenError as exc:
+            removeOwnPidfile(self.options)
             raise cannotListen(self.endpoint, exc.socketError) from None
 
 
@@ -343,10 +502,13 @@ def makeService(options: Options) -> IService:
         broker = setDefaultBroker("memory://")
     elif os.environ.get(WORKER_ENVIRONMENT):
         dieWithParent()
+        numberWorkerConnections()
     try:
         component = loadComponent(options["component"])
     except ComponentError as exc:
-        raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}") from None
+        detail = f"\n{exc.traceback}" if exc.traceback else ""
+        raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}{detail}") from None
+    _whereAnAppListens(component, options)
     try:
         parseEndpoint(reactor, options["port"])
     except BadEndpoint as exc:
@@ -359,8 +521,82 @@ def makeService(options: Options) -> IService:
         return _SupervisorService(options)
     endpoint = ReusePortEndpoint(reactor, options["port"]) if options["reuse-port"] else options["port"]
     service = _TapService(server, endpoint)
+    service.options = options
+    service.announce = lambda port: _announce(component, options, port)
     service.broker = broker
     return service
+
+
+def logQuietly(application: Any, options: Any) -> None:
+    """
+    Have twistd log where it would, without Twisted's port lines (ratchetpy
+    logs one line per port): the application's L{ILogObserver}, which
+    twistd uses when it starts logging, after the service is made.
+    """
+    from twisted.logger import ILogObserver
+
+    from ._twisted import twistdLogObserver
+    from .server.logs import withoutPortChatter
+
+    config = getattr(options, "parent", None)
+    setComponent = getattr(application, "setComponent", None)
+    if config is None or setComponent is None or application.getComponent(ILogObserver, None) is not None:
+        return
+    try:
+        observer = twistdLogObserver(config)
+    except Exception:  # pragma: no cover - a twistd that changed: log as it would
+        return
+    setComponent(ILogObserver, withoutPortChatter(observer))
+
+
+def _announce(component: Any, options: Options, port: Any) -> Any:
+    """
+    Log what is served besides the component, once listening: an App's
+    routes, the publish endpoint.
+    """
+    from .app import App
+
+    if isinstance(component, App):
+        component.logRoutes(port)
+    path = options["publish-path"]
+    if path is not None:
+        address = port.getHost()
+        host = getattr(address, "host", "localhost")
+        host = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1", "::1") else host
+        base = f"http://{host}:{address.port}" if hasattr(address, "port") else "http://localhost"
+        prefix = path.rstrip("/")
+        log.info(
+            "publish endpoint: POST {base}{prefix}/CHANNEL, {prefix}/user/USERID, {prefix}/user/USERID/disconnect "
+            "(with the secret as a bearer token)",
+            base=base,
+            prefix=prefix,
+        )
+    return port
+
+
+def _whereAnAppListens(component: Any, options: Options) -> None:
+    """
+    Serve an L{App} where it says (C{App("localhost", 8080)}: on
+    127.0.0.1:8080) unless C{--port} says otherwise; either way, say why it
+    listens where it does.
+    """
+    from .app import App
+
+    if not isinstance(component, App):
+        return
+    says = component.server.endpoint
+    if not isinstance(says, str):
+        return
+    if getattr(options, "portGiven", True):
+        if options["port"] != says:
+            log.info(
+                "serving the App on {port} (--port), not on {says} as its App(...) says",
+                port=options["port"],
+                says=says,
+            )
+        return
+    options["port"] = says
+    log.info("serving the App on {says}, as its App(...) says (--port to listen elsewhere)", says=says)
 
 
 class _SupervisorService(WorkerSupervisor):
@@ -374,11 +610,12 @@ class _SupervisorService(WorkerSupervisor):
         try:
             super().privilegedStartService()
         except OSError as exc:
-            raise cannotListen(self.options["port"], exc.strerror) from None
+            removeOwnPidfile(self.options)
+            raise cannotListen(self.options["port"], exc) from None
 
     def startService(self) -> None:
         super().startService()
-        stopOnTerminate(self.reactor, "received SIGTERM: stopping the workers")
+        stopOnTerminate(self.reactor, "received {signal}: stopping the workers")
 
 
 def _given(options: Options, layer: str) -> dict[str, Any]:
@@ -417,6 +654,7 @@ def buildServer(component: Any, options: Options) -> IoServer:
         publishPath=options["publish-path"],
         publishSecret=getattr(options, "publishSecret", None),
         auth=_authenticators(options),
+        allowedOrigins=_originsFor(component, options),
         name=options["component"],
         names=_flag,
     )

@@ -25,7 +25,7 @@ import tempfile
 from typing import Any
 
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from twisted.logger import FileLogObserver, Logger, LogLevel, eventAsText
 from twisted.python.failure import Failure
 from twisted.runner.procmon import ProcessMonitor
@@ -36,8 +36,11 @@ from .server.proxy import ProxyHeaderFactory
 
 log = Logger(namespace="ratchetpy")
 
-#: Set in a worker's environment; a worker dies with its supervisor.
+#: Set in a worker's environment, its number (from 1); a worker dies with its
+#: supervisor.
 WORKER_ENVIRONMENT = "RATCHETPY_WORKER"
+#: Set in a worker's environment: how many workers there are.
+WORKERS_ENVIRONMENT = "RATCHETPY_WORKERS"
 #: Set in a worker's environment: the supervisor's socket for L{notifyReady}.
 NOTIFY_ENVIRONMENT = "RATCHETPY_NOTIFY_SOCKET"
 
@@ -63,7 +66,7 @@ class WorkersError(ValueError):
     """
 
 
-def tcpAddress(description: str) -> tuple[int, str, int, str]:
+def tcpAddress(description: str) -> tuple[socket.AddressFamily, str, int, int]:
     """
     The address family, interface, port and backlog of a C{tcp:} or
     C{tcp6:} endpoint description.
@@ -129,7 +132,7 @@ class ReusePortEndpoint:
         # A haproxy:tcp: description: every connection starts with a PROXY header.
         self._proxied = description.startswith(PROXY_PREFIX)
 
-    def listen(self, factory: protocol.Factory) -> defer.Deferred[IListeningPort]:
+    def listen(self, factory: IProtocolFactory) -> defer.Deferred[IListeningPort]:
         if self._proxied:
             factory = ProxyHeaderFactory(factory, self._reactor)
         try:
@@ -322,9 +325,9 @@ class WorkerSupervisor(ProcessMonitor):
     @ivar port: the TCP port the workers listen on.
     """
 
-    threshold = HEALTHY_RUN
-    minRestartDelay = RESTART_DELAY
-    maxRestartDelay = MAX_RESTART_DELAY
+    threshold = HEALTHY_RUN  # type: ignore[assignment]  # seconds: Twisted's int defaults are floats too
+    minRestartDelay = RESTART_DELAY  # type: ignore[assignment]  # seconds: Twisted's int defaults are floats too
+    maxRestartDelay = MAX_RESTART_DELAY  # type: ignore[assignment]  # seconds: Twisted's int defaults are floats too
 
     def __init__(self, options: Any, reactor: Any = None) -> None:
         if reactor is None:
@@ -338,7 +341,7 @@ class WorkerSupervisor(ProcessMonitor):
         self.log = _WorkerOutput(namespace="ratchetpy")
         self.options = options
         self.workers = int(options["workers"])
-        self.killTime = float(options["shutdown-timeout"]) + STOP_MARGIN
+        self.killTime = float(options["shutdown-timeout"]) + STOP_MARGIN  # type: ignore[assignment]  # seconds: Twisted's int defaults are floats too
         self._family, self._interface, self.port, _ = tcpAddress(options["port"])
         self._reservation: socket.socket | None = None
         self._notifyDirectory: str | None = None
@@ -355,7 +358,7 @@ class WorkerSupervisor(ProcessMonitor):
 
         @raise OSError: it cannot.
         """
-        super().privilegedStartService()
+        super().privilegedStartService()  # type: ignore[no-untyped-call]  # Twisted's, unannotated: super() escapes untyped_calls_exclude
         self._reservation = reusePortSocket(self._family, self._interface, self.port)
         self.port = self._reservation.getsockname()[1]
 
@@ -386,6 +389,7 @@ class WorkerSupervisor(ProcessMonitor):
         # systemd's socket is the supervisor's (the unit's main process), not the workers'.
         environment = {name: value for name, value in os.environ.items() if name != "NOTIFY_SOCKET"}
         environment[NOTIFY_ENVIRONMENT] = notifySocket
+        environment[WORKERS_ENVIRONMENT] = str(self.workers)
         for number in range(1, self.workers + 1):
             environment[WORKER_ENVIRONMENT] = str(number)
             self.addProcess(f"worker {number}", argv, env=dict(environment), cwd=os.getcwd())
@@ -451,7 +455,7 @@ class WorkerSupervisor(ProcessMonitor):
             delay=round(restart.getTime() - now, 3),
         )
 
-    def stopService(self) -> defer.Deferred[None]:
+    def stopService(self) -> defer.Deferred[None]:  # type: ignore[override]  # IService's may return a Deferred
         """
         SIGTERM every worker (each closes its connections gracefully) and
         wait for them to end; ProcessMonitor SIGKILLs those still running

@@ -77,17 +77,34 @@ def openChat(browser: Browser) -> Iterator[Callable[[int], Page]]:
     context = browser.new_context()
     errors: list[str] = []
 
-    def _open(port: int) -> Page:
-        page = context.new_page()
+    def _open(port: int, name: str | None = "Alice") -> Page:
+        # Each page its own context: names are kept per browser (localStorage), as two people's browsers would.
+        pageContext = browser.new_context()
+        contexts.append(pageContext)
+        page = pageContext.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"http://127.0.0.1:{port}/")
         expect(page.locator("#status")).to_have_attribute("data-state", "connected")
         expect(page.locator("#status")).to_have_text("Connected")
+        if name is not None:
+            chooseName(page, name)
         return page
 
+    contexts = [context]
     yield _open
-    context.close()
+    for each in contexts:
+        each.close()
     assert errors == []
+
+
+def chooseName(page: Page, name: str) -> None:
+    """
+    Answer the page's question for a name.
+    """
+    expect(page.locator("#naming")).to_be_visible()
+    page.fill("#name", name)
+    page.press("#name", "Enter")
+    expect(page.locator("#myName")).to_have_text(name)
 
 
 def say(page: Page, text: str, *, click: bool = False) -> None:
@@ -125,14 +142,14 @@ def test_twoPagesChat(twistd, openChat):
     back the other way. Each page shows its own messages as its own and never gets them echoed.
     """
     _, port = serve(twistd)
-    alice, bob = openChat(port), openChat(port)
+    alice, bob = openChat(port, "Alice"), openChat(port, "Bob")
 
     say(alice, "hello from alice ✓")
-    expect(bob.locator("#log li.theirs")).to_have_text(["hello from alice ✓"])
-    expect(alice.locator("#log li.mine")).to_have_text(["hello from alice ✓"])
+    expect(bob.locator("#log li.theirs .text")).to_have_text(["hello from alice ✓"])
+    expect(alice.locator("#log li.mine .text")).to_have_text(["hello from alice ✓"])
 
     say(bob, "hi alice", click=True)
-    expect(alice.locator("#log li.theirs")).to_have_text(["hi alice"])
+    expect(alice.locator("#log li.theirs .text")).to_have_text(["hi alice"])
     expect(bob.locator("#log li")).to_have_count(2)
     expect(alice.locator("#log li")).to_have_count(2)
 
@@ -147,7 +164,7 @@ def test_messagesAreTextNotHtml(twistd, openChat):
     say(alice, XSS)
     expect(bob.locator("#log li.theirs")).to_have_count(1)
     for page, kind in ((bob, "theirs"), (alice, "mine")):
-        assert page.locator(f"#log li.{kind}").text_content() == XSS
+        assert page.locator(f"#log li.{kind} .text").text_content() == XSS
         assert page.locator("#log img, #log b, #log script").count() == 0
     assert bob.evaluate("typeof window.__pwned") == "undefined"
     assert alice.evaluate("typeof window.__pwned") == "undefined"
@@ -172,4 +189,38 @@ def test_pageReconnectsToARestartedServer(twistd, openChat):
     for page in (alice, bob):
         expect(page.locator("#status")).to_have_attribute("data-state", "connected", timeout=15_000)
     say(alice, "back again")
-    expect(bob.locator("#log li.theirs")).to_have_text(["back again"])
+    expect(bob.locator("#log li.theirs .text")).to_have_text(["back again"])
+
+
+def test_namesTimesAndTheEmptyLog(twistd, openChat):
+    """
+    The page asks for a name once (kept in the browser: a reload does not ask again), sends "NAME: text" as plain
+    text, so that other clients read it as it is, and shows who said what and when it arrived; the empty log says
+    what to do, until the first message.
+    """
+    process, port = serve(twistd)
+    alice = openChat(port, name=None)
+    expect(alice.locator("#log li.empty")).to_contain_text("No messages yet")
+    expect(alice.locator("#send")).to_be_disabled()
+    chooseName(alice, "Alice")
+    alice.reload()
+    expect(alice.locator("#status")).to_have_attribute("data-state", "connected")
+    expect(alice.locator("#naming")).to_be_hidden()
+    expect(alice.locator("#myName")).to_have_text("Alice")
+    bob = openChat(port, "Bob")
+    with connect(f"ws://127.0.0.1:{port}/") as script:
+        process.readUntil(r"New connection! \(\d+\)")
+        say(alice, "hello ✓")
+        assert script.recv(timeout=5) == "Alice: hello ✓"
+        script.send("plain text from a script")
+        expect(alice.locator("#log li.theirs .text")).to_have_text(["plain text from a script"])
+    expect(bob.locator("#log li.theirs .from")).to_have_text(["Alice"])
+    expect(bob.locator("#log li.theirs .text")).to_have_text(["hello ✓", "plain text from a script"])
+    expect(bob.locator("#log li.theirs time").first).to_have_text(re.compile(r"\d{1,2}\D\d{2}"))
+    expect(bob.locator("#log li.empty")).to_have_count(0)
+    expect(alice.locator("#log li.mine .from")).to_have_text(["You"])
+    # Renaming is remembered too.
+    alice.click("#rename")
+    chooseName(alice, "Alice B")
+    say(alice, "renamed")
+    expect(bob.locator("#log li.theirs .from")).to_have_text(["Alice", "Alice B"])

@@ -182,12 +182,16 @@ def slug(heading: str) -> str:
 
 def moduleBody(module: ModuleType) -> str:
     """
-    The source of C{module} after its docstring, as the docs show it.
+    The source of C{module} after its docstring, as the docs show it: without
+    the lines that let it run as a file too (C{if not __package__:}, up to
+    the first import of the examples, and their C{noqa} marks).
     """
     source = inspect.getsource(module)
     docstring = ast.parse(source).body[0]
     assert isinstance(docstring, ast.Expr) and isinstance(docstring.value, ast.Constant)
-    return "".join(source.splitlines(keepends=True)[docstring.end_lineno :]).lstrip("\n")
+    body = "".join(source.splitlines(keepends=True)[docstring.end_lineno :]).lstrip("\n")
+    body = re.sub(r"\Aif not __package__:\n(?:(?:    .*)?\n)*?\n(?=from )", "", body)
+    return body.replace("  # noqa: E402", "")
 
 
 def signatureText(name: str, function: Callable[..., Any]) -> str:

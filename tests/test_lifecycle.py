@@ -33,6 +33,7 @@ from collections import defaultdict
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task, threads
+from twisted.logger import LogLevel
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -349,6 +350,8 @@ def test_failingHookIsLoggedAndIsolated(listen, logged, hook, how):
     failedHooks = [event.get("hook") for event in failures]
     assert failedHooks == (["onMessage", "onError"] if hook == "onError" else [hook])
     assert all(isinstance(event["log_failure"].value, RuntimeError) for event in failures)
+    # A bug in a component is an error of the application, not a critical state of the server.
+    assert {event["log_level"] for event in failures} == {LogLevel.error}
     assert bystander.finish() >= 4
 
 

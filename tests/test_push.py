@@ -20,6 +20,7 @@ import time
 import pytest
 import pytest_twisted
 from playwright.sync_api import expect
+from twisted.internet.task import Clock
 from twisted.python import usage
 from websockets.sync.client import connect
 from zope.interface.verify import verifyObject
@@ -351,6 +352,21 @@ def test_publishFrontSendsThePathToTheEndpoint():
     assert behind.hooks() == ["onOpen", "onMessage", "onClose"]
     assert behind.request().path == "/publisher"
     assert front._routed == {}
+
+
+def test_publishEndpointTimesSlowBodiesOut():
+    """
+    A body that does not arrive within the endpoint's bodyTimeout gets 408,
+    as from any HttpHandler, and nothing is published (the endpoint's own
+    refusals once took the place of HttpHandler's, and the timeout failed).
+    """
+    clock = Clock()
+    front, _, received = publishFront()
+    front.endpoint.bodyTimeout = 2
+    _, transport = inMemory(front, postRequest("/publish/news", b"hello")[:-2], clock)
+    clock.advance(2)
+    assert parseResponse(transport.value())[0] == 408
+    assert received == []
 
 
 @pytest.mark.parametrize("path", ["/publish", "/publish/", "/publish/a/b"])

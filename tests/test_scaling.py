@@ -56,10 +56,13 @@ def startServers(twistd, args: list[str], redisUrl: str, port: str, *extra: str)
 def assertBothServed(servers: list[Any]) -> None:
     """
     Each server got a client: the proxy spread them, so the chat crossed
-    servers through Redis.
+    servers through Redis. Then a moment for each server's subscription to
+    the room to reach Redis (a server hears a channel from a round trip
+    after its first subscriber there).
     """
     for process in servers:
         process.readUntil(r"New connection! \(")
+    time.sleep(0.3)
 
 
 class Proxy:
@@ -132,12 +135,12 @@ def test_haproxy(twistd, redisServer, proxies, tmp_path):
 
     # Round robin: alice on one server, bob on the other, carol on alice's.
     with connect(f"ws://127.0.0.1:{front}/") as alice, connect(f"ws://127.0.0.1:{front}/") as bob:
+        assertBothServed(servers)
         assertChatRelays(alice, bob)
         with connect(f"ws://127.0.0.1:{front}/") as carol:
             bob.send("to everyone")
             assert alice.recv(timeout=10) == "to everyone"
             assert carol.recv(timeout=10) == "to everyone"
-    assertBothServed(servers)
 
 
 def test_nginx(twistd, redisServer, proxies, tmp_path):
@@ -182,12 +185,13 @@ def test_nginx(twistd, redisServer, proxies, tmp_path):
     proxies(argv, plain)
 
     with connect(f"ws://127.0.0.1:{plain}/") as alice, connect(f"ws://127.0.0.1:{plain}/") as bob:
+        assertBothServed(servers)
         assertChatRelays(alice, bob)
-    assertBothServed(servers)
     context = ssl.create_default_context(cafile=str(cert))
     with (
         connect(f"wss://localhost:{tls}/", ssl=context) as alice,
         connect(f"wss://localhost:{tls}/", ssl=context) as bob,
     ):
+        assertBothServed(servers)
         assertChatRelays(alice, bob)
 

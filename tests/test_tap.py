@@ -20,11 +20,11 @@ import pytest
 from twisted.application.service import IService, IServiceMaker
 from twisted.plugin import getPlugins
 from twisted.python import usage
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 import twisted.plugins
-from ratchetpy import App, HttpServer, Router, StaticFiles, WsServer
+from ratchetpy import App, HttpServer, OriginCheck, Router, StaticFiles, WsServer
 from ratchetpy.loader import ComponentError, loadComponent
 from ratchetpy.options import OPTIONS, optionName, useCommandLineNames
 from ratchetpy.pubsub.endpoint import PublishFront
@@ -244,14 +244,118 @@ def test_badComponentIsOneClearLine(twistd, component, expected):
     assert "Traceback" not in output
 
 
-def test_missingComponentIsAUsageError(twistd):
+@pytest.mark.parametrize(
+    "source, summary, line",
+    [
+        ("class Broken(MessageComponent):\n    def __init__(self):\n        self.rooms = {}['lobby']\n",
+         r"calling Broken\(\) failed: KeyError: 'lobby'", "self.rooms = {}['lobby']"),
+        ("import no_such_dependency_xyz\n", r"importing brokenmod failed: No module named 'no_such_dependency_xyz'",
+         "import no_such_dependency_xyz"),
+    ],
+    ids=["constructor", "import"],
+)
+def test_failingComponentShowsTheUsersTraceback(twistd, tmp_path, source, summary, line):
     """
-    Without --component, twistd shows the usage and a last line saying --component is required, and exits non-zero.
+    A component whose constructor (or module) fails: the one-line summary, then the traceback of the user's code,
+    ending at the line that failed, without importlib's or ratchetpy's frames.
     """
-    status, output = runToExit(twistd, "--port", LOOPBACK)
+    (tmp_path / "brokenmod.py").write_text("from ratchetpy import MessageComponent\n\n\n" + source)
+    process = twistd("--component", "brokenmod:Broken", "--port", LOOPBACK, cwd=tmp_path)
+    status = process.stop(timeout=15) if process.process.wait(timeout=15) is not None else None
+    output = process.output
+    assert status == 1, output
+    lines = output.splitlines()
+    first = next(i for i, text in enumerate(lines) if "ratchetpy: --component brokenmod:Broken:" in text)
+    assert re.search(summary, lines[first]), output
+    rest = "\n".join(lines[first + 1 :])
+    assert "brokenmod.py" in rest and line in rest, output
+    assert "importlib" not in rest and "ratchetpy/loader.py" not in rest, output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--port", LOOPBACK], r"--component MODULE:NAME is required, e.g. --component examples.chat:Chat"),
+        (["--component", "examples.chat:Chat", "--workers", "2"], r"--workers 2 needs a broker the processes share"),
+        (["--component", "examples.chat:Chat", "--max-message-size", "16KB"], r"--max-message-size: a size is bytes"),
+        (["--component", "examples.chat:Chat", "--keepalive", "often"], r"--keepalive takes a number of seconds"),
+    ],
+)
+def test_usageMistakeIsOneLine(twistd, args, message):
+    """
+    A usage mistake is one "ratchetpy: ..." line (no twistd help in front of it) and exit status 2.
+    """
+    status, output = runToExit(twistd, *args)
+    assert status == 2, output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("ratchetpy: ") and re.search(message, lines[0]), output
+    assert lines[0].endswith("(see twistd ratchetpy --help)")
+
+
+def test_foregroundWritesNoPidfile(tmp_path):
+    """
+    Two servers started in the foreground in one directory both run (no twistd.pid); an explicit --pidfile is
+    written, and removed when the server cannot listen.
+    """
+    env = dict(__import__("os").environ, PYTHONPATH=str(ROOT))
+    twistd = str(Path(sys.executable).with_name("twistd"))
+    servers = [
+        subprocess.Popen([twistd, "-n", "ratchetpy", "--component", "examples.chat:Chat", "--port", LOOPBACK],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    try:
+        for server in servers:
+            for line in server.stdout:
+                if "ratchetpy listening on" in line:
+                    break
+            assert server.poll() is None
+        assert not (tmp_path / "twistd.pid").exists()
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            busy = f"tcp:{taken.getsockname()[1]}:interface=127.0.0.1"
+            failed = subprocess.run(
+                [twistd, "-n", "--pidfile=mine.pid", "ratchetpy", "--component", "examples.chat:Chat", "--port", busy],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+            )
+        assert failed.returncode == 1 and "cannot listen" in failed.stderr + failed.stdout
+        assert not (tmp_path / "mine.pid").exists()
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
+
+
+def test_barePortIsTcp():
+    """
+    --port 9001 means tcp:9001, as Daphne's -p does.
+    """
+    options = Options()
+    options.parseOptions(["--component", "examples.chat:Chat", "--port", "9001"])
+    assert options["port"] == "tcp:9001"
+
+
+@pytest.mark.parametrize(
+    "endpoint, expected",
+    [
+        ("tcp:80800", r"bad endpoint 'tcp:80800': the port must be 0-65535, not 80800"),
+        ("ssl:port=70000:privateKey=k.pem", r"the port must be 0-65535, not 70000"),
+        ("tcp:9001:interface=10.255.255.254", r"no such address: check interface="),
+    ],
+)
+def test_badPortOrInterfaceIsOneLine(twistd, endpoint, expected):
+    """
+    A port out of range or an interface this machine lacks is one line naming it, not a traceback, and never
+    blamed on another server.
+    """
+    status, output = runToExit(twistd, "--component", "examples.chat:Chat", "--port", endpoint)
     assert status != 0
-    assert "--component MODULE:NAME is required, e.g. --component examples.chat:Chat" in output.splitlines()[-1]
-    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if "ratchetpy:" in line]
+    assert len(lines) == 1, output
+    assert re.search(expected, lines[0]), output
+    assert "another server" not in output and "Traceback" not in output
 
 
 def test_badEndpointIsOneClearLine(twistd):
@@ -288,11 +392,13 @@ def test_portInUseIsOneClearLine(twistd):
 # Options
 
 
-def test_maxMessageSize(twistd):
+@pytest.mark.parametrize("size", ["1000", "0.9765625k"])
+def test_maxMessageSize(twistd, size):
     """
-    With --max-message-size 1000, a 2000-byte message is refused with close code 1009 while a 500-byte one is echoed.
+    With --max-message-size 1000 (or in k), a 2000-byte message is refused with close code 1009 while a 500-byte one
+    is echoed.
     """
-    _, port = serve(twistd, "examples.echo:Echo", "--max-message-size", "1000")
+    _, port = serve(twistd, "examples.echo:Echo", "--max-message-size", size)
     with connect(wsUrl(port)) as ws:
         ws.send("x" * 2000)
         with pytest.raises(ConnectionClosed) as info:
@@ -308,16 +414,18 @@ def test_maxMessageSize(twistd):
 # Shutdown
 
 
-def test_sigtermClosesClientsWithGoingAway(twistd):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigtermClosesClientsWithGoingAway(twistd, sig):
     """
-    SIGTERM closes every WebSocket client with 1001 Going Away and twistd shuts down cleanly within a few seconds.
+    SIGTERM, and SIGINT (Ctrl-C) alike, closes every WebSocket client with 1001 Going Away and twistd shuts down
+    cleanly within a few seconds, with exit status 0.
     """
     process, port = serve(twistd, "examples.chat:Chat")
     with connect(wsUrl(port)) as a, connect(wsUrl(port)) as b:
         process.readUntil(r"New connection! \(\d+\)")
         process.readUntil(r"New connection! \(\d+\)")
         started = time.monotonic()
-        process.process.send_signal(signal.SIGTERM)
+        process.process.send_signal(sig)
         for ws in (a, b):
             with pytest.raises(ConnectionClosed) as info:
                 ws.recv(timeout=5)
@@ -333,6 +441,7 @@ def test_sigtermClosesClientsWithGoingAway(twistd):
     assert "Unhandled" not in output
     assert "Main loop terminated" in output
     assert "Server Shut Down" in output
+    assert f"received {sig.name}: closing connections and stopping" in output
 
 
 # Component forms
@@ -408,7 +517,7 @@ def test_layerOptionsComeFromTheRegistry():
     flagged = [o for o in OPTIONS if o.flag is not None]
     assert {o.flag for o in flagged} == LAYER_FLAGS
     for o in flagged:
-        coerce = None if o.kind is str else o.fromCommandLine if o.kind is tuple else o.kind
+        coerce = None if o.kind is str else o.fromCommandLine
         # A list's twistd default is None (shown as none), the registry's after parsing.
         default = None if o.kind is tuple else o.default
         assert parameters[o.flag] == (default, coerce), o.flag
@@ -482,8 +591,11 @@ def test_optionsReachTheirLayers():
     )
     http = server.component
     assert isinstance(http, HttpServer) and http.maxHeadSize == 4096
-    assert isinstance(http.component, WsServer)
-    assert (http.component.maxMessageSize, http.component.keepAlive) == (1000, 0)
+    # Behind the OriginCheck twistd puts in front by default (the server's own host name).
+    assert isinstance(http.component, OriginCheck) and http.component.allowedOrigins == []
+    ws = http.component.component
+    assert isinstance(ws, WsServer)
+    assert (ws.maxMessageSize, ws.keepAlive) == (1000, 0)
     assert server.shutdownTimeout == 1
 
 
@@ -532,9 +644,9 @@ def test_publishEndpointInFrontOfHttp(kind, monkeypatch):
     front = server.component.component
     assert isinstance(front, PublishFront) and front.prefix == "/publish"
     if kind == "message":
-        assert isinstance(front.component, WsServer)
+        assert isinstance(front.component, OriginCheck) and isinstance(front.component.component, WsServer)
     elif kind == "http":
-        assert front.component is static
+        assert isinstance(front.component, OriginCheck) and front.component.component is static
     else:
         assert front.component is app.router
         assert server.component.maxHeadSize == 2048
@@ -574,3 +686,26 @@ def test_loaderErrorsNameNoFlags(spec, reason):
     assert info.value.reason.startswith(reason), info.value.reason
     assert str(info.value) == f"{spec!r}: {info.value.reason}"
     assert "--component" not in str(info.value)
+
+
+def test_safeByDefault(twistd):
+    """
+    Without options, twistd serves as an App does: on loopback only, and only to pages of the server's own host name
+    (and to clients that send no Origin); --allowed-origins lets other sites in.
+    """
+    assert parsed("--component", "examples.chat:Chat")["port"] == "tcp:8080:interface=127.0.0.1"
+    _, port = serve(twistd, "examples.echo:Echo")
+    url = wsUrl(port)
+    with connect(url, origin=f"http://127.0.0.1:{port + 1}") as ws:  # the server's host name, another port
+        ws.send("same site")
+        assert ws.recv(timeout=5) == "same site"
+    with connect(url) as ws:  # no Origin: not a browser
+        ws.send("script")
+        assert ws.recv(timeout=5) == "script"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, origin="https://evil.example")
+    assert refused.value.response.status_code == 403
+    _, port = serve(twistd, "examples.echo:Echo", "--allowed-origins", "evil.example")
+    with connect(wsUrl(port), origin="https://evil.example") as ws:
+        ws.send("now allowed")
+        assert ws.recv(timeout=5) == "now allowed"

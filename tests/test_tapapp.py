@@ -121,7 +121,10 @@ def test_componentNamingAnApp(twistd, project):
     unknown paths get 404.
     """
     process = twistd("--component", "routes:app", "--port", LOOPBACK, cwd=project)
+    process.readUntil(r"serving the App on tcp:0:interface=127\.0\.0\.1 \(--port\), "
+                      r"not on tcp:1:interface=127\.0\.0\.1 as its App\(\.\.\.\) says")
     port = process.waitForPort()
+    process.readUntil(rf"routes: http://localhost:{port}/echo, http://localhost:{port}/hello/\{{name\}}")
     assert echo(f"ws://127.0.0.1:{port}/echo") == "ping ✓"
     assert get(port, "/hello/ann")[::2] == (200, b"hello ann")
     assert get(port, "/nope")[0] == 404
@@ -130,6 +133,34 @@ def test_componentNamingAnApp(twistd, project):
     assert info.value.response.status_code == 404
     process.stop()
     assert "Traceback" not in process.output
+
+
+def test_appListensWhereItSays(twistd, tmp_path):
+    """
+    Without --port, an App is served where App(...) says (its port, on loopback), and the log says so and why; the
+    publish endpoint is logged with its URLs.
+    """
+    from tests.helpers import freePort
+
+    port = freePort()
+    (tmp_path / "where.py").write_text(
+        "from ratchetpy import App, MessageComponent\n\n\nclass Echo(MessageComponent):\n"
+        "    def onMessage(self, conn, msg):\n        conn.send(msg)\n\n\n"
+        f"app = App('localhost', {port})\napp.route('/echo', Echo())\n"
+    )
+    (tmp_path / "publish.secret").write_text("a-secret-of-sixteen-bytes-or-more")
+    process = twistd("--component", "where:app", "--publish-path", "/publish", "--publish-secret-file",
+                     str(tmp_path / "publish.secret"), cwd=tmp_path)
+    process.readUntil(rf"serving the App on tcp:{port}:interface=127\.0\.0\.1, as its App\(\.\.\.\) says "
+                      r"\(--port to listen elsewhere\)")
+    assert process.waitForPort() == port
+    process.readUntil(rf"routes: http://localhost:{port}/echo")
+    process.readUntil(rf"publish endpoint: POST http://localhost:{port}/publish/CHANNEL, /publish/user/USERID, ")
+    assert echo(f"ws://127.0.0.1:{port}/echo") == "ping ✓"
+    process.stop()
+    # One line per port: ratchetpy's, not also Twisted's "starting on" and "Port Closed".
+    assert process.output.count("listening on") == 1
+    assert "starting on" not in process.output and "Port" not in process.output
 
 
 def test_componentNamingARouter(twistd, project):

@@ -364,3 +364,48 @@ def test_writeNowFallsBackToWriteOnOtherTransports():
     transport = StringTransport()
     _twisted.writeNow(transport, b"data")
     assert transport.value() == b"data"
+# loggingHasBegun: twisted.logger's globalLogBeginner._temporaryObserver
+
+
+def test_loggingHasBegun():
+    """
+    Under pytest, logging has begun (pytest-twisted's observers); a fresh LogBeginner keeps a start-up buffer in
+    _temporaryObserver until beginLoggingTo, as loggingHasBegun relies on.
+    """
+    from twisted.logger import LogBeginner, LogPublisher
+
+    from ratchetpy._twisted import loggingHasBegun
+
+    assert isinstance(loggingHasBegun(), bool)
+    import io
+    import types
+
+    warningsModule = types.SimpleNamespace(showwarning=lambda *args, **kwargs: None)
+    beginner = LogBeginner(LogPublisher(), errorStream=io.StringIO(), stdio=None, warningsModule=warningsModule)
+    assert beginner._temporaryObserver is not None
+    beginner.beginLoggingTo([lambda event: None], redirectStandardIO=False, discardBuffer=True)
+    assert beginner._temporaryObserver is None
+
+
+# twistdLogObserver: twisted.scripts._twistd_unix.UnixAppLogger._getLogObserver
+
+
+def test_twistdLogObserver(tmp_path):
+    """
+    The observer twistd would make from its options: standard output in the foreground, the --logfile file
+    otherwise; new-style observers either way.
+    """
+    from twisted.logger import ILogObserver
+    from twisted.scripts._twistd_unix import ServerOptions
+
+    from ratchetpy._twisted import twistdLogObserver
+
+    foreground = ServerOptions()
+    foreground.parseOptions(["-n", "--pidfile=", "ratchetpy", "--component", "examples.chat:Chat"])
+    assert ILogObserver.providedBy(twistdLogObserver(foreground))
+    toFile = ServerOptions()
+    toFile.parseOptions(["-n", "--pidfile=", f"--logfile={tmp_path / 'x.log'}", "ratchetpy", "--component",
+                         "examples.chat:Chat"])
+    observer = twistdLogObserver(toFile)
+    observer({"log_format": "hello from the test", "log_level": None, "log_time": 0.0, "log_namespace": "t"})
+    assert "hello from the test" in (tmp_path / "x.log").read_text()

@@ -218,15 +218,18 @@ def test_workersShareOnePortAndOneRoom(twistd, redisServer, tmp_path):
             systemd.recv(4096)
     seen = environment(workers[1])
     assert "NOTIFY_SOCKET" not in seen
+    assert (seen["RATCHETPY_WORKER"], seen["RATCHETPY_WORKERS"]) == ("1", "2")
     notifySocket = Path(seen[NOTIFY_ENVIRONMENT])
     assert notifySocket.is_socket() and environment(workers[2])[NOTIFY_ENVIRONMENT] == str(notifySocket)
     with ExitStack() as stack:
         clients = [stack.enter_context(connect(f"ws://127.0.0.1:{port}/")) for _ in range(24)]
-        served = set()
-        deadline = time.monotonic() + 10
-        while served != {"1", "2"} and time.monotonic() < deadline:
-            served.add(process.readUntil(r"worker (\d+): .*New connection!").group(1))
+        opened = [process.readUntil(r"worker (\d+): .*New connection! \((\d+)\)").groups() for _ in clients]
+        served = {worker for worker, _ in opened}
         assert served == {"1", "2"}, "the kernel put every connection on one worker"
+        # resourceId is unique across the workers, and small: worker k of 2 numbers k, k + 2, ...
+        ids = [int(resourceId) for _, resourceId in opened]
+        assert len(set(ids)) == len(ids) and max(ids) < 100, opened
+        assert all(int(resourceId) % 2 == int(worker) % 2 for worker, resourceId in opened), opened
         time.sleep(0.3)  # the last subscriptions reach Redis
         clients[0].send("hello, every worker")
         for client in clients[1:]:

@@ -1,11 +1,14 @@
 """
 Who is connecting: L{Authenticate}, the one authentication layer, and its
-authenticators (L{JWTAuth}, L{CallableAuth}); see C{docs/identity.md}.
+authenticators (L{JWTAuth}, L{CallableAuth}, L{FlaskSessionAuth},
+L{DjangoSessionAuth}); see C{docs/identity.md}.
 """
 
 from .authenticate import CREDENTIALS_EXPIRED, Authenticate, findUnguardedCookieAuth, renewUser
 from .callable import CallableAuth
+from .django import DjangoSession, DjangoSessionAuth, DjangoSessionStore
 from .failures import AuthenticationFailed, FailureThrottle, Forbidden, Unauthorized
+from .flask import FlaskSessionAuth, FlaskSessionStore
 from .jwt import JWTAuth, encodeBearerSubprotocol
 from .request import AuthRequest
 from .session import ReadOnlySessionError, Session, SessionProvider
@@ -32,4 +35,9 @@ __all__ = [
     "Tickets",
     "TicketAuth",
     "mintTicket",
+    "FlaskSessionAuth",
+    "FlaskSessionStore",
+    "DjangoSessionAuth",
+    "DjangoSessionStore",
+    "DjangoSession",
 ]

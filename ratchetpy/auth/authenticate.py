@@ -13,7 +13,7 @@ from inspect import iscoroutine
 from typing import Any
 
 from twisted.internet.defer import Deferred, TimeoutError
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from .._ratelimit import LogBudget
@@ -128,7 +128,7 @@ class Authenticate(ComponentDecorator):
         """
         return any(getattr(a, "usesCookies", False) for a in self.authenticators)
 
-    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:  # type: ignore[override]
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
         retryAfter = self.throttle.retryAfter(conn.remoteAddress)
         if retryAfter is not None:
             self.refuse(conn)
@@ -151,7 +151,9 @@ class Authenticate(ComponentDecorator):
                 if reactor is None:
                     from twisted.internet import reactor
                 outcome.addTimeout(self.authTimeout, reactor)
-            return outcome.addCallbacks(self._decided, self._fail, (conn, request, authRequest), None, (conn,))
+            return outcome.addCallbacks(
+                self._decided, self._fail, callbackArgs=(conn, request, authRequest), errbackArgs=(conn,)
+            )
         return self._decided(outcome, conn, request, authRequest)
 
     def _ask(self, request: AuthRequest, start: int) -> object:
@@ -172,7 +174,7 @@ class Authenticate(ComponentDecorator):
                 result = Deferred.fromCoroutine(result)
             if isinstance(result, Deferred):
                 return result.addCallbacks(
-                    self._answered, self._answerFailed, (request, index), None, (authenticator,)
+                    self._answered, self._answerFailed, callbackArgs=(request, index), errbackArgs=(authenticator,)
                 )
             if result is not None:
                 return result
@@ -194,14 +196,17 @@ class Authenticate(ComponentDecorator):
     ) -> object:
         if outcome is _NOBODY:
             if not self.allowAnonymous:
-                return self._fail(Failure(Unauthorized("no credentials")), conn)
+                self._fail(Failure(Unauthorized("no credentials")), conn)
+                return None
             outcome = None
         elif not IUser.providedBy(outcome):
-            return self._fail(
+            self._fail(
                 Failure(TypeError(f"an authenticator returned {type(outcome).__name__}, not a User or None")), conn
             )
+            return None
         elif outcome.expiresAt is not None and outcome.expiresAt <= time.time():
-            return self._fail(Failure(Unauthorized("credentials expired")), conn)
+            self._fail(Failure(Unauthorized("credentials expired")), conn)
+            return None
         if _gone(conn):
             # The client left while it was being authenticated.
             self.refuse(conn)
@@ -250,7 +255,10 @@ class Authenticate(ComponentDecorator):
             closeWithResponse(conn, 503, f"authentication did not finish within {self.authTimeout:g} seconds")
             return None
         # A bug in an authenticator: its traceback, but not its request.
-        log.failure("an authenticator failed on connection {resourceId}", failure, resourceId=conn.resourceId)
+        log.failure(
+            "an authenticator failed on connection {resourceId}", failure, resourceId=conn.resourceId,
+            level=LogLevel.error,
+        )
         closeWithResponse(conn, 500, "the server failed to authenticate this request")
         return None
 

@@ -173,7 +173,7 @@ class JWTAuth:
                     except (binascii.Error, ValueError):
                         raise Unauthorized("malformed bearer subprotocol") from None
         if self.queryParameter is not None:
-            return request.queryParameters.get(self.queryParameter) or None  # type: ignore[no-any-return]
+            return request.queryParameters.get(self.queryParameter) or None
         return None
 
     def claimsOf(self, token: str) -> dict[str, Any]:

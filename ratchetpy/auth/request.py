@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from ..interfaces import IConnection, IHttpRequest
+
+if TYPE_CHECKING:
+    from ..http.request import Headers
 
 
 class AuthRequest:
@@ -35,17 +38,17 @@ class AuthRequest:
         """
         The request method, C{"GET"}.
         """
-        return self.httpRequest.method  # type: ignore[no-any-return]
+        return self.httpRequest.method
 
     @property
     def path(self) -> str:
         """
         The path of the request target, as sent.
         """
-        return self.httpRequest.path  # type: ignore[no-any-return]
+        return self.httpRequest.path
 
     @property
-    def headers(self) -> Any:
+    def headers(self) -> Headers:
         """
         The headers, a read-only mapping with case-insensitive names (see
         L{ratchetpy.http.request.Headers}).
@@ -57,7 +60,7 @@ class AuthRequest:
         """
         The client's IP address (C{conn.remoteAddress}).
         """
-        return self.connection.remoteAddress  # type: ignore[no-any-return]
+        return self.connection.remoteAddress
 
     @property
     def routeParams(self) -> Mapping[str, str]:
@@ -65,7 +68,7 @@ class AuthRequest:
         The values of the route's placeholders, when a L{ratchetpy.Router} is
         in front.
         """
-        return self.httpRequest.routeParams  # type: ignore[no-any-return]
+        return self.httpRequest.routeParams
 
     @cached_property
     def cookies(self) -> dict[str, str]:

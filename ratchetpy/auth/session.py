@@ -14,7 +14,7 @@ from inspect import iscoroutine
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -75,6 +75,13 @@ class Session(MutableMapping[str, Any]):
         del self._data[name]
         self.modified = True
 
+    def get(self, name: str, default: Any = None, /) -> Any:
+        # Mapping's, with ISession's one signature rather than its overloads.
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
@@ -134,15 +141,16 @@ class SessionProvider(ComponentDecorator):
     def usesCookies(self) -> bool:
         return bool(getattr(self.store, "usesCookies", False))
 
-    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:  # type: ignore[override]
+    def onOpen(self, conn: IConnection, request: IHttpRequest) -> object:
         try:
             loaded = self.store.load(AuthRequest(conn, request))
         except Exception:
-            return self._failed(Failure(), conn)
+            self._failed(Failure(), conn)
+            return None
         if iscoroutine(loaded):
             loaded = Deferred.fromCoroutine(loaded)
         if isinstance(loaded, Deferred):
-            return loaded.addCallbacks(self._loaded, self._failed, (conn, request), None, (conn,))
+            return loaded.addCallbacks(self._loaded, self._failed, callbackArgs=(conn, request), errbackArgs=(conn,))
         return self._loaded(loaded, conn, request)
 
     def _loaded(self, session: Any, conn: IConnection, request: IHttpRequest) -> object:
@@ -151,6 +159,9 @@ class SessionProvider(ComponentDecorator):
 
     def _failed(self, failure: Failure, conn: IConnection) -> None:
         self.refuse(conn)
-        log.failure("the session store failed on connection {resourceId}", failure, resourceId=conn.resourceId)
+        log.failure(
+            "the session store failed on connection {resourceId}", failure, resourceId=conn.resourceId,
+            level=LogLevel.error,
+        )
         closeWithResponse(conn, 500, "the server failed to read this request's session")
         return None

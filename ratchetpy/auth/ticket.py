@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, Protocol, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
@@ -86,6 +86,14 @@ def mintTicket(
     return ticket
 
 
+class _RedisCommands(Protocol):
+    """
+    A broker that runs Redis commands (L{ratchetpy.pubsub.redis.RedisBroker}).
+    """
+
+    def execute(self, *command: Any) -> Deferred[Any]: ...
+
+
 class Tickets:
     """
     Where tickets are minted and consumed: Redis, through the broker's
@@ -112,7 +120,7 @@ class Tickets:
         self.ttl = ttl
         self.maxTickets = maxTickets
         self.prefix = prefix
-        self._redis = broker if callable(getattr(broker, "execute", None)) else None
+        self._redis = cast(_RedisCommands, broker) if callable(getattr(broker, "execute", None)) else None
         # Without Redis: key -> (record, monotonic deadline), oldest first.
         self._local: dict[str, tuple[str, float]] = {}
 

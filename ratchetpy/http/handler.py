@@ -9,7 +9,7 @@ from typing import Any
 
 import h11
 from twisted.internet import defer
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -205,6 +205,7 @@ class HttpHandler:
                 method=request.method,
                 target=redactTarget(request.target),
                 resourceId=conn.resourceId,
+                level=LogLevel.error,
             )
             closeWithResponse(conn, 500, "the server failed to answer this request")
 

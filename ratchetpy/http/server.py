@@ -126,6 +126,10 @@ class HttpServer:
             trustedProxies=trustedProxies,
             forwardedHeader=forwardedHeader,
         )
+        from ..stack import checkCookieAuth
+
+        # Cookies without an origin check: refused however the stack is built.
+        checkCookieAuth(component, "HttpServer")
         self.trustedProxies = AddressSet(trustedProxies)
         self.forwardedHeader = forwardedHeader
         self.component = component

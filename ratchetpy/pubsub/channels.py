@@ -7,7 +7,8 @@ from any process attached to the same broker.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -17,8 +18,9 @@ from .._ratelimit import LogBudget
 from .._twisted import muteUnhandledFailure
 from ..broadcast import ConnectionGroup
 from ..interfaces import IBroker, IConnection
-from ..websocket.server import MAX_MESSAGE_SIZE
+from ..options import MAX_MESSAGE_SIZE
 from . import brokerFor, defaultBroker, envelope
+from .presence import MAX_PRESENCE, PRESENCE_TTL, JoinHook, LeaveHook, PresenceTracker
 
 log = Logger(namespace="ratchetpy")
 _problems = LogBudget(log)
@@ -46,6 +48,10 @@ def checkChannel(channel: object) -> str:
             f"the longest allowed is {MAX_CHANNEL_NAME}"
         )
     return channel
+
+
+def _everyChannel(channel: str) -> bool:
+    return True
 
 
 def _size(msg: str | bytes, limit: int) -> int:
@@ -91,9 +97,26 @@ class Channels:
         takes and that is delivered from the broker.
     @ivar dropped: messages from the broker that were dropped: not ratchetpy
         messages, or larger than C{maxMessageSize}.
+    @ivar onJoin: with presence, C{onJoin(channel, userId, info)} when a
+        user's first connection on any server subscribes to a presence
+        channel; C{None} for nothing. See docs/channels.md, "Presence".
+    @ivar onLeave: with presence, C{onLeave(channel, userId, info)} when the
+        user's last connection leaves it (or its server died); C{None} for
+        nothing.
     """
 
-    def __init__(self, broker: IBroker | str | None = None, *, maxMessageSize: int = MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self,
+        broker: IBroker | str | None = None,
+        *,
+        maxMessageSize: int = MAX_MESSAGE_SIZE,
+        presence: bool | Callable[[str], bool] = False,
+        presenceTtl: float = PRESENCE_TTL,
+        maxPresence: int = MAX_PRESENCE,
+        onJoin: JoinHook | None = None,
+        onLeave: LeaveHook | None = None,
+        reactor: Any = None,
+    ) -> None:
         """
         @param broker: the broker: an L{IBroker}, a broker URL (C{memory://},
             C{redis://[:password@]host[:port][/db]}: one broker per URL in a
@@ -104,7 +127,24 @@ class Channels:
             text), that L{publish} takes; by default the WebSocket layer's
             default C{maxMessageSize}, 1 MiB, so that anything a client could
             send can be relayed.
-        @raise ValueError: C{broker} is a string that is not a broker URL.
+        @param presence: keep presence (L{presence}, L{presenceCount},
+            C{onJoin}, C{onLeave}): C{True} for every channel, a callable
+            C{presence(channel) -> bool} for the channels it says, C{False}
+            (the default) for none.
+        @param presenceTtl: seconds this server's presence entries outlive
+            it in Redis if it dies; it refreshes them every third of that.
+        @param maxPresence: the most users L{presence} returns (a channel
+            with more fails with
+            L{ratchetpy.pubsub.presence.PresenceTooLarge}).
+        @param onJoin: see the instance variable.
+        @param onLeave: see the instance variable.
+        @param reactor: the reactor presence refreshes on; default: the
+            broker's, else the installed one.
+        @raise ValueError: C{broker} is a string that is not a broker URL,
+            or a presence limit is not positive.
+        @raise TypeError: presence is asked of a broker that cannot keep it
+            (neither a L{ratchetpy.pubsub.local.LocalBroker} nor a
+            L{ratchetpy.pubsub.redis.RedisBroker}).
         """
         if broker is None:
             broker = defaultBroker()
@@ -112,12 +152,22 @@ class Channels:
             broker = brokerFor(broker)
         if maxMessageSize <= 0:
             raise ValueError(f"maxMessageSize must be a positive number of bytes, not {maxMessageSize}")
+        if presenceTtl <= 0:
+            raise ValueError(f"presenceTtl must be a positive number of seconds, not {presenceTtl}")
+        if maxPresence <= 0:
+            raise ValueError(f"maxPresence must be a positive number of users, not {maxPresence}")
         self.broker = broker
         self.origin = f"{broker.origin}.{next(_serial)}"
         self.maxMessageSize = maxMessageSize
         self.dropped = 0
+        self.onJoin = onJoin
+        self.onLeave = onLeave
         self._groups: dict[str, ConnectionGroup] = {}
         self._channelsOf: dict[IConnection, set[str]] = {}
+        self._presence: PresenceTracker | None = None
+        if presence:
+            select = presence if callable(presence) else _everyChannel
+            self._presence = PresenceTracker(self, select, ttl=presenceTtl, maxPresence=maxPresence, reactor=reactor)
         broker.start()
 
     # Subscribing
@@ -134,8 +184,12 @@ class Channels:
             checkChannel(channel)
             group = self._groups[channel] = ConnectionGroup()
             self.broker.subscribe(envelope.brokerChannel(channel), self._received)
+        elif conn in group:
+            return
         group.add(conn)
         self._channelsOf.setdefault(conn, set()).add(channel)
+        if self._presence is not None:
+            self._presence.subscribed(conn, channel)
 
     def unsubscribe(self, conn: IConnection, channel: str) -> None:
         """
@@ -159,10 +213,13 @@ class Channels:
     def _leave(self, conn: IConnection, channel: str) -> None:
         group = self._groups[channel]
         group.discard(conn)
-        if not len(group):
+        emptied = not len(group)
+        if emptied:
             # No one left here: stop receiving the channel from the broker.
             del self._groups[channel]
             self.broker.unsubscribe(envelope.brokerChannel(channel), self._received)
+        if self._presence is not None:
+            self._presence.unsubscribed(conn, channel, emptied)
 
     def subscribers(self, channel: str) -> ConnectionGroup:
         """
@@ -184,6 +241,43 @@ class Channels:
         The channels with subscribers in this C{Channels}.
         """
         return list(self._groups)
+
+    # Presence
+
+    def presence(self, channel: str) -> defer.Deferred[dict[str, dict[str, Any]]]:
+        """
+        The users present in C{channel} on every server on the broker: those
+        with a connection subscribed to it (anonymous ones do not count), each
+        once however many connections they have.
+
+        @return: a L{Deferred} firing with a C{dict} of user id to the user's
+            C{info} (as C{conn.user.info} was when they joined; C{{}} if it
+            was over 4 KiB of JSON), or failing with
+            L{ratchetpy.pubsub.presence.PresenceTooLarge} if there are more than C{maxPresence}
+            users, or with L{ratchetpy.pubsub.BrokerUnavailable} (within the
+            broker's timeout) if Redis cannot be asked.
+        @raise ValueError: presence is not kept for C{channel} (see the
+            C{presence} parameter), or C{channel} is not a valid name.
+        """
+        return self._presenceFor(channel).presence(channel)
+
+    def presenceCount(self, channel: str) -> defer.Deferred[int]:
+        """
+        How many users are present in C{channel} on every server, without
+        reading who they are: for channels of any size.
+
+        @return: a L{Deferred} firing with the number of users, or failing
+            as L{presence} does (but never with
+            L{ratchetpy.pubsub.presence.PresenceTooLarge}).
+        @raise ValueError: as L{presence}.
+        """
+        return self._presenceFor(channel).count(channel)
+
+    def _presenceFor(self, channel: str) -> PresenceTracker:
+        checkChannel(channel)
+        if self._presence is None or not self._presence.select(channel):
+            raise ValueError(f"presence is not kept for channel {channel!r}: make the Channels with presence=...")
+        return self._presence
 
     # Publishing
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -62,18 +63,18 @@ class _Counting:
             count[0] = received
             return received
 
-        return self._broker.publish(channel, data).addCallback(note)  # type: ignore[attr-defined,no-any-return]
+        return self._broker.publish(channel, data).addCallback(note)
 
-    def subscribe(self, channel: str, callback: Any) -> None:
+    def subscribe(self, channel: str, callback: Callable[[str, bytes], object]) -> None:
         self._broker.subscribe(channel, callback)
 
-    def unsubscribe(self, channel: str, callback: Any) -> None:
+    def unsubscribe(self, channel: str, callback: Callable[[str, bytes], object]) -> None:
         self._broker.unsubscribe(channel, callback)
 
     def start(self) -> None:
         self._broker.start()
 
-    def stop(self) -> Any:
+    def stop(self) -> defer.Deferred[None]:
         return self._broker.stop()
 
 
@@ -150,7 +151,7 @@ class PublishEndpoint(HttpHandler):
         # the message from the broker like any other publisher's.
         self.channels = Channels(self._counting)
 
-    def _refuse(
+    def _refusal(
         self, request: IHttpRequest, status: int, why: str, headers: tuple[tuple[str, str], ...] = ()
     ) -> Response:
         _refusals.info(
@@ -198,29 +199,29 @@ class PublishEndpoint(HttpHandler):
         return self._checked(userChannel, "user id", user), user, command
 
     @staticmethod
-    def _checked(check: Any, what: str, value: str) -> str:
+    def _checked(check: Callable[[str], str], what: str, value: str) -> str:
         try:
-            return check(value)  # type: ignore[no-any-return]
+            return check(value)
         except ValueError as exc:
             raise ValueError(f"bad {what}: {exc}") from None
 
     def onRequest(self, request: IHttpRequest) -> Any:
         if request.method != "POST":
-            return self._refuse(request, 405, f"use POST, not {request.method}", (("Allow", "POST"),))
+            return self._refusal(request, 405, f"use POST, not {request.method}", (("Allow", "POST"),))
         scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return self._refuse(
+            return self._refusal(
                 request, 401, "send the secret as Authorization: Bearer SECRET", (("WWW-Authenticate", "Bearer"),)
             )
         # Header values are the bytes received, decoded as Latin-1: encoding
         # them back gives those bytes, a UTF-8 secret's included.
         if not hmac.compare_digest(token.strip().encode("latin-1"), self._secret):
-            return self._refuse(request, 403, "wrong secret")
+            return self._refusal(request, 403, "wrong secret")
         try:
             channel, user, command = self._target(request)
         except ValueError as exc:
-            return self._refuse(request, 400, str(exc))
-        body: bytes = request.body  # type: ignore[attr-defined]
+            return self._refusal(request, 400, str(exc))
+        body = request.body
         if command == "disconnect":
             return self._disconnect(request, user, body)  # type: ignore[arg-type]
         contentType = request.headers.get("content-type", "").partition(";")[0].strip().lower()
@@ -231,13 +232,13 @@ class PublishEndpoint(HttpHandler):
             try:
                 msg = body.decode("utf-8")
             except UnicodeDecodeError:
-                return self._refuse(
+                return self._refusal(
                     request, 400, "a text body must be UTF-8; send binary as Content-Type: application/octet-stream"
                 )
         try:
             published = self.channels.publish(channel, msg)
         except ValueError as exc:
-            return self._refuse(request, 413, str(exc))
+            return self._refusal(request, 413, str(exc))
         count = self._counting.lastCount
 
         def accepted(_: object) -> Response:
@@ -247,7 +248,7 @@ class PublishEndpoint(HttpHandler):
 
         def failed(failure: Failure) -> Response:
             failure.trap(BrokerUnavailable)
-            return self._refuse(request, 503, f"the broker did not take the message: {failure.getErrorMessage()}")
+            return self._refusal(request, 503, f"the broker did not take the message: {failure.getErrorMessage()}")
 
         return published.addCallbacks(accepted, failed)
 
@@ -264,12 +265,12 @@ class PublishEndpoint(HttpHandler):
             code, reason = options.get("code", DISCONNECTED), options.get("reason", "")
             checkClose(code, reason)
         except (ValueError, TypeError) as exc:
-            return self._refuse(request, 400, f'bad disconnect: {exc}; send {{"code": 4000, "reason": "..."}}')
+            return self._refusal(request, 400, f'bad disconnect: {exc}; send {{"code": 4000, "reason": "..."}}')
         command = encodeDisconnect(self.channels.origin, user, code, reason)
 
         def failed(failure: Failure) -> Response:
             failure.trap(BrokerUnavailable)
-            return self._refuse(request, 503, f"the broker did not take the message: {failure.getErrorMessage()}")
+            return self._refusal(request, 503, f"the broker did not take the message: {failure.getErrorMessage()}")
 
         published = self._counting.publish(envelope.USERS_CONTROL, command)
         return published.addCallbacks(lambda count: _json(202, user=user, disconnect=True, receivers=count), failed)
@@ -317,7 +318,7 @@ class PublishFront(RequestSwitch):
         try:
             # As a Router route's placeholders would be: the endpoint reads
             # them there, whatever the prefix is.
-            request.routeParams = {name: unquote(value, errors="strict") for name, value in params.items()}  # type: ignore[misc]
+            request.routeParams = {name: unquote(value, errors="strict") for name, value in params.items()}
         except UnicodeDecodeError:
             pass  # the endpoint refuses it with 400, once the secret is checked
         return self.endpoint

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from twisted.internet import defer
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from zope.interface import implementer
 
 from ..interfaces import IBroker
@@ -92,7 +92,7 @@ class _Subscriptions:
             try:
                 callback(channel, data)
             except Exception:
-                log.failure("delivering a message on {channel!r} failed", channel=channel)
+                log.failure("delivering a message on {channel!r} failed", channel=channel, level=LogLevel.error)
         return len(callbacks)
 
 

@@ -109,16 +109,20 @@ class _Watched:
         return f"<Redis {self._role} connection to {self._broker.address.display()}>"
 
 
-class _Subscriber(txredisapi.SubscriberProtocol):
+class _Subscriber(txredisapi.SubscriberProtocol):  # type: ignore[misc]  # txredisapi is not typed
     broker: RedisBroker
     _pinging: task.LoopingCall | None = None
 
     def connectionMade(self) -> defer.Deferred[None]:
         # The base class authenticates; the connection is usable once that
         # has succeeded (self._ready).
-        d = super().connectionMade()
-        d.addCallback(lambda _: self._ready and self.broker._up(_SUBSCRIBER, self))
+        d: defer.Deferred[None] = super().connectionMade()
+        d.addCallback(self._authenticated)
         return d
+
+    def _authenticated(self, result: object) -> None:
+        if self._ready:
+            self.broker._up(_SUBSCRIBER, self)
 
     def messageReceived(self, pattern: Any, channel: bytes, message: bytes) -> None:
         self.broker._message(channel, message)
@@ -140,13 +144,17 @@ class _Subscriber(txredisapi.SubscriberProtocol):
         self.broker._lost(_SUBSCRIBER, self, why)
 
 
-class _Publisher(txredisapi.RedisProtocol):
+class _Publisher(txredisapi.RedisProtocol):  # type: ignore[misc]  # txredisapi is not typed
     broker: RedisBroker
 
     def connectionMade(self) -> defer.Deferred[None]:
-        d = super().connectionMade()
-        d.addCallback(lambda _: self._ready and self.broker._up(_PUBLISHER, self))
+        d: defer.Deferred[None] = super().connectionMade()
+        d.addCallback(self._authenticated)
         return d
+
+    def _authenticated(self, result: object) -> None:
+        if self._ready:
+            self.broker._up(_PUBLISHER, self)
 
     def connectionLost(self, why: Failure) -> None:
         super().connectionLost(why)
@@ -256,6 +264,13 @@ class RedisBroker:
     def connected(self) -> bool:
         return all(self._connections.values())
 
+    @property
+    def stopping(self) -> bool:
+        """
+        Whether L{stop} was called: the broker will not connect again.
+        """
+        return self._stopping
+
     def whenConnected(self) -> defer.Deferred[None]:
         """
         A L{Deferred} that fires when both connections are up (at once if
@@ -296,7 +311,7 @@ class RedisBroker:
         if connection is None:
             return defer.fail(self._failed(channel, self._unreachable()))
         try:
-            d = connection.publish(channel.encode("utf-8"), bytes(data))
+            d: defer.Deferred[int] = connection.publish(channel.encode("utf-8"), bytes(data))
         except txredisapi.ConnectionError as exc:
             return defer.fail(self._failed(channel, self._unreachable(str(exc))))
 
@@ -330,7 +345,7 @@ class RedisBroker:
         if connection is None:
             return defer.fail(BrokerUnavailable(f"Redis at {self.address.display()} is unreachable"))
         try:
-            d = connection.execute_command(*command)
+            d: defer.Deferred[Any] = connection.execute_command(*command)
         except txredisapi.ConnectionError as exc:
             return defer.fail(BrokerUnavailable(f"Redis at {self.address.display()} is unreachable ({exc})"))
 

@@ -105,9 +105,11 @@ class Users:
     L{Channels}: it decides which connections count (anonymous ones cannot)
     and when.
 
-    Presence is not kept here; L{userJoined} and L{userLeft}, called for a
-    user's first and last connection in this process, are where a presence
-    layer would start.
+    Presence across servers is L{Channels}' (C{Channels(presence=True)}):
+    share one with this C{Users}, and C{channels.presenceCount(userChannel(
+    userId))} says whether the user is connected anywhere. L{userJoined} and
+    L{userLeft} are called for a user's first and last connection in this
+    process.
 
     @ivar channels: the L{Channels} users' messages go through.
     @ivar maxConnectionsPerUser: how many connections a user may have open
@@ -186,7 +188,7 @@ class Users:
             return False
         self.discard(conn)  # it was someone else's: its user changed
         first = connections is None
-        if first:
+        if connections is None:
             connections = self._byUser[userId] = set()
         connections.add(conn)
         self._userOf[conn] = userId
@@ -219,8 +221,8 @@ class Users:
     def online(self, userId: str) -> bool:
         """
         Whether C{userId} has a connection in this process (of this
-        C{Users}). Other processes are not asked: presence across servers
-        is not kept.
+        C{Users}). Other processes are not asked: for that, see
+        L{Channels.presenceCount}.
         """
         return userId in self._byUser
 
@@ -234,7 +236,7 @@ class Users:
     def userJoined(self, userId: str) -> None:
         """
         C{userId} opened their first connection in this process. Does
-        nothing; override it (with L{userLeft}) to keep presence.
+        nothing; override it (with L{userLeft}) to act on it.
         """
 
     def userLeft(self, userId: str) -> None:

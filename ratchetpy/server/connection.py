@@ -26,6 +26,19 @@ if TYPE_CHECKING:
 _resourceIds = count(1)
 
 
+def numberConnectionsAs(worker: int, workers: int) -> None:
+    """
+    Give this process's connections the C{resourceId}s of worker C{worker}
+    of C{workers} (from 1): C{worker}, C{worker + workers}, ... so that the
+    workers on one port never give two connections one id, and ids stay
+    small.
+    """
+    global _resourceIds
+    if not 1 <= worker <= workers:
+        raise ValueError(f"worker {worker} of {workers}: workers are numbered from 1 to {workers}")
+    _resourceIds = count(worker, workers)
+
+
 @implementer(IConnection, IConnectionIO)
 class IoConnection(FlowControl):
     """

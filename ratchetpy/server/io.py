@@ -6,6 +6,8 @@ L{IMessageComponent} out (PHP Ratchet's C{IoServer}).
 
 from __future__ import annotations
 
+import errno
+import re
 from typing import Any
 
 from twisted.internet import defer
@@ -17,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .._dispatch import HookDispatcher
+from ..hooknames import checkHookNames
 from ..interfaces import IMessageComponent
 from ..options import MAX_SEND_BUFFER, SHUTDOWN_TIMEOUT, SLOW_CONSUMER_POLICY, option
 from ..websocket.codes import GOING_AWAY
@@ -25,6 +28,7 @@ from .batch import dispatching
 from .connection import IoConnection
 from .flow import SendLimit
 from .limits import ConnectionCounter
+from .logs import startLoggingUnlessConfigured
 from .proxy import PREFIX as PROXY_PREFIX
 from .proxy import proxyHeaderEndpoint, proxyHeaderTransport
 
@@ -58,6 +62,7 @@ class IoProtocol(Protocol, HookDispatcher):
 
     def connectionMade(self) -> None:
         server = self._server
+        assert self.transport is not None
         self._connection = IoConnection(
             self.transport, server._sendLimit, reactor=server.reactor, openConnections=server.openConnections
         )
@@ -80,6 +85,7 @@ class IoProtocol(Protocol, HookDispatcher):
         if self._isOpen:
             return
         self._isOpen = True
+        assert self.transport is not None
         self._connection.remoteAddress = hostOf(self.transport.getPeer())
         self._open()
 
@@ -120,22 +126,54 @@ def withDefaultBacklog(description: str) -> str:
     return description
 
 
+#: The port number of a TCP or TLS endpoint description (behind a proxy too).
+_PORT = re.compile(r"(?:haproxy:)?(?:tcp6?|ssl):(?:port=)?(\d+)(?::|\Z)")
+
+
+def describeEndpointKind(description: str) -> str:
+    """
+    What the listening line adds to the address of C{description}:
+    C{" (TLS)"} for C{ssl:}, C{" (PROXY protocol)"} behind C{haproxy:},
+    both for C{haproxy:ssl:}; C{""} otherwise.
+    """
+    kinds = []
+    if description.startswith(PROXY_PREFIX):
+        kinds.append("PROXY protocol")
+        description = description[len(PROXY_PREFIX) :]
+    if description.startswith("ssl:"):
+        kinds.insert(0, "TLS")
+    return f" ({', '.join(kinds)})" if kinds else ""
+
+
+def plainPort(description: str) -> str:
+    """
+    C{description}, with a bare port number (C{"9001"}, as Daphne's C{-p}
+    takes) meaning TCP on that port: C{"tcp:9001"}.
+    """
+    return f"tcp:{description}" if description.strip().isdigit() else description
+
+
 def parseEndpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
     """
     Parse a Twisted server endpoint description, with an error that says what to
-    write instead. TCP, TLS and UNIX endpoints get a backlog of
+    write instead. A bare port number is TCP (L{plainPort}). TCP, TLS and UNIX endpoints get a backlog of
     L{DEFAULT_BACKLOG} unless the description sets one. C{haproxy:}
     endpoints read the PROXY header with L{ratchetpy.server.proxy} (before
     TLS, for C{haproxy:ssl:}).
     """
+    description = plainPort(description)
+    port = _PORT.match(description)
+    if port is not None and not 0 <= int(port.group(1)) <= 65535:
+        raise BadEndpoint(f"bad endpoint {description!r}: the port must be 0-65535, not {port.group(1)}")
     try:
         if description.startswith(PROXY_PREFIX):
             return proxyHeaderEndpoint(reactor, withDefaultBacklog(description[len(PROXY_PREFIX) :]))
-        return serverFromString(reactor, withDefaultBacklog(description))
+        endpoint: IStreamServerEndpoint = serverFromString(reactor, withDefaultBacklog(description))
     except Exception as exc:
         raise BadEndpoint(
             f"bad endpoint {description!r}: {exc}. Examples: {ENDPOINT_EXAMPLES}"
         ) from exc
+    return endpoint
 
 
 class IoServer(Factory):
@@ -175,6 +213,8 @@ class IoServer(Factory):
     ) -> None:
         option("shutdownTimeout").check(shutdownTimeout)
         self._sendLimit = SendLimit(maxSendBuffer, slowConsumerPolicy)
+        # A raw TCP component's hooks; a WsServer checks its component's.
+        checkHookNames(component)
         self.component = component
         self.endpoint = endpoint
         self.shutdownTimeout = shutdownTimeout
@@ -256,13 +296,15 @@ class IoServer(Factory):
         @raise BadEndpoint: C{endpoint} is a description Twisted cannot parse.
         """
         endpoint = self.endpoint if endpoint is None else endpoint
+        notes = ""
         if isinstance(endpoint, str):
+            notes = describeEndpointKind(endpoint)
             endpoint = parseEndpoint(self.reactor, endpoint)
         d = endpoint.listen(self)
 
         def listening(port: IListeningPort) -> IListeningPort:
             self._ports.append(port)
-            log.info("ratchetpy listening on {address}", address=describeAddress(port.getHost()))
+            log.info("ratchetpy listening on {address}{notes}", address=describeAddress(port.getHost()), notes=notes)
             return port
 
         return d.addCallback(listening)
@@ -272,7 +314,8 @@ class IoServer(Factory):
         Listen, then run the reactor until the process is stopped (SIGINT or
         SIGTERM), closing every connection with 1001 on the way out.
 
-        @raise CannotListenError: the endpoint cannot be listened on.
+        @raise SystemExit: the endpoint cannot be listened on (one line
+            saying why, status 1).
         """
         serveUntilStopped(self.reactor, self.listen, self.shutdown)
 
@@ -321,13 +364,42 @@ class IoServer(Factory):
 
 def serveUntilStopped(reactor: Any, listen: Any, shutdown: Any) -> None:
     """
-    Call C{listen()}, raising at once if it fails at once, then run
-    C{reactor} until the process is stopped, with C{shutdown} before the
-    reactor shuts down: the C{run()} of L{IoServer} and L{ratchetpy.App}.
+    Call C{listen()}, then run C{reactor} until the process is stopped,
+    with C{shutdown} before the reactor shuts down: the C{run()} of
+    L{IoServer} and L{ratchetpy.App}, for scripts. Logs to standard error
+    if nothing has set logging up (L{startLoggingUnlessConfigured}).
+
+    @raise SystemExit: with one line saying why and what to do, if the
+        endpoint cannot be listened on (status 1).
     """
-    raiseIfFailedNow(listen())
+    startLoggingUnlessConfigured()
+    try:
+        raiseIfFailedNow(listen())
+    except CannotListenError as exc:
+        raise cannotListen(f"{exc.interface or '*'}:{exc.port}", exc.socketError, "choose another port") from None
     reactor.addSystemEventTrigger("before", "shutdown", shutdown)
     reactor.run()
+
+
+def cannotListen(endpoint: object, why: object, instead: str = "choose another with --port") -> SystemExit:
+    """
+    The one line (and exit status 1) for an endpoint that cannot be listened
+    on, with what to do about the usual causes.
+
+    @param why: the C{OSError} (or its text).
+    @param instead: what to do about a port in use, capitalised or not.
+    """
+    number = getattr(why, "errno", None)
+    text = getattr(why, "strerror", None) or str(why)
+    if number == errno.EADDRINUSE:
+        advice = f"Is another server using it? {instead[0].upper()}{instead[1:]}."
+    elif number == errno.EADDRNOTAVAIL:
+        advice = "This machine has no such address: check interface=..., or leave it out to listen on every address."
+    elif number == errno.EACCES:
+        advice = f"Ports below 1024 need privileges: {instead} above 1023, or run as root."
+    else:
+        advice = f"{instead[0].upper()}{instead[1:]}."
+    return SystemExit(f"ratchetpy: cannot listen on {endpoint}: {text}. {advice}")
 
 
 def raiseIfFailedNow(d: defer.Deferred[Any]) -> defer.Deferred[Any]:

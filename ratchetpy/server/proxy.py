@@ -23,12 +23,21 @@ server needs around it:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocol,
+    IProtocolFactory,
+    IStreamServerEndpoint,
+    ITCPTransport,
+)
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .._ratelimit import LogBudget
@@ -61,7 +70,7 @@ class ProxyHeaderWrapper(HAProxyProtocolWrapper):
 
     factory: ProxyHeaderFactory
 
-    def __init__(self, factory: ProxyHeaderFactory, wrappedProtocol: Any) -> None:
+    def __init__(self, factory: WrappingFactory[Any], wrappedProtocol: IProtocol) -> None:
         super().__init__(factory, wrappedProtocol)
         self._callbacks: list[Callable[[], object]] = []
         self._timer: Any = None
@@ -86,7 +95,7 @@ class ProxyHeaderWrapper(HAProxyProtocolWrapper):
 
     def connectionMade(self) -> None:
         self._timer = self.factory.reactor.callLater(self.factory.timeout, self._timedOut)
-        super().connectionMade()
+        super().connectionMade()  # type: ignore[no-untyped-call]  # Twisted's, unannotated: super() escapes untyped_calls_exclude
 
     def dataReceived(self, data: bytes) -> None:
         if self._proxyInfo is not None:
@@ -117,17 +126,18 @@ class ProxyHeaderWrapper(HAProxyProtocolWrapper):
             timeout=self.factory.timeout,
             advice=_ADVICE,
         )
-        self.transport.abortConnection()
+        # A TCP (or TLS over TCP) transport: what a haproxy: endpoint listens on.
+        cast(ITCPTransport, self.transport).abortConnection()
 
     def _cancelTimer(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancelTimer()
         self._callbacks = []
-        super().connectionLost(reason)
+        super().connectionLost(reason)  # type: ignore[no-untyped-call]  # Twisted's, unannotated: super() escapes untyped_calls_exclude
 
 
 class ProxyHeaderFactory(HAProxyWrappingFactory):
@@ -144,7 +154,7 @@ class ProxyHeaderFactory(HAProxyWrappingFactory):
     noisy = False
 
     def __init__(self, wrappedFactory: IProtocolFactory, reactor: Any, timeout: float | None = None) -> None:
-        super().__init__(wrappedFactory)
+        super().__init__(wrappedFactory)  # type: ignore[no-untyped-call]  # Twisted's, unannotated: super() escapes untyped_calls_exclude
         self.reactor = reactor
         self.timeout = PROXY_HEADER_TIMEOUT if timeout is None else timeout
 
@@ -180,7 +190,9 @@ class _HeaderBeforeTls:
     ) -> IListeningPort:
         tls = TLSMemoryBIOFactory(contextFactory, False, factory)
         tls.noisy = False
-        return self._reactor.listenTCP(port, ProxyHeaderFactory(tls, self._reactor), backlog, interface)
+        wrapped = ProxyHeaderFactory(tls, self._reactor)
+        listening: IListeningPort = self._reactor.listenTCP(port, wrapped, backlog, interface)
+        return listening
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._reactor, name)

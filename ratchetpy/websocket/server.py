@@ -14,6 +14,7 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..hooknames import checkHookNames
 from ..http.redact import isCredentialSubprotocol
 from ..http.response import closeWithResponse
 from ..interfaces import IConnection, IHttpRequest, IHttpServerComponent, IMessageComponent
@@ -141,6 +142,7 @@ class WsServer:
             openHandshakeTimeout=openHandshakeTimeout,
             closeHandshakeTimeout=closeHandshakeTimeout,
         )
+        checkHookNames(component)
         getSubProtocols = getattr(component, "getSubProtocols", None)
         self.component = component
         self.maxMessageSize = maxMessageSize

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 log = Logger(namespace="ratchetpy")
 
@@ -116,4 +116,4 @@ class BucketTimer:
             try:
                 call._function(*call._args, **call._kwargs)
             except Exception:
-                log.failure("a WebSocket timeout handler failed")
+                log.failure("a WebSocket timeout handler failed", level=LogLevel.error)

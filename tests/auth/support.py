@@ -14,7 +14,7 @@ import jwt
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from ratchetpy import HttpServer, WsServer
+from ratchetpy import HttpServer, OriginCheck, WsServer
 from ratchetpy.auth import Authenticate
 from tests.credentials import remember
 from tests.helpers import Recorder
@@ -22,6 +22,8 @@ from tests.helpers import Recorder
 #: The HMAC secret of the tests' tokens (32 bytes: PyJWT warns about shorter ones).
 KEY = b"k" * 16 + b"e" * 16
 OTHER_KEY = b"x" * 32
+#: The origin the tests' servers allow.
+ORIGIN = "http://127.0.0.1"
 
 
 def mint(sub: str | None = "42", *, key: bytes = KEY, ttl: float = 3600, **claims: Any) -> str:
@@ -54,10 +56,11 @@ class WhoAmI(Recorder):
 
 def serveAuthenticated(listen: Any, component: Any, *authenticators: Any, **options: Any) -> tuple[Authenticate, str]:
     """
-    Serve C{HttpServer(Authenticate(WsServer(component), *authenticators, **options))}; return the layer and the URL.
+    Serve C{HttpServer(OriginCheck(Authenticate(WsServer(component), *authenticators, **options)))} (an origin check,
+    which cookie authenticators need; the tests' clients send no Origin); return the layer and the URL.
     """
     layer = Authenticate(WsServer(component), *authenticators, **options)
-    server = listen(HttpServer(layer))
+    server = listen(HttpServer(OriginCheck(layer, [ORIGIN])))
     return layer, f"ws://127.0.0.1:{server.portNumber}/"
 
 

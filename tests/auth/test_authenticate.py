@@ -136,7 +136,7 @@ def test_plainHttpRequestsSeeTheUser(listen):
         Response(200, f"hello {conn.user.id}").writeTo(conn)
 
     layer = Authenticate(WsServer(WhoAmI(), http=HttpRecorder(onOpen=page)), jwtAuth())
-    port = listen(HttpServer(layer)).portNumber
+    port = listen(HttpServer(OriginCheck(layer, ["http://127.0.0.1"]))).portNumber
     request = f"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {mint('77')}\r\n\r\n".encode()
     status, _, body = parseResponse(inThread(exchange, port, request))
     assert (status, body) == (200, b"hello 77")
@@ -264,6 +264,10 @@ def test_cookieAuthNeedsAnOriginCheck():
         buildStack(Chat(), "tcp:0", auth=cookieAuth)
     buildStack(OriginCheck(Authenticate(WsServer(Chat()), cookieAuth)), "tcp:0")
     buildStack(Chat(), "tcp:0", auth=jwtAuth())
+    # By hand too.
+    with pytest.raises(StackError, match="^HttpServer: a cookie authenticator .*cross-site WebSocket hijacking"):
+        HttpServer(Authenticate(WsServer(Chat()), cookieAuth))
+    HttpServer(OriginCheck(Authenticate(WsServer(Chat()), cookieAuth), ["https://example.com"]))
 
 
 def test_cookiesAreRead(listen):

@@ -54,7 +54,7 @@ def test_tutorial(twistd, tmp_path):
     assert key[-2:] == [">", "jwt.key"]
     (tmp_path / "jwt.key").write_text(subprocess.run(key[:-2], capture_output=True, text=True, check=True).stdout)
 
-    argv = command("twistd -n ratchetpy")
+    argv = command("twistd -n ratchetpy --component examples.named_chat:")
     args = [str(tmp_path / "jwt.key") if arg == "jwt.key" else arg for arg in argv[3:]]
     process = twistd(*args, "--port", LOOPBACK)
     port = process.waitForPort()
@@ -87,10 +87,11 @@ def test_tutorial(twistd, tmp_path):
 
 def test_nameOfIsTheExamples():
     """
-    The page's nameOf is examples/named_chat.py's.
+    The page's nameOf and private are examples/named_chat.py's (tests/test_namedchat.py runs them).
     """
-    (shown,) = [code for code in blocks("python") if "def nameOf(" in code]
-    assert textwrap.indent(shown, "    ") in open(named_chat.__file__, encoding="utf-8").read()
+    for method in ("def nameOf(", "async def private("):
+        (shown,) = [code for code in blocks("python") if method in code]
+        assert textwrap.indent(shown, "    ") in open(named_chat.__file__, encoding="utf-8").read()
 
 
 def test_serverBlockBuildsTheStack(tmp_path, monkeypatch):

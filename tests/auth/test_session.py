@@ -14,7 +14,7 @@ from twisted.internet import defer, reactor, task
 from ratchetpy import HttpServer, OriginCheck, WsServer
 from ratchetpy.auth import Authenticate, ReadOnlySessionError, Session, SessionProvider, User
 from ratchetpy.stack import StackError, buildStack
-from tests.auth.support import refusal, whoAmI
+from tests.auth.support import ORIGIN, refusal, whoAmI
 from tests.helpers import Recorder, inThread
 
 
@@ -76,7 +76,7 @@ def test_sessionProvider(listen):
     change saved from the WebSocket that the next connection sees.
     """
     store = DictStore({"s1": {"cart": "3 apples"}})
-    server = listen(HttpServer(SessionProvider(WsServer(SessionEcho()), store)))
+    server = listen(HttpServer(OriginCheck(SessionProvider(WsServer(SessionEcho()), store), [ORIGIN])))
     url = f"ws://127.0.0.1:{server.portNumber}/"
     first, answer = inThread(exchange, url, "theme=dark", additional_headers={"Cookie": "sid=s1"})
     assert first == {"session": {"cart": "3 apples"}, "user": None} and answer == "saved"
@@ -90,7 +90,7 @@ def test_storeFails(listen, logged):
     A store that fails gets the client a 500 and one logged traceback; the server carries on.
     """
     store = DictStore({"s1": {}})
-    server = listen(HttpServer(SessionProvider(WsServer(SessionEcho()), store)))
+    server = listen(HttpServer(OriginCheck(SessionProvider(WsServer(SessionEcho()), store), [ORIGIN])))
     url = f"ws://127.0.0.1:{server.portNumber}/"
     assert inThread(refusal, url, additional_headers={"Cookie": "sid=broken"})[0] == 500
     failures = [event["log_failure"] for event in logged.events if "log_failure" in event]
@@ -112,7 +112,7 @@ def test_authenticatorSetsTheSession(listen):
         return User(session["user_id"])
 
     sessionAuth.usesCookies = True
-    server = listen(HttpServer(Authenticate(WsServer(SessionEcho()), sessionAuth)))
+    server = listen(HttpServer(OriginCheck(Authenticate(WsServer(SessionEcho()), sessionAuth), [ORIGIN])))
     url = f"ws://127.0.0.1:{server.portNumber}/"
     first, answer = inThread(exchange, url, "seen=yes", additional_headers={"Cookie": "sid=s1"})
     assert first == {"session": {"user_id": "42"}, "user": "42"} and answer == "saved"

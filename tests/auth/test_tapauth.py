@@ -9,6 +9,7 @@ import pytest
 from twisted.python import usage
 
 from examples.named_chat import NamedChat
+from ratchetpy import OriginCheck
 from ratchetpy.auth import Authenticate, JWTAuth
 from ratchetpy.tap import Options, buildServer
 
@@ -28,14 +29,17 @@ def keyFile(tmp_path):
 
 def test_keyFilePutsJWTAuthInFront(keyFile):
     """
-    --auth-jwt-key-file with --auth-jwt-algorithm builds HttpServer(Authenticate(WsServer(...), JWTAuth)), with the
-    audience and issuer given, and the key without the file's newline.
+    --auth-jwt-key-file with --auth-jwt-algorithm builds HttpServer(OriginCheck(Authenticate(WsServer(...),
+    JWTAuth))) (twistd's default origin check in front), with the audience and issuer given, and the key without the
+    file's newline.
     """
     options = parsed(
         "--auth-jwt-key-file", str(keyFile), "--auth-jwt-algorithm", "HS256",
         "--auth-jwt-audience", "chat", "--auth-jwt-issuer", "https://id.example",
     )
-    layer = buildServer(NamedChat(), options).component.component
+    origin = buildServer(NamedChat(), options).component.component
+    assert isinstance(origin, OriginCheck)
+    layer = origin.component
     assert isinstance(layer, Authenticate)
     (jwtAuth,) = layer.authenticators
     assert isinstance(jwtAuth, JWTAuth)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the Autobahn|Testsuite (../shared/conformance/autobahn/) against the echo
+# Run the Autobahn|Testsuite (the harness in tests/conformance/autobahn/) against the echo
 # example served by `twistd ratchetpy`; exits non-zero if any case FAILED.
 #
 #   tests/conformance/run_autobahn.sh                             # full suite, 517 cases (~21 min)
@@ -8,17 +8,16 @@
 #
 # Other arguments (--cases, --exclude, --outdir, --timeout, --verbose) go to
 # run.sh. Reports: ${TMPDIR:-/tmp}/autobahn-reports/ratchetpy/.
-# Env: TWISTD (default: `twistd` on PATH), RATCHETPY_SHARED (default:
-# ../shared next to the repository), RATCHETPY_START_TIMEOUT (default 30 s).
+# Env: TWISTD (default: `twistd` on PATH), RATCHETPY_HARNESS (default:
+# tests/conformance/autobahn), RATCHETPY_START_TIMEOUT (default 30 s).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SHARED="${RATCHETPY_SHARED:-$ROOT/../shared}"
-HARNESS="$SHARED/conformance/autobahn"
+HARNESS="${RATCHETPY_HARNESS:-$ROOT/tests/conformance/autobahn}"
 TWISTD="${TWISTD:-twistd}"
 die() { echo "run_autobahn.sh: $*" >&2; exit 3; }
 
-[[ -x "$HARNESS/run.sh" ]] || die "no harness at $HARNESS (set RATCHETPY_SHARED)"
+[[ -x "$HARNESS/run.sh" ]] || die "no harness at $HARNESS (set RATCHETPY_HARNESS)"
 command -v "$TWISTD" >/dev/null || die "'$TWISTD' not found; put the venv's bin on PATH or set TWISTD"
 "$HARNESS/install.sh" >&2 || die "install.sh failed"
 

@@ -601,7 +601,7 @@ def test_badSlowConsumerPolicy(value):
     "args, error",
     [
         (["--max-send-buffer", "0"], "--max-send-buffer must be a positive number"),
-        (["--max-send-buffer", "lots"], "invalid literal"),
+        (["--max-send-buffer", "lots"], "--max-send-buffer: a size is bytes, or a number with k/KiB"),
         (["--slow-consumer-policy", "kill"], "--slow-consumer-policy must be one of: close, drop"),
     ],
 )

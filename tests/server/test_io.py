@@ -95,10 +95,10 @@ def test_ipv6(listen):
     assert component.events[0][1].remoteAddress == "::1"
 
 
-def test_tlsEndpoint(listen, tmp_path):
+def test_tlsEndpoint(listen, tmp_path, logged):
     """
     Over an ssl: endpoint (wss://) the WebSocket layer works end to end:
-    Autobahn gets the real TLS transport.
+    Autobahn gets the real TLS transport. The listening line says it is TLS.
     """
     keyPath, certPath = makeCertificate(tmp_path)
     component = Recorder(echo=True)
@@ -113,6 +113,7 @@ def test_tlsEndpoint(listen, tmp_path):
             return ws.recv(timeout=5)
 
     assert inThread(client) == "secure"
+    assert f"ratchetpy listening on tcp:127.0.0.1:{server.portNumber} (TLS)" in logged()
     waitUntil(lambda: "onClose" in component.hooks(), what="onClose")
     assert component.hooks() == ["onOpen", "onMessage", "onClose"]
 
@@ -229,3 +230,17 @@ def test_serviceListensWhenStartedAlone():
     assert service.ioServer._ports == []
     with pytest.raises(OSError):
         rawClient(number)
+
+
+@pytest.mark.parametrize(
+    "description, notes",
+    [("tcp:8080", ""), ("ssl:8443:privateKey=k.pem", " (TLS)"), ("haproxy:tcp:8080", " (PROXY protocol)"),
+     ("haproxy:ssl:8443:privateKey=k.pem", " (TLS, PROXY protocol)"), ("unix:/run/a.sock", "")],
+)
+def test_listeningLineNamesTheKind(description, notes):
+    """
+    The listening line names TLS and the PROXY protocol, which the address alone does not show.
+    """
+    from ratchetpy.server.io import describeEndpointKind
+
+    assert describeEndpointKind(description) == notes
