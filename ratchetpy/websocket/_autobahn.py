@@ -79,7 +79,7 @@ FRAME_CALLBACKS = (
 #: What the engine keeps of the opening handshake (the request as read, the
 #: response as sent, what was offered) and its queue for the sync/chopsize
 #: send modes that ratchetpy never uses: nothing reads them once the
-#: connection is open, so they are dropped then (about 1.8 KB per idle
+#: connection is open, so they are emptied then (about 1.8 KB per idle
 #: connection). The request stays available as C{conn.httpRequest}.
 HANDSHAKE_ATTRS = (
     "http_request_data",
@@ -171,12 +171,8 @@ class EngineProtocol(WebSocketServerProtocol):
     _leanSend = False
     _leanSendLimit = 0
 
-    # What a dropped handshake attribute reads as (see HANDSHAKE_ATTRS); the
-    # send queue is empty, and cannot be appended to.
-    http_request_data = http_response_data = http_headers = http_status_line = None
-    http_request_params = http_request_uri = http_request_path = http_request_host = None
-    _wskey = websocket_origin = websocket_protocols = websocket_extensions = None
-    send_queue: Any = ()
+    # An option (CONFIG_ATTRS) that the configured class holds.
+    tcpNoDelay: bool
 
     def start(self, transport: Any, head: bytes) -> None:
         """
@@ -197,11 +193,12 @@ class EngineProtocol(WebSocketServerProtocol):
         # What Autobahn's Twisted adapter does, without the arguments of its
         # debug line (the qualified name of the method, coloured), which
         # cost more than the rest.
-        details = self._transport_details = create_transport_details(self.transport, self.is_server)
+        transport: Any = self.transport
+        details = self._transport_details = create_transport_details(transport, self.is_server)
         details.channel_framing = TransportDetails.CHANNEL_FRAMING_WEBSOCKET
         self.peer = details.peer
         try:
-            self.transport.setTcpNoDelay(self.tcpNoDelay)
+            transport.setTcpNoDelay(self.tcpNoDelay)
         except Exception:
             # Not a TCP socket (a UNIX one, a test's transport).
             pass
@@ -219,9 +216,12 @@ class EngineProtocol(WebSocketServerProtocol):
 
     def _onOpen(self) -> None:
         # The handshake is over: what the engine kept of it is garbage now.
+        # (Emptied rather than deleted: a read of one finds nothing rather
+        # than an AttributeError; the send queue cannot be appended to.)
         instance = self.__dict__
         for name in HANDSHAKE_ATTRS:
-            instance.pop(name, None)
+            instance[name] = None
+        instance["send_queue"] = ()
         super()._onOpen()
 
     def lose(self) -> None:
