@@ -46,7 +46,8 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_BENCH = REPO.parent / "shared" / "bench"
+# ../shared/bench beside the repository, or $RATCHETPY_SHARED/bench (a worktree elsewhere).
+SHARED_BENCH = Path(os.environ.get("RATCHETPY_SHARED") or REPO.parent / "shared") / "bench"
 AUTOBAHN_SERVER = SHARED_BENCH / "servers" / "autobahn_server.py"
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # Linux's IP_BIND_ADDRESS_NO_PORT: bind() only the source address and let connect() pick the

@@ -266,6 +266,21 @@ def fmtNum(v, digits=0):
     return f"{v:,.{digits}f}"
 
 
+def nodeFindsWs(directory: Path) -> bool:
+    """
+    Whether node finds the C{ws} package from C{directory} by other means
+    (C{NODE_PATH}, a C{node_modules} further up), as C{bench/run.py} accepts.
+    """
+    try:
+        found = subprocess.run(
+            [os.environ.get("NODE", "node"), "-e", f"require.resolve('ws', {{paths: [{json.dumps(str(directory))}]}})"],
+            capture_output=True,
+        )
+    except OSError:
+        return False
+    return found.returncode == 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip(),
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog="See bench/README.md.")
@@ -296,7 +311,7 @@ def main(argv=None) -> int:
     problems = []
     if not args.py_spy:
         problems.append("py-spy not found: pip install py-spy")
-    if not (LOADGEN.parent / "node_modules" / "ws").is_dir():
+    if not (LOADGEN.parent / "node_modules" / "ws").is_dir() and not nodeFindsWs(LOADGEN.parent):
         problems.append(f"load generator not installed: (cd {LOADGEN.parent} && npm ci)")
     if not os.access(Path(sys.executable).with_name("twistd"), os.X_OK):
         problems.append(f"no twistd next to {sys.executable}: run from the venv where you did `pip install .`")

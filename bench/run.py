@@ -19,6 +19,9 @@ Servers, each started fresh for every scenario and repetition:
                       or examples.chat:Chat (broadcast), --max-connections-per-ip 0
   autobahn            ../shared/bench/servers/autobahn_server.py (framing per connection)
   autobahn-prepared   the same with --prepared (prepareMessage: frame once), broadcast only
+  twisted-floor       bench/twisted_floor.py: a toy Twisted server (Python framing, no validation,
+                      no limits), the floor of what the reactor costs per message
+  twisted-floor-wt    the same with --write-through (send at once when nothing is queued)
   ratchetpy-baseline  with --baseline DIR only: as ratchetpy, but ratchetpy and examples imported
                       from DIR (env -C DIR PYTHONPATH=DIR twistd ...), another checkout
 
@@ -46,13 +49,17 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_BENCH = REPO.parent / "shared" / "bench"  # ../shared/bench from the repository root
+# ../shared/bench from the repository root, or $RATCHETPY_SHARED/bench (a worktree elsewhere).
+SHARED_BENCH = Path(os.environ.get("RATCHETPY_SHARED") or REPO.parent / "shared") / "bench"
 RUN_BASELINES = SHARED_BENCH / "run_baselines.sh"
 LOADGEN_DIR = SHARED_BENCH / "load"
 
 DEFAULT_SCENARIOS = ["echo", "echo-pipelined", "echo-4k", "broadcast", "connect", "slow-reader"]
 BASE = "autobahn"
 PREPARED = "autobahn-prepared"
+FLOOR = "twisted-floor"
+FLOOR_WT = "twisted-floor-wt"
+FLOOR_SERVER = REPO / "bench" / "twisted_floor.py"
 RATCHETPY = "ratchetpy"
 BASELINE = "ratchetpy-baseline"
 
@@ -84,10 +91,14 @@ def server_specs(python: str, twistd: str, extra: list[str], baseline: Path | No
             b = f"{BASELINE}|{mode}|{ratchetpy(component, baseline, baseline)}"
             pair = [b, *pair] if baseline_first else [*pair, b]
         ours += pair
+    floor = f"{shlex.quote(python)} {shlex.quote(str(FLOOR_SERVER))} {{port}} {{mode}}"
     return [
         *ours,
         f"{BASE}|echo,chat|{peer}",
         f"{PREPARED}|chat|{peer} --prepared",
+        # The toys have no limits: the slow reader would grow them without bound.
+        f"{FLOOR}|echo,chat|{floor}|echo,echo-pipelined,echo-4k,broadcast,connect",
+        f"{FLOOR_WT}|echo,chat|{floor} --write-through|echo,echo-pipelined,echo-4k,broadcast",
     ]
 
 
@@ -271,12 +282,17 @@ def get(d, path):
 
 # (label, bench, metric path, unit scale, unit, higher is better, target: (vs, min ratio) or (vs, max ratio))
 ROWS = [
-    ("echo msg/s, 100 conns x 32 B", "echo", "msgs_per_s", 1, "", True, [(BASE, ">=", 0.95)]),
-    ("pipelined echo msg/s (16 in flight)", "echo-pipelined", "msgs_per_s", 1, "", True, []),
-    ("4 KiB echo msg/s", "echo-4k", "msgs_per_s", 1, "", True, []),
+    # Targets: issue 13's (the floor, where a run has it) and issue 5's.
+    ("echo msg/s, 100 conns x 32 B", "echo", "msgs_per_s", 1, "", True, [(BASE, ">=", 0.95), (FLOOR, ">=", 1.0)]),
+    ("pipelined echo msg/s (16 in flight)", "echo-pipelined", "msgs_per_s", 1, "", True, [(FLOOR, ">=", 0.9)]),
+    ("4 KiB echo msg/s", "echo-4k", "msgs_per_s", 1, "", True, [(BASE, ">=", 1.5)]),
+    ("echo: server CPU µs per message", "echo", "cpu_us_per_msg", 1, "", False, []),
     ("broadcast deliveries/s, 1,000 receivers", "broadcast", "deliveries_per_s", 1, "", True,
      [(PREPARED, ">=", 1.0), (BASE, ">=", 1.5)]),
-    ("handshakes/s (connect scenario)", "connect", "conns_per_s", 1, "", True, [(BASE, ">=", 0.9)]),
+    ("broadcast: server CPU µs per delivery", "broadcast", "cpu_us_per_delivery", 1, "", False,
+     [(FLOOR, "<=", 1.2)]),
+    ("handshakes/s (connect scenario)", "connect", "conns_per_s", 1, "", True, [(BASE, ">=", 0.9), (BASE, ">=", 1.5)]),
+    ("connect: server CPU µs per handshake", "connect", "cpu_us_per_handshake", 1, "", False, []),
     ("RSS per idle conn (KiB)", "connect", "server_rss_bytes_per_conn", 1 / 1024, "", False, [(BASE, "<=", 1.1)]),
     ("slow reader: server RSS growth (MB)", "slow-reader", "server_rss_growth_mb", 1, "", False, []),
 ]
@@ -296,6 +312,23 @@ def fmt_ratio(r):
     return f"{r:.2f}x" if r >= 0.01 else "<0.01x"
 
 
+def derive(r: dict) -> None:
+    """
+    Add the server's CPU time per message (echo), per delivery (broadcast)
+    and per handshake (connect), in µs: its CPU share over the generator's
+    window divided by the rate (for broadcast the window is a little longer
+    than the delivery, so this is an upper bound).
+    """
+    cpu = get(r, "server.cpu_pct")
+    if not isinstance(cpu, (int, float)):
+        return
+    for rate, name in (("msgs_per_s", "cpu_us_per_msg"), ("deliveries_per_s", "cpu_us_per_delivery"),
+                       ("conns_per_s", "cpu_us_per_handshake")):
+        v = r.get(rate)
+        if isinstance(v, (int, float)) and v > 0:
+            r[name] = cpu / 100 * 1e6 / v
+
+
 def summarize(out: Path, max_send_buffer: int | None, baseline: dict | None = None) -> str:
     groups: dict = {}
     errors: dict = {}
@@ -305,6 +338,7 @@ def summarize(out: Path, max_send_buffer: int | None, baseline: dict | None = No
             if not line.startswith("{"):
                 continue
             r = json.loads(line)
+            derive(r)
             key = (r.get("target"), r.get("bench"))
             groups.setdefault(key, []).append(r)
             if r.get("error"):
@@ -316,8 +350,11 @@ def summarize(out: Path, max_send_buffer: int | None, baseline: dict | None = No
 
     # The baseline's columns only for a --baseline run: otherwise the table is as it always was.
     with_baseline = bool(baseline) or any(server == BASELINE for server, _ in groups)
-    servers = [RATCHETPY, *([BASELINE] if with_baseline else []), BASE, PREPARED]
-    ratio_heads = ["ratchetpy / autobahn", "ratchetpy / prepared", *(["vs baseline"] if with_baseline else [])]
+    with_floor = any(server in (FLOOR, FLOOR_WT) for server, _ in groups)
+    servers = [RATCHETPY, *([BASELINE] if with_baseline else []), BASE, PREPARED,
+               *([FLOOR, FLOOR_WT] if with_floor else [])]
+    ratio_heads = ["ratchetpy / autobahn", "ratchetpy / prepared", *(["vs baseline"] if with_baseline else []),
+                   *(["ratchetpy / floor"] if with_floor else [])]
     lines = ["| scenario | " + " | ".join(servers + ratio_heads) + " | target |",
              "|---|" + "---:|" * (len(servers) + len(ratio_heads)) + "---|"]
     for label, bench, path, scale, _unit, _higher, targets in ROWS:
@@ -343,12 +380,17 @@ def summarize(out: Path, max_send_buffer: int | None, baseline: dict | None = No
         ratios = {BASE: ratio(BASE), PREPARED: ratio(PREPARED)}
         if with_baseline:
             ratios[BASELINE] = ratio(BASELINE)
+        if with_floor:
+            ratios[FLOOR] = ratio(FLOOR)
         verdicts = []
         for vs_name, op, bound in targets:
-            rv = ratios[vs_name]
+            if vs_name == FLOOR and not with_floor:
+                continue
+            rv = ratios.get(vs_name)
             ok = None if rv is None else (rv >= bound if op == ">=" else rv <= bound)
             tag = "?" if ok is None else ("ok" if ok else "MISS")
-            verdicts.append(f"{op} {bound}x {'prepared' if vs_name == PREPARED else 'autobahn'}: {tag}")
+            vs = {PREPARED: "prepared", FLOOR: "floor"}.get(vs_name, "autobahn")
+            verdicts.append(f"{op} {bound}x {vs}: {tag}")
         if bench == "slow-reader" and max_send_buffer:
             g = meds[RATCHETPY]
             limit_mb = max_send_buffer / 1e6

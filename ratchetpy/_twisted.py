@@ -24,6 +24,15 @@ C{tests/test_twisted_private.py}, rather than silently somewhere else.
       to learn when the header has been read: the wrapper sets
       C{_proxyInfo} once it has, and calls C{loseConnection} on a missing or
       invalid header.
+    - L{writeNow}: a write straight to a TCP connection's socket when
+      nothing is queued for it, without Twisted registering the socket for
+      writability and sending on the next turn (two C{epoll_ctl} calls per
+      reply). It reads the emptiness of C{FileDescriptor}'s buffers
+      (C{dataBuffer}, C{_tempDataLen}) and its C{_writeDisconnected} and
+      C{tcp.Connection._aborting} flags, and calls C{writeSomeData}, the
+      documented hook its C{doWrite} sends through. On a Twisted without
+      them (checked at import, L{WRITE_NOW}) every write takes the public
+      C{transport.write}.
     - L{loggingHasBegun}: whether anything has begun Twisted's logging
       (twistd, C{globalLogBeginner.beginLoggingTo}), so that a script's
       C{run()} can log to standard error when nothing has, without doubling
@@ -42,7 +51,9 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.copyright import version as twistedVersion
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.defer import Deferred
+from twisted.internet.tcp import Connection as TCPConnection
 from twisted.python.failure import Failure
 
 try:
@@ -103,6 +114,55 @@ def muteUnhandledFailure(d: Deferred[Any], failure: Failure) -> None:
         info.failResult = None
 
 
+def _canWriteNow() -> bool:
+    """
+    Whether this Twisted's TCP connections have what L{writeNow} reads and
+    calls.
+    """
+    made = FileDescriptor.__init__.__code__.co_names
+    return (
+        callable(getattr(TCPConnection, "writeSomeData", None))
+        and getattr(FileDescriptor, "dataBuffer", None) == b""
+        and getattr(FileDescriptor, "_writeDisconnected", None) is False
+        and getattr(TCPConnection, "_aborting", None) is False
+        and "_tempDataLen" in made
+        and "_tempDataBuffer" in made
+    )
+
+
+#: Whether L{writeNow} may write to sockets directly on this Twisted.
+WRITE_NOW = _canWriteNow()
+
+
+def writeNow(transport: Any, data: bytes) -> None:
+    """
+    Write C{data} to C{transport}: if it is a TCP connection with nothing
+    queued, straight to its socket, and whatever the socket does not take
+    (or all of it, on any other transport or when something is queued)
+    through C{transport.write}, Twisted's buffered write, which keeps the
+    order, the back-pressure (pausing the transport's producer) and the
+    handling of a lost connection.
+    """
+    if (
+        WRITE_NOW
+        and isinstance(transport, TCPConnection)
+        and transport.connected
+        and not transport.disconnecting
+        and not transport._writeDisconnected
+        and not transport._aborting
+        and not transport._tempDataLen
+        and not transport.dataBuffer
+    ):
+        sent = transport.writeSomeData(data)
+        # An exception (the connection is lost) leaves all of it to write(),
+        # after which Twisted's next doWrite or doRead reports the loss.
+        if type(sent) is int and sent > 0:
+            if sent >= len(data):
+                return
+            data = data[sent:]
+    transport.write(data)
+
+
 def loggingHasBegun() -> bool:
     """
     Whether Twisted's global logging has begun (events go to observers
@@ -133,5 +193,7 @@ __all__ = [
     "muteUnhandledFailure",
     "HAProxyProtocolWrapper",
     "HAProxyWrappingFactory",
+    "WRITE_NOW",
+    "writeNow",
     "loggingHasBegun",
 ]

@@ -15,6 +15,10 @@ from websockets.sync.client import connect
 from ratchetpy import ComponentDecorator, ConnectionDecorator, ConnectionGroup, MessageComponent
 from ratchetpy.websocket import _autobahn as engine
 from tests.helpers import inThread, openWebSocket, serveWebSocket, waitUntil
+from tests.paths import clientOffers, pytest_generate_tests  # noqa: F401  (both engine paths)
+
+#: Mixing clients with and without compression already (tests/paths.py).
+DEFLATE_ONLY = {"test_broadcastReachesEveryoneButTheExcluded"}
 
 BLOCK = 64 * 1024
 
@@ -107,12 +111,13 @@ def test_framedOncePerMessage(listen, monkeypatch, decorated):
     """
     prepared = []
 
-    class CountingPreparedMessage(engine.PreparedMessage):
-        def __init__(self, *args):
-            prepared.append(args)
-            super().__init__(*args)
+    frame = engine.prepare
 
-    monkeypatch.setattr(engine, "PreparedMessage", CountingPreparedMessage)
+    def countingPrepare(data):
+        prepared.append(data)
+        return frame(data)
+
+    monkeypatch.setattr(engine, "prepare", countingPrepare)
     chat = GroupChat()
     server, url = serveWebSocket(listen, Decorating(chat) if decorated else chat)
 

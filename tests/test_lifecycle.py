@@ -39,6 +39,7 @@ from websockets.sync.client import connect
 
 from ratchetpy import MessageComponent
 from tests.helpers import closeCodeAfter, exchange, frame, inThread, openWebSocket, serveWebSocket, sleep, waitUntil
+from tests.paths import clientOffers, pytest_generate_tests  # noqa: F401  (both engine paths)
 
 # Short enough to be seen within a test, long enough for a loaded machine.
 KEEPALIVE = 1.0  # the shortest WsServer accepts: Autobahn's timers tick in whole seconds

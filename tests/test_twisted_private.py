@@ -7,6 +7,7 @@ on, so that a Twisted upgrade that changes them fails here first.
 from __future__ import annotations
 
 import gc
+import socket
 from typing import Any
 
 import pytest
@@ -276,6 +277,93 @@ def test_haproxyWrapperLosesTheConnectionOnABadHeader():
     assert wrapper._proxyInfo is None and recorder.reads == []
 
 
+# writeNow: FileDescriptor's buffers, tcp.Connection.writeSomeData
+
+
+def test_writeNowIsAvailable():
+    """
+    The installed Twisted has what writeNow reads: the direct path is on.
+    """
+    assert _twisted.WRITE_NOW
+
+
+def serverConnection():
+    """
+    A real TCP connection: the server side's transport and the client's
+    socket.
+    """
+    from twisted.internet import reactor
+
+    transports = []
+
+    class Keep(Protocol):
+        def connectionMade(self):
+            transports.append(self.transport)
+
+    port = reactor.listenTCP(0, Factory.forProtocol(Keep), interface="127.0.0.1")
+    client = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
+    waitUntil(lambda: transports, what="the server side of the connection")
+    return port, transports[0], client
+
+
+def receive(client, size):
+    data = b""
+    while len(data) < size:
+        chunk = client.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_writeNowSendsAtOnceWhenNothingIsQueued():
+    """
+    On an idle TCP connection writeNow sends straight away: nothing is
+    buffered and the socket is not registered for writing.
+    """
+    from twisted.internet import reactor
+
+    port, transport, client = serverConnection()
+    try:
+        _twisted.writeNow(transport, b"hello")
+        assert transport._tempDataLen == 0 and transport.dataBuffer == b""
+        assert transport not in reactor.getWriters()
+        assert receive(client, 5) == b"hello"
+    finally:
+        client.close()
+        transport.loseConnection()
+        port.stopListening()
+
+
+def test_writeNowQueuesBehindWhatIsQueued():
+    """
+    When something is queued already, writeNow goes through the transport's
+    write, behind it, in order.
+    """
+    from twisted.internet import reactor
+
+    port, transport, client = serverConnection()
+    try:
+        transport.write(b"first ")
+        assert transport._tempDataLen == 6 and transport in reactor.getWriters()
+        _twisted.writeNow(transport, b"second")
+        assert transport._tempDataLen == 12
+        sleep(0.2)
+        assert receive(client, 12) == b"first second"
+    finally:
+        client.close()
+        transport.loseConnection()
+        port.stopListening()
+
+
+def test_writeNowFallsBackToWriteOnOtherTransports():
+    """
+    A transport that is not a TCP connection (TLS, a test's StringTransport)
+    gets a plain write.
+    """
+    transport = StringTransport()
+    _twisted.writeNow(transport, b"data")
+    assert transport.value() == b"data"
 # loggingHasBegun: twisted.logger's globalLogBeginner._temporaryObserver
 
 

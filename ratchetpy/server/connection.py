@@ -14,6 +14,7 @@ from twisted.internet.interfaces import ITransport
 from zope.interface import implementer
 
 from ..interfaces import IConnection, IConnectionIO
+from . import batch
 from .addresses import hostOf
 from .flow import DEFAULT_SEND_LIMIT, FlowControl, SendLimit
 from .limits import ConnectionCounter
@@ -131,7 +132,8 @@ class IoConnection(FlowControl):
 
     def writeMessage(self, data: bytes) -> None:
         if self._unsent is None:
-            self.transport.write(data)
+            if not batch.hold(self, data):
+                self.transport.write(data)
         elif not self.shouldDrop(len(data)):
             self._writeBehind(data)
 
@@ -145,17 +147,21 @@ class IoConnection(FlowControl):
         if self._upgraded is not None:
             self._upgraded.close(code, reason)
         else:
-            self.transport.loseConnection()
+            self.loseConnection()
 
     def loseConnection(self) -> None:
+        # What it was sent during this read goes out before it closes.
+        batch.flush(self)
         self.transport.loseConnection()
 
     def abort(self) -> None:
         abort = getattr(self.transport, "abortConnection", None)
         if abort is not None:
+            # An aborted transport drops what it holds; so does the batch.
+            batch.discard(self)
             abort()
         else:
-            self.transport.loseConnection()
+            self.loseConnection()
 
     def pauseReading(self) -> None:
         self._readPauses += 1

@@ -35,8 +35,10 @@ from zope.interface import implementer
 
 from .._ratelimit import LogBudget
 from .._twisted import PullToPush as _PullToPush
+from .._twisted import writeNow
 from ..options import MAX_SEND_BUFFER, SLOW_CONSUMER_POLICIES, SLOW_CONSUMER_POLICY, option
 from ..websocket.codes import POLICY_VIOLATION
+from . import batch
 from .addresses import describeClient, describePeer
 
 if TYPE_CHECKING:
@@ -228,6 +230,7 @@ class FlowControl:
         if self._unsent == _DROPPING:
             self._sendLimit._stopDropping(self, "was closed")
         self._unsent = _LOST
+        batch.discard(self)
         producer, self._producer = self._producer, None
         if producer is not None:
             producer.stopProducing()
@@ -273,7 +276,19 @@ class FlowControl:
         limit while the transport's buffer is full.
         """
         if self._unsent is None:
-            self.transport.write(data)
+            if not batch.hold(self, data):
+                self.transport.write(data)
+        else:
+            self._writeBehind(data)
+
+    def _flush(self, chunks: list[Any]) -> None:
+        """
+        Write C{chunks[1:]}, what was held for this connection during a read
+        (L{ratchetpy.server.batch}), in one piece.
+        """
+        data = chunks[1] if len(chunks) == 2 else b"".join(chunks[1:])
+        if self._unsent is None:
+            writeNow(self.transport, data)
         else:
             self._writeBehind(data)
 

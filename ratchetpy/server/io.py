@@ -24,6 +24,7 @@ from ..interfaces import IMessageComponent
 from ..options import MAX_SEND_BUFFER, SHUTDOWN_TIMEOUT, SLOW_CONSUMER_POLICY, option
 from ..websocket.codes import GOING_AWAY
 from .addresses import describeAddress, hostOf
+from .batch import dispatching
 from .connection import IoConnection
 from .flow import SendLimit
 from .limits import ConnectionCounter
@@ -95,7 +96,9 @@ class IoProtocol(Protocol, HookDispatcher):
     def dataReceived(self, data: bytes) -> None:
         if not self._isOpen:
             self._headerReceived()
-        self.callHook("onMessage", data)
+        # What the read's messages send goes out once per connection, at the
+        # end of it.
+        dispatching(self.callHook, "onMessage", data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._connection._connectionLost()

@@ -12,6 +12,16 @@ against the send limit, never straight to the transport); its per-connection
 option copies and per-read debug lines are skipped; its timers run on
 ratchetpy's L{BucketTimer}.
 
+The lean path: on an open connection without compression, every complete
+plain data frame in a read (final, RSV clear, masked, text or binary, within
+the limits, valid UTF-8 for text) is unmasked, decoded and delivered here,
+with the engine's statistics and keepalive bookkeeping updated as its own
+parser would have; everything else (control frames, fragments, partial
+frames, anything malformed, compressed connections, the handshakes) is left
+to the engine's C{processData}, step by step, in the same order. Messages
+sent to such a connection are framed here too. C{tests/websocket/test_lean.py}
+checks that both paths put the same bytes on the wire.
+
 Tested with the Autobahn versions C{setup.cfg} allows;
 C{tests/websocket/test_autobahn.py} pins the shape of every internal used
 here, so that a new Autobahn that changes one fails there first.
@@ -21,14 +31,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from autobahn.twisted.util import create_transport_details
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.util import encode_truncate
-from autobahn.websocket.protocol import PreparedMessage, WebSocketProtocol
+from autobahn.wamp.types import TransportDetails
+from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
 from .._ratelimit import LogBudget, RateLimitedLogger
 from ..server.addresses import describeClient
+from ._frames import BINARY, MAX_PAYLOAD, TEXT, plainFrame, serverFrame, unmask
 from .timers import BucketTimer
 
 if TYPE_CHECKING:
@@ -38,16 +51,98 @@ if TYPE_CHECKING:
 #: Autobahn's state of a connection past its opening handshake and before
 #: its closing one.
 STATE_OPEN = WebSocketProtocol.STATE_OPEN
+STATE_CLOSED = WebSocketProtocol.STATE_CLOSED
+
+#: The engine's per-frame and per-message callbacks that the lean path does
+#: the work of: a protocol class that overrides any of them (to see frames
+#: as they arrive) is given every frame through the engine.
+FRAME_CALLBACKS = (
+    "onFrameBegin",
+    "onFrameData",
+    "onFrameEnd",
+    "onMessageBegin",
+    "onMessageFrameBegin",
+    "onMessageFrameData",
+    "onMessageFrameEnd",
+    "onMessageFrame",
+    "onMessageEnd",
+    "_onMessageBegin",
+    "_onMessageFrameBegin",
+    "_onMessageFrameData",
+    "_onMessageFrameEnd",
+    "_onMessageFrame",
+    "_onMessageEnd",
+    "_onMessage",
+)
 
 
-def prepare(data: str | bytes) -> PreparedMessage:
+#: What the engine keeps of the opening handshake (the request as read, the
+#: response as sent, what was offered) and its queue for the sync/chopsize
+#: send modes that ratchetpy never uses: nothing reads them once the
+#: connection is open, so they are emptied then (about 1.8 KB per idle
+#: connection). The request stays available as C{conn.httpRequest}.
+HANDSHAKE_ATTRS = (
+    "http_request_data",
+    "http_response_data",
+    "http_headers",
+    "http_status_line",
+    "http_request_params",
+    "http_request_uri",
+    "http_request_path",
+    "http_request_host",
+    "_wskey",
+    "websocket_origin",
+    "websocket_protocols",
+    "websocket_extensions",
+    "send_queue",
+)
+
+
+def prepare(data: str | bytes) -> bytes:
     """
     C{data} framed once as an unmasked server message (text for C{str},
     binary for C{bytes}), for sending to many connections.
     """
     if isinstance(data, str):
-        return PreparedMessage(data.encode("utf-8"), False, False, False)
-    return PreparedMessage(bytes(data), True, False, False)
+        return serverFrame(TEXT, data.encode("utf-8"))
+    return serverFrame(BINARY, bytes(data))
+
+
+def leanOptions(base: type, options: dict[str, Any]) -> dict[str, Any]:
+    """
+    The class attributes that turn the lean path on for a protocol class
+    C{base} configured with C{options} (the factory's protocol options), or
+    off where those options ask for what only the engine does: logging
+    frames or octets, timing them, leaving frames masked, accepting
+    unmasked ones, skipping UTF-8 validation, fragmenting or masking what is
+    sent.
+    """
+    get = options.get
+    engine = WebSocketServerProtocol
+    reads = (
+        getattr(base, "leanPath", False)
+        and not get("logFrames")
+        and not get("logOctets")
+        and not get("trackTimings")
+        and get("applyMask")
+        and get("requireMaskedClientFrames")
+        and get("utf8validateIncoming")
+        and all(getattr(base, name) is getattr(engine, name) for name in FRAME_CALLBACKS)
+    )
+    limits = [size for size in (get("maxFramePayloadSize"), get("maxMessagePayloadSize")) if size and size > 0]
+    sendLimit = get("maxMessagePayloadSize") or 0
+    return {
+        "_lean": bool(reads),
+        "_leanLimit": min(limits) if limits else MAX_PAYLOAD,
+        "_leanSend": bool(
+            getattr(base, "leanPath", False)
+            and not get("logFrames")
+            and not get("trackTimings")
+            and not get("autoFragmentSize")
+            and not get("maskServerFrames")
+        ),
+        "_leanSendLimit": sendLimit if sendLimit > 0 else MAX_PAYLOAD,
+    }
 
 
 class EngineProtocol(WebSocketServerProtocol):
@@ -62,6 +157,22 @@ class EngineProtocol(WebSocketServerProtocol):
     log = RateLimitedLogger(WebSocketServerProtocol.log, LogBudget(WebSocketServerProtocol.log))
 
     _io: IConnectionIO
+
+    #: Whether complete plain data frames, and the messages sent, may take
+    #: the lean path (see the module docstring); C{False} sends every frame
+    #: through the engine's own parser and framer, as the differential tests
+    #: do to compare the two.
+    leanPath = True
+
+    # Set by configuredProtocol (leanOptions) from the factory's options; an
+    # unconfigured protocol uses the engine for everything.
+    _lean = False
+    _leanLimit = 0
+    _leanSend = False
+    _leanSendLimit = 0
+
+    # An option (CONFIG_ATTRS) that the configured class holds.
+    tcpNoDelay: bool
 
     def start(self, transport: Any, head: bytes) -> None:
         """
@@ -78,6 +189,41 @@ class EngineProtocol(WebSocketServerProtocol):
             self.peer = describeClient(io)
         self.dataReceived(head)
 
+    def connectionMade(self) -> None:
+        # What Autobahn's Twisted adapter does, without the arguments of its
+        # debug line (the qualified name of the method, coloured), which
+        # cost more than the rest.
+        transport: Any = self.transport
+        details = self._transport_details = create_transport_details(transport, self.is_server)
+        details.channel_framing = TransportDetails.CHANNEL_FRAMING_WEBSOCKET
+        self.peer = details.peer
+        try:
+            transport.setTcpNoDelay(self.tcpNoDelay)
+        except Exception:
+            # Not a TCP socket (a UNIX one, a test's transport).
+            pass
+        self._connectionMade()
+
+    def _connectionMade(self) -> None:
+        # Autobahn's server side, without its debug line's arguments.
+        WebSocketProtocol._connectionMade(self)
+        self.factory.countConnections += 1
+
+    def _connectionLost(self, reason: Any) -> None:
+        # Autobahn's server side, without its debug line's arguments.
+        WebSocketProtocol._connectionLost(self, reason)
+        self.factory.countConnections -= 1
+
+    def _onOpen(self) -> None:
+        # The handshake is over: what the engine kept of it is garbage now.
+        # (Emptied rather than deleted: a read of one finds nothing rather
+        # than an AttributeError; the send queue cannot be appended to.)
+        instance = self.__dict__
+        for name in HANDSHAKE_ATTRS:
+            instance[name] = None
+        instance["send_queue"] = ()
+        super()._onOpen()
+
     def lose(self) -> None:
         """
         The connection is gone.
@@ -87,7 +233,96 @@ class EngineProtocol(WebSocketServerProtocol):
     def dataReceived(self, data: bytes) -> None:
         # Autobahn's Twisted adapter builds the arguments of a debug line for
         # every read before it gets to _dataReceived; skip that.
-        self._dataReceived(data)
+        if not self._lean or self.state != STATE_OPEN:
+            self._dataReceived(data)
+            return
+        # What _dataReceived does before consumeData, then consumeData's
+        # loop for an open connection, with the lean step in it.
+        self.trafficStats.incomingOctetsWireLevel += len(data)
+        buffered = self.data
+        if buffered:
+            # Held here until an engine step or the end of _consume: a hook
+            # that raised through it could not have the frames in it
+            # processed twice.
+            self.data = b""
+            data = buffered + data
+        self._consume(data)
+
+    def _consume(self, buf: bytes) -> None:
+        """
+        Process C{buf} (the engine's buffer and the bytes just read) as the
+        engine's C{consumeData} does: frame after frame while it has any
+        left and the connection is not closed; a complete plain data frame
+        (L{plainFrame}) at a frame boundary of an open connection is handled
+        here, any other step by the engine's C{processData}.
+        """
+        pos = 0
+        end = len(buf)
+        limit = self._leanLimit
+        while True:
+            if (
+                end - pos >= 6
+                and self.state == STATE_OPEN
+                and self.current_frame is None
+                and not self.inside_message
+                and self._perMessageCompress is None
+                and self._listeners is None
+                and not self.failedByMe
+                and not self.trackedTimings
+            ):
+                frame = plainFrame(buf, pos, end, limit)
+                if frame is not None:
+                    first, mask, stop = frame
+                    payload = unmask(buf[mask : mask + 4], buf[mask + 4 : stop])
+                    message: str | bytes | None = payload
+                    if first == TEXT:
+                        try:
+                            message = payload.decode("utf-8")
+                        except UnicodeDecodeError:
+                            # The engine fails the connection (1007).
+                            message = None
+                    if message is not None:
+                        pos = stop
+                        self._leanReceived(len(payload))
+                        self.deliver(message)
+                        if pos < end and self.state != STATE_CLOSED:
+                            continue
+                        break
+            self.data = buf[pos:] if pos else buf
+            more = self.processData()
+            buf = self.data
+            pos = 0
+            end = len(buf)
+            if not more or self.state == STATE_CLOSED:
+                break
+        self.data = buf[pos:] if pos else buf
+
+    def _leanReceived(self, size: int) -> None:
+        """
+        Account for one plain data frame of C{size} payload bytes, as the
+        engine's C{onFrameData} and C{onFrameEnd} do for a final frame of an
+        open connection: the statistics, and the data frame standing in for
+        the pong of a pending keepalive ping.
+        """
+        stats = self.trafficStats
+        stats.incomingOctetsWebSocketLevel += size
+        stats.incomingOctetsAppLevel += size
+        stats.incomingWebSocketFrames += 1
+        stats.incomingWebSocketMessages += 1
+        if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+            self._cancelAutoPingTimeoutCall()
+
+    def deliver(self, message: str | bytes) -> None:
+        """
+        A message arrived: C{str} for text (valid UTF-8, decoded), C{bytes}
+        for binary. By default handed to the engine's C{onMessage} as the
+        engine would; a subclass that overrides this takes messages from
+        both paths here.
+        """
+        if isinstance(message, str):
+            self.onMessage(message.encode("utf-8"), False)
+        else:
+            self.onMessage(message, True)
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Every frame at once, through the accounted write. (sync and chopsize
@@ -134,14 +369,30 @@ class EngineProtocol(WebSocketServerProtocol):
         if self.state != STATE_OPEN:
             return
         if isinstance(data, str):
-            payload, isBinary = data.encode("utf-8"), False
+            payload, first = data.encode("utf-8"), TEXT
         else:
-            payload, isBinary = (data if type(data) is bytes else bytes(data)), True
+            payload, first = (data if type(data) is bytes else bytes(data)), BINARY
+        size = len(payload)
         # Dropped before framing: with permessage-deflate, a message dropped
         # after compression would break the peer's decompressor.
-        if self._io.shouldDrop(len(payload)):
+        if self._io.shouldDrop(size):
             return
-        self.sendMessage(payload, isBinary)
+        if (
+            self._leanSend
+            and self._perMessageCompress is None
+            and size <= self._leanSendLimit
+            and not self.trackedTimings
+        ):
+            # What sendMessage and sendFrame do for one unfragmented,
+            # uncompressed, unmasked frame.
+            stats = self.trafficStats
+            stats.outgoingWebSocketMessages += 1
+            stats.outgoingOctetsAppLevel += size
+            stats.outgoingOctetsWebSocketLevel += size
+            stats.outgoingWebSocketFrames += 1
+            self._io.write(serverFrame(first, payload))
+            return
+        self.sendMessage(payload, first == BINARY)
 
     def sendShared(self, message: SharedMessage) -> None:
         """
@@ -161,7 +412,7 @@ class EngineProtocol(WebSocketServerProtocol):
         # What sendPreparedMessage does for a connection without compression,
         # without its two calls per delivery (a tenth of a broadcast's time);
         # the frame is a whole message to the slow-consumer policy.
-        self._io.writeMessage(prepared.payloadHybi)
+        self._io.writeMessage(prepared)
 
     def closeWith(self, code: int, reason: str) -> None:
         """
@@ -192,6 +443,7 @@ def configuredProtocol(base: type, factory: WebSocketServerFactory) -> type:
     # Autobahn's connectionMade copies each name in CONFIG_ATTRS that the
     # instance lacks, and formats them all for a debug line.
     options["CONFIG_ATTRS"] = ()
+    options.update(leanOptions(base, {name: getattr(factory, name) for name in base.CONFIG_ATTRS}))  # type: ignore[attr-defined]
     return type(base.__name__, (base,), options)
 
 
@@ -247,4 +499,4 @@ class EngineFactory(WebSocketServerFactory):
         return protocol
 
 
-__all__ = ["STATE_OPEN", "EngineProtocol", "EngineFactory", "configuredProtocol", "prepare"]
+__all__ = ["STATE_OPEN", "EngineProtocol", "EngineFactory", "configuredProtocol", "leanOptions", "prepare"]

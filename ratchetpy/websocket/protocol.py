@@ -4,7 +4,8 @@ The bridge from Autobahn's WebSocket protocol engine to a ratchetpy component.
 
 Autobahn does the handshake, framing, masking, UTF-8 validation, compression,
 pings and the closing handshake; this class only maps its callbacks onto the
-component's hooks. How the engine is driven is in L{ratchetpy.websocket._autobahn}.
+component's hooks (and takes the messages of the lean path, which does the
+engine's work for plain data frames, in L{deliver}). How the engine is driven is in L{ratchetpy.websocket._autobahn}.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ class WsProtocol(EngineProtocol, HookDispatcher):
         self.callHook("onOpen")
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        # A message that came through the engine's own parser.
         self.callHook("onMessage", payload if isBinary else payload.decode("utf-8"))
+
+    def deliver(self, message: str | bytes) -> None:
+        # A message from the lean path, decoded already.
+        self.callHook("onMessage", message)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self._connection is not None and not self._closeDelivered:

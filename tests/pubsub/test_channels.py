@@ -89,13 +89,13 @@ def countPrepared(monkeypatch):
     list of their arguments.
     """
     prepared: list[tuple[Any, ...]] = []
+    frame = engine.prepare
 
-    class CountingPreparedMessage(engine.PreparedMessage):
-        def __init__(self, *args):
-            prepared.append(args)
-            super().__init__(*args)
+    def countingPrepare(data):
+        prepared.append((data,))
+        return frame(data)
 
-    monkeypatch.setattr(engine, "PreparedMessage", CountingPreparedMessage)
+    monkeypatch.setattr(engine, "prepare", countingPrepare)
     return prepared
 
 

@@ -6,7 +6,9 @@ here, by name, before it fails anywhere else.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 
 import autobahn
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -131,3 +133,169 @@ def test_theFactoryTakesAReactorKeyword():
     assert 'kwargs.pop("reactor", None)' in source
     factory = _autobahn.EngineFactory()
     assert factory.reactor is not None
+
+
+def test_theLeanPathsViewOfTheEngine():
+    """
+    What the lean path relies on (the read loop it stands in for one step
+    of, the state it checks, the bookkeeping it repeats), as the installed
+    engine has it.
+    """
+    engine = __import__("autobahn.websocket.protocol", fromlist=["x"])
+    consume = inspect.getsource(WebSocketProtocol.consumeData)
+    # consumeData runs processData until it says stop or the connection closed.
+    assert "while self.processData() and self.state != WebSocketProtocol.STATE_CLOSED:" in consume
+    received = inspect.getsource(WebSocketProtocol._dataReceived)
+    assert "self.trafficStats.incomingOctetsWireLevel += len(data)" in received
+    assert "self.data += data" in received and "self.consumeData()" in received
+    assert list(inspect.signature(WebSocketProtocol.processData).parameters) == ["self"]
+    # The checks processData makes at a frame's start, the plain frame passing all of them.
+    process = inspect.getsource(WebSocketProtocol.processData)
+    for check in (
+        "if self.current_frame is None:",
+        "if frame_rsv != 0:",
+        "and self.requireMaskedClientFrames",
+        "if frame_opcode not in [0, 1, 2]:",
+        "if not self.inside_message and frame_opcode == 0:",
+        "if frame_payload_len < 126:",
+        "if frame_payload_len > 0x7FFFFFFFFFFFFFFF:",
+        "if frame_payload_len < 65536:",
+        "self.onFrameBegin()",
+    ):
+        assert check in process, check
+    # What a final data frame of an open connection costs in statistics and keepalive.
+    frameData = inspect.getsource(WebSocketProtocol.onFrameData)
+    assert "self.trafficStats.incomingOctetsWebSocketLevel += compressedLen" in frameData
+    assert "self.trafficStats.incomingOctetsAppLevel += uncompressedLen" in frameData
+    frameEnd = inspect.getsource(WebSocketProtocol.onFrameEnd)
+    assert "self.trafficStats.incomingWebSocketFrames += 1" in frameEnd
+    assert "self.trafficStats.incomingWebSocketMessages += 1" in frameEnd
+    assert "if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:" in frameEnd
+    assert "self._cancelAutoPingTimeoutCall()" in frameEnd
+    frameBegin = inspect.getsource(WebSocketProtocol.onMessageFrameBegin)
+    assert "0 < self.maxMessagePayloadSize < self.message_data_total_length" in frameBegin
+    assert "0 < self.maxFramePayloadSize < length" in frameBegin
+    # A message goes to onMessage, and to 'message' observers (the lean path requires none).
+    messageEnd = inspect.getsource(WebSocketProtocol.onMessageEnd)
+    assert "self._onMessage(payload, self.message_is_binary)" in messageEnd
+    assert 'self.fire("message"' in messageEnd
+    assert "if self._listeners is None:" in inspect.getsource(engine.ObservableMixin.fire)
+    for name in _autobahn.FRAME_CALLBACKS:
+        assert callable(getattr(WebSocketServerProtocol, name)), name
+    # What sendMessage and sendFrame count for one unfragmented frame.
+    send = inspect.getsource(WebSocketProtocol.sendMessage)
+    assert "self.trafficStats.outgoingWebSocketMessages += 1" in send
+    assert "self.trafficStats.outgoingOctetsAppLevel += payload_len" in send
+    assert "self.trafficStats.outgoingOctetsWebSocketLevel += payload_len" in send
+    assert "if 0 < self.maxMessagePayloadSize < payload_len:" in send
+    assert "self.trafficStats.outgoingWebSocketFrames += 1" in inspect.getsource(WebSocketProtocol.sendFrame)
+    # The options the lean path reads.
+    for name in (
+        "logFrames",
+        "logOctets",
+        "trackTimings",
+        "applyMask",
+        "requireMaskedClientFrames",
+        "utf8validateIncoming",
+        "autoFragmentSize",
+        "maskServerFrames",
+        "maxFramePayloadSize",
+        "maxMessagePayloadSize",
+        "autoPingRestartOnAnyTraffic",
+    ):
+        assert name in WebSocketServerProtocol.CONFIG_ATTRS, name
+    # The per-connection state it checks, made in _connectionMade and when
+    # the handshake succeeds.
+    made = inspect.getsource(WebSocketProtocol._connectionMade)
+    for name in ("self.failedByMe = False", "self.trackedTimings = None", "self.autoPingTimeoutCall = None"):
+        assert name in made, name
+    opened = inspect.getsource(engine.WebSocketServerProtocol.succeedHandshake)
+    assert "self.inside_message = False" in opened and "self.current_frame = None" in opened
+
+
+def test_theHandshakeAttributesAreNotReadOnceOpen():
+    """
+    The engine's copies of the opening handshake, which ratchetpy empties
+    once the connection is open (HANDSHAKE_ATTRS), are used only by the
+    handshake itself and by the send modes ratchetpy never uses.
+    """
+    engine = __import__("autobahn.websocket.protocol", fromlist=["x"])
+    allowed = {
+        "processHandshake",
+        "succeedHandshake",
+        "failHandshake",
+        "_connectionMade",
+        "_send",
+        "_trigger",
+        "sendData",
+    }
+    for cls in (engine.WebSocketProtocol, engine.WebSocketServerProtocol, WebSocketServerProtocol):
+        for name, member in vars(cls).items():
+            if name in allowed or not inspect.isfunction(member):
+                continue
+            source = inspect.getsource(member)
+            for attribute in _autobahn.HANDSHAKE_ATTRS:
+                assert f"self.{attribute}" not in source, (cls.__name__, name, attribute)
+    source = inspect.getsource(engine.WebSocketServerProtocol.succeedHandshake)
+    assert source.index("self.http_response_data = response") < source.index("self._onOpen()")
+    assert "self.onOpen()" in inspect.getsource(WebSocketServerProtocol._onOpen)
+
+
+def test_anOpenConnectionHoldsNoHandshakeCopies():
+    """
+    Once open, the engine of a connection holds nothing of the handshake:
+    every one of its copies is None, the send queue an empty tuple.
+    """
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+
+    from ratchetpy import HttpServer, IoServer, WsServer
+    from tests.helpers import Recorder
+
+    ws = WsServer(Recorder(), keepAlive=0)
+    protocol = IoServer(HttpServer(ws), reactor=Clock()).buildProtocol(None)
+    protocol.makeConnection(StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.9", 4000)))
+    protocol.dataReceived(
+        b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    [engine] = ws._protocols.values()
+    assert engine.state == _autobahn.STATE_OPEN
+    held = {name: getattr(engine, name) for name in _autobahn.HANDSHAKE_ATTRS}
+    assert held == {**dict.fromkeys(_autobahn.HANDSHAKE_ATTRS), "send_queue": ()}
+
+
+def test_connectionSetUpAndTearDownAsTheEngineDoes():
+    """
+    EngineProtocol's connectionMade, _connectionMade and _connectionLost
+    repeat Autobahn's (its Twisted adapter's and its server protocol's)
+    statement for statement, less their debug lines.
+    """
+    engine = __import__("autobahn.websocket.protocol", fromlist=["x"])
+
+    def statements(function):
+        body = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0].body
+        kept = []
+        for node in body:
+            code = ast.unparse(node)
+            if isinstance(node, ast.Expr) and (isinstance(node.value, ast.Constant) or code.startswith("self.log.")):
+                continue
+            kept.append(code)
+        return kept
+
+    assert statements(WebSocketServerProtocol.connectionMade) == [
+        "self._transport_details = create_transport_details(self.transport, self.is_server)",
+        "self._transport_details.channel_framing = TransportDetails.CHANNEL_FRAMING_WEBSOCKET",
+        "self.peer = self._transport_details.peer",
+        "try:\n    self.transport.setTcpNoDelay(self.tcpNoDelay)\nexcept:\n    pass",
+        "self._connectionMade()",
+    ]
+    assert statements(engine.WebSocketServerProtocol._connectionMade) == [
+        "WebSocketProtocol._connectionMade(self)",
+        "self.factory.countConnections += 1",
+    ]
+    assert statements(engine.WebSocketServerProtocol._connectionLost) == [
+        "WebSocketProtocol._connectionLost(self, reason)",
+        "self.factory.countConnections -= 1",
+    ]

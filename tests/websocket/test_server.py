@@ -22,6 +22,10 @@ from zope.interface.verify import verifyObject
 from examples.chat import Chat
 from ratchetpy import HttpServer, IConnection, IHttpServerComponent, IoServer, MessageComponent, WsServer
 from tests.helpers import Recorder, closeCodeAfter, frame, inThread, openWebSocket, serveWebSocket, sleep, waitUntil
+from tests.paths import clientOffers, pytest_generate_tests  # noqa: F401  (both engine paths)
+
+#: About compression itself: run only with clients offering it (tests/paths.py).
+DEFLATE_ONLY = {"test_compressionNegotiated", "test_compressedBombIsRefused", "test_autobahnClient"}
 
 # In memory
 
