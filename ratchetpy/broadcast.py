@@ -80,7 +80,7 @@ class ConnectionGroup:
             # One connection (a generator of connections has a send method too).
             excluded = (exclude,)
         else:
-            excluded = set(exclude)  # type: ignore[arg-type]
+            excluded = set(exclude)
         shared = SharedMessage(msg)
         # A copy: a send may end up changing the group (a decorator's send,
         # or a component reacting to a close).

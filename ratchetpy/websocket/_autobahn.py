@@ -181,7 +181,7 @@ class EngineProtocol(WebSocketServerProtocol):
         before it is fed: its per-connection state is made in
         C{connectionMade}.
         """
-        self.makeConnection(transport)
+        self.makeConnection(transport)  # type: ignore[no-untyped-call]  # Autobahn's, unannotated
         io = self._io
         if io.remoteAddress != io.peerAddress:
             # Autobahn's own log lines name the client a proxy said, as
@@ -352,14 +352,14 @@ class EngineProtocol(WebSocketServerProtocol):
         """
         Whether messages sent now can still reach the peer.
         """
-        return self.state == STATE_OPEN  # type: ignore[no-any-return]
+        return self.state == STATE_OPEN
 
     @property
     def subProtocol(self) -> str | None:
         """
         The subprotocol agreed in the handshake, or C{None}.
         """
-        return self.websocket_protocol_in_use  # type: ignore[no-any-return]
+        return self.websocket_protocol_in_use
 
     def sendPayload(self, data: str | bytes) -> None:
         """
@@ -392,7 +392,7 @@ class EngineProtocol(WebSocketServerProtocol):
             stats.outgoingWebSocketFrames += 1
             self._io.write(serverFrame(first, payload))
             return
-        self.sendMessage(payload, first == BINARY)
+        self.sendMessage(payload, first == BINARY)  # type: ignore[no-untyped-call]  # Autobahn's, unannotated
 
     def sendShared(self, message: SharedMessage) -> None:
         """
@@ -466,11 +466,11 @@ class EngineFactory(WebSocketServerFactory):
     WebSocket layer shares, with its timers on a L{BucketTimer}.
     """
 
-    protocol: type = EngineProtocol
+    protocol = EngineProtocol
     _configured: type | None = None
 
     def __init__(self, reactor: Any = None) -> None:
-        super().__init__(reactor=reactor if reactor is not None else _ReactorOfTheConnections())
+        super().__init__(reactor=reactor if reactor is not None else _ReactorOfTheConnections())  # type: ignore[no-untyped-call]
         # Autobahn schedules every handshake, keepalive and closing timeout
         # through this attribute.
         self._batched_timer = BucketTimer(reactor)
@@ -480,10 +480,11 @@ class EngineFactory(WebSocketServerFactory):
         """
         The timer of every connection's timeouts.
         """
-        return self._batched_timer
+        timer: BucketTimer = self._batched_timer
+        return timer
 
     def setProtocolOptions(self, *args: Any, **kwargs: Any) -> None:
-        super().setProtocolOptions(*args, **kwargs)
+        super().setProtocolOptions(*args, **kwargs)  # type: ignore[no-untyped-call]  # Autobahn's, unannotated
         self._configured = None
 
     def buildProtocol(self, addr: Any) -> Any:

@@ -41,11 +41,11 @@ class WsConnection:
 
     @property
     def state(self) -> SimpleNamespace:
-        return self._inner.state  # type: ignore[no-any-return]
+        return self._inner.state
 
     @property
     def peerAddress(self) -> str:
-        return self._inner.peerAddress  # type: ignore[no-any-return]
+        return self._inner.peerAddress
 
     @property
     def user(self) -> Any:
@@ -57,7 +57,7 @@ class WsConnection:
 
     @property
     def httpRequest(self) -> IHttpRequest | None:
-        return self._inner.httpRequest  # type: ignore[no-any-return]
+        return self._inner.httpRequest
 
     @property
     def transport(self) -> Any:
@@ -82,7 +82,7 @@ class WsConnection:
         """
         Whether the peer is keeping up with what is sent to it.
         """
-        return self._protocol.isOpen and self.io.isWritable  # type: ignore[no-any-return]
+        return self._protocol.isOpen and self.io.isWritable
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         self.io.registerProducer(producer, streaming)

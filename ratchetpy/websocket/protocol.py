@@ -18,7 +18,7 @@ from ._autobahn import EngineProtocol
 from .connection import WsConnection
 
 
-class WsProtocol(EngineProtocol, HookDispatcher):
+class WsProtocol(EngineProtocol, HookDispatcher):  # type: ignore[misc]  # Autobahn's bases disagree on peer
     """
     One WebSocket connection's engine, driving the component.
 
