@@ -347,6 +347,34 @@ class EngineProtocol(WebSocketServerProtocol):
         # through it is stopped when the connection is lost.
         pass
 
+    #: The limit of a compressed connection's messages after decompression
+    #: (L{limitInflatedMessagesExactly}); 0 on others.
+    _exactLimit = 0
+
+    def limitInflatedMessagesExactly(self) -> None:
+        """
+        Once open with permessage-deflate: Autobahn may cut an inflated
+        message at its limit rather than refuse it (when the last bytes of
+        the stream inflate past it), and deliver it cut. With one byte more
+        of room, whatever reaches L{refusedAsTooBig} over the real limit was
+        too big, and is refused there: the limit is exact.
+        """
+        if self._perMessageCompress is not None and self.maxMessagePayloadSize > 0:
+            self._exactLimit = self.maxMessagePayloadSize
+            self.maxMessagePayloadSize += 1
+
+    def refusedAsTooBig(self, payload: bytes) -> bool:
+        """
+        Whether C{payload}, a message the engine delivers, is over the exact
+        limit; then the connection is failed with 1009, as Autobahn fails it.
+        """
+        limit = self._exactLimit
+        if not limit or len(payload) <= limit:
+            return False
+        why = f"received WebSocket message exceeds payload limit of {limit} octets after decompression"
+        self._max_message_size_exceeded(len(payload), limit, why)
+        return True
+
     @property
     def isOpen(self) -> bool:
         """

@@ -34,12 +34,15 @@ class WsProtocol(EngineProtocol, HookDispatcher):  # type: ignore[misc]  # Autob
         return self.factory.selectSubProtocol(request.protocols)  # type: ignore[no-any-return]
 
     def onOpen(self) -> None:
+        self.limitInflatedMessagesExactly()
         self._connection = WsConnection(self._ioConnection, self)
         self._io.upgradeTo(self._connection)
         self.callHook("onOpen")
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         # A message that came through the engine's own parser.
+        if self.refusedAsTooBig(payload):
+            return
         self.callHook("onMessage", payload if isBinary else payload.decode("utf-8"))
 
     def deliver(self, message: str | bytes) -> None:

@@ -299,3 +299,16 @@ def test_connectionSetUpAndTearDownAsTheEngineDoes():
         "WebSocketProtocol._connectionLost(self, reason)",
         "self.factory.countConnections -= 1",
     ]
+
+
+def test_maxMessageSizeExceeded():
+    """
+    EngineProtocol.refusedAsTooBig fails the connection through Autobahn's _max_message_size_exceeded(size, limit,
+    reason), which closes with 1009; maxMessagePayloadSize is the attribute Autobahn checks while reading.
+    """
+    from autobahn.websocket.protocol import WebSocketProtocol
+
+    parameters = list(inspect.signature(WebSocketProtocol._max_message_size_exceeded).parameters)
+    assert parameters == ["self", "msg_size", "max_msg_size", "reason"]
+    assert "CLOSE_STATUS_CODE_MESSAGE_TOO_BIG" in inspect.getsource(WebSocketProtocol._max_message_size_exceeded)
+    assert "self.maxMessagePayloadSize" in inspect.getsource(WebSocketProtocol.onFrameData)

@@ -531,3 +531,29 @@ def test_strictRefusalIsOneLine(listen, logged):
     lines = [line for line in logged() if "subprotocol" in line or "handshake" in line]
     assert len(lines) == 1, lines
     assert "other.v2" in lines[0] and "400" in lines[0]
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_maxMessageSizeIsExactAfterDecompression(listen, compression):
+    """
+    A message of exactly maxMessageSize is delivered; one byte more gets 1009, compressed (however well it
+    compresses: Autobahn alone would deliver it cut to the limit) or not.
+    """
+    from websockets.sync.client import connect
+
+    limit = 65536
+    server = listen(HttpServer(WsServer(Recorder(echo=True), maxMessageSize=limit)))
+    url = f"ws://127.0.0.1:{server.portNumber}/"
+
+    def send(text: str) -> int | str:
+        with connect(url, compression=compression, max_size=None, proxy=None) as ws:
+            ws.send(text)
+            try:
+                return len(ws.recv(timeout=10))
+            except ConnectionClosed as closed:
+                return f"closed {closed.rcvd.code if closed.rcvd else None}"
+
+    varied = "".join(chr(97 + (i * 7919) % 26) for i in range(limit + 1))
+    results = inThread(lambda: [send("a" * limit), send("a" * (limit + 1)), send("a" * (limit + 14)),
+                                send(varied[:limit]), send(varied)])
+    assert results == [limit, "closed 1009", "closed 1009", limit, "closed 1009"]
