@@ -7,7 +7,7 @@ Many idle WebSocket connections to one server process: how many, how fast, how m
     python bench/idle.py --conns 10000 --server ratchetpy
 
 Starts the server (ratchetpy through its twistd plugin with examples.echo:Echo, and/or bare
-Autobahn from ../shared/bench/servers/autobahn_server.py), pinned to --server-cpu, with its
+Autobahn from bench/servers/autobahn_server.py), pinned to --server-cpu, with its
 open-file limit raised; records its RSS (VmRSS); opens --conns real WebSocket connections
 from --procs client processes pinned to --client-cpu, each connection bound to one of
 --sources loopback source addresses (127.0.0.2, 127.0.0.3, ...) so that the client side does
@@ -46,8 +46,8 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# ../shared/bench beside the repository, or $RATCHETPY_SHARED/bench (a worktree elsewhere).
-SHARED_BENCH = Path(os.environ.get("RATCHETPY_SHARED") or REPO.parent / "shared") / "bench"
+# The peer servers in bench/servers (copied from the team's ../shared/bench), or $RATCHETPY_SHARED/bench.
+SHARED_BENCH = Path(os.environ["RATCHETPY_SHARED"]) / "bench" if os.environ.get("RATCHETPY_SHARED") else REPO / "bench"
 AUTOBAHN_SERVER = SHARED_BENCH / "servers" / "autobahn_server.py"
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # Linux's IP_BIND_ADDRESS_NO_PORT: bind() only the source address and let connect() pick the
@@ -645,8 +645,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     names = list(SERVERS) if args.server == "both" else [args.server]
     if "autobahn" in names and not AUTOBAHN_SERVER.exists():
-        sys.exit(f"bench/idle.py: {AUTOBAHN_SERVER} not found: the team's ../shared/bench must sit beside "
-                 "the repository (or use --server ratchetpy)")
+        sys.exit(f"bench/idle.py: {AUTOBAHN_SERVER} not found: bench/servers is incomplete "
+                 "(or RATCHETPY_SHARED points elsewhere; or use --server ratchetpy)")
     results = []
     for name in names:
         results.append(runOne(name, args, sourceAddresses, out))

@@ -3,16 +3,16 @@
 Where a ratchetpy server's time goes under the echo and broadcast loads, by library.
 
     pip install . py-spy                            # the INSTALLED ratchetpy is profiled
-    (cd ../shared/bench/load && npm ci)             # the shared load generator (Node.js ws), once
+    (cd bench/load && npm ci)                        # the load generator (Node.js ws), once
     python bench/profile.py                         # ratchetpy and bare Autobahn, echo and broadcast
     python bench/profile.py --server ratchetpy --paths echo --seconds 30
 
 For each server and path, starts the server fresh (pinned to --server-cpu), drives it with
-../shared/bench/load/loadgen.js (pinned to --client-cpu) and samples it with py-spy once the
+bench/load/loadgen.js (pinned to --client-cpu) and samples it with py-spy once the
 load generator's connections are open: echo is 100 connections x 32-byte messages, closed loop,
 against examples.echo:Echo; broadcast is examples.chat:Chat relaying --messages 64-byte messages,
 all sent at once, to 1,000 receivers. Servers: ratchetpy (twistd plugin), bare Autobahn
-(../shared/bench/servers/autobahn_server.py, framing per connection) and, for broadcast,
+(bench/servers/autobahn_server.py, framing per connection) and, for broadcast,
 Autobahn with prepareMessage (frame once).
 
 Every sample's innermost Python frame is charged to one part: Twisted, Autobahn (+ txaio),

@@ -3,7 +3,7 @@
 Benchmark ratchetpy side by side with bare Autobahn.
 
     pip install .                                  # the ratchetpy under test is the INSTALLED one
-    (cd ../shared/bench/load && npm ci)            # the shared load generator (Node.js ws), once
+    (cd bench/load && npm ci)                       # the load generator (Node.js ws), once
     python bench/run.py                            # full run: 3 reps of every scenario
     python bench/run.py --quick                    # smoke run: 1 rep, short durations, small sizes
     REPS=5 python bench/run.py                     # or --reps 5
@@ -17,7 +17,7 @@ Not part of the test suite.
 Servers, each started fresh for every scenario and repetition:
   ratchetpy           twistd -n ratchetpy --component examples.echo:Echo (echo scenarios)
                       or examples.chat:Chat (broadcast), --max-connections-per-ip 0
-  autobahn            ../shared/bench/servers/autobahn_server.py (framing per connection)
+  autobahn            bench/servers/autobahn_server.py (framing per connection)
   autobahn-prepared   the same with --prepared (prepareMessage: frame once), broadcast only
   twisted-floor       bench/twisted_floor.py: a toy Twisted server (Python framing, no validation,
                       no limits), the floor of what the reactor costs per message
@@ -25,11 +25,11 @@ Servers, each started fresh for every scenario and repetition:
   ratchetpy-baseline  with --baseline DIR only: as ratchetpy, but ratchetpy and examples imported
                       from DIR (env -C DIR PYTHONPATH=DIR twistd ...), another checkout
 
-Scenarios (../shared/bench/load/loadgen.js): echo (100 conns x 32 B, closed loop), pipelined
+Scenarios (bench/load/loadgen.js): echo (100 conns x 32 B, closed loop), pipelined
 echo (16 in flight per conn), 4 KiB echo, broadcast to 1,000 receivers, handshakes/s and RSS
 per idle connection at 10,000 connections, slow reader (server RSS growth).
 
-The runs themselves are done by ../shared/bench/run_baselines.sh (server pinned to core
+The runs themselves are done by bench/run_baselines.sh (server pinned to core
 SERVER_CPU, generator to CLIENT_CPU, waits for a quiet machine); this script calls it once
 per repetition (so servers alternate within each repetition) and prints medians and ratios
 vs bare Autobahn. Raw JSON lines and logs go to --out (default
@@ -49,8 +49,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# ../shared/bench from the repository root, or $RATCHETPY_SHARED/bench (a worktree elsewhere).
-SHARED_BENCH = Path(os.environ.get("RATCHETPY_SHARED") or REPO.parent / "shared") / "bench"
+# The load generator, peer servers and runner in bench/ (copied from the team's ../shared/bench), or
+# $RATCHETPY_SHARED/bench.
+SHARED_BENCH = Path(os.environ["RATCHETPY_SHARED"]) / "bench" if os.environ.get("RATCHETPY_SHARED") else REPO / "bench"
 RUN_BASELINES = SHARED_BENCH / "run_baselines.sh"
 LOADGEN_DIR = SHARED_BENCH / "load"
 
@@ -66,7 +67,7 @@ BASELINE = "ratchetpy-baseline"
 
 def server_specs(python: str, twistd: str, extra: list[str], baseline: Path | None = None,
                  baseline_first: bool = False) -> list[str]:
-    """run_baselines.sh --server specs: NAME|MODES|COMMAND (run from ../shared/bench)."""
+    """run_baselines.sh --server specs: NAME|MODES|COMMAND (run from bench/)."""
 
     def ratchetpy(component: str, root: Path = REPO, pythonpath: Path | None = None) -> str:
         # env -C: examples.* are imported from the repository root (the plugin puts the
@@ -160,7 +161,7 @@ def check_baseline(python: str, d: Path) -> tuple[dict, list[str]]:
 def check_setup(python: str, twistd: str, baseline: Path | None = None) -> dict:
     problems = []
     if not RUN_BASELINES.exists():
-        problems.append(f"{RUN_BASELINES} not found: the team's ../shared/bench must sit beside the repository")
+        problems.append(f"{RUN_BASELINES} not found: bench/ is incomplete (or RATCHETPY_SHARED points elsewhere)")
     if not (LOADGEN_DIR / "node_modules" / "ws").is_dir():
         # Or a ws that node finds from there by other means (NODE_PATH, a node_modules further up).
         try:
