@@ -185,6 +185,8 @@ class Options(usage.Options):
             raise usage.UsageError("--static needs HTTP: it cannot be combined with --raw")
         self.publishSecret = _publishSecret(self)
         self.jwtAuth = _jwtAuth(self)
+        # The settings module of --auth-django-settings is imported now.
+        importFromHere()
         self.djangoAuth = _djangoAuth(self)
         self.allowedOrigins = _allowedOrigins(self)
         if self["auth-tickets"]:
@@ -324,6 +326,16 @@ def _jwtAuth(options: Options) -> Any:
         )
     except (TypeError, ValueError, ImportError) as exc:
         raise usage.UsageError(f"--auth-jwt-algorithm: {exc}") from None
+
+
+def importFromHere() -> None:
+    """
+    Make the current directory importable, as it is for C{python -m}: an
+    installed twistd does not put it on C{sys.path}, and C{--component
+    examples.chat:Chat} and C{--auth-django-settings} name modules there.
+    """
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 def _djangoAuth(options: Options) -> Any:
@@ -487,9 +499,7 @@ def makeService(options: Options) -> IService:
     # What the library says to the user (a 503's log line, say) names the
     # options as this user gives them: --max-connections, not maxConnections.
     useCommandLineNames()
-    # An installed twistd does not put the current directory on sys.path.
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    importFromHere()
     try:
         # Before the component is loaded, so that the Channels it makes use it.
         broker = setDefaultBroker(options["broker"])
