@@ -465,6 +465,13 @@ class IConnectionIO(Interface):
         the compressor's state.
         """
 
+    def forgetRequest() -> None:
+        """
+        Forget what belonged to the HTTP request just answered (C{user},
+        C{session}, C{state}), before the next request on this kept-alive
+        connection: the HTTP layer's call.
+        """
+
     def setRemoteAddress(address: str) -> None:
         """
         Say that the client of this connection is C{address} (canonical IP

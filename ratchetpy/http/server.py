@@ -355,10 +355,7 @@ class _Exchange(HookDispatcher):
         # Nothing of one request is seen by the next: a proxy may send the
         # requests of several clients on one connection.
         conn.httpRequest = None
-        io.user = None
-        io.session = None
-        if getattr(io, "_state", None) is not None:
-            io._state = None
+        io.forgetRequest()
         self.state = _READING
         pipelined = bytes(self.buffer)
         self.buffer = bytearray()

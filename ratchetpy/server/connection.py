@@ -115,6 +115,15 @@ class IoConnection(FlowControl):
             self._state = SimpleNamespace()
         return self._state
 
+    def forgetRequest(self) -> None:
+        """
+        Forget what belonged to the request just answered (C{user},
+        C{session}, C{state}), before the next one on this connection.
+        """
+        self.user = None
+        self.session = None
+        self._state = None
+
     def upgradeTo(self, connection: IConnection) -> None:
         """
         Route L{send}, L{sendShared} and L{close} through C{connection} from
