@@ -134,3 +134,25 @@ def redisServer(tmp_path):
     server.start()
     yield server
     server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    """
+    One headless Chromium (Debian's, driven by Playwright) for the whole
+    module: the browser tests' (tests/test_browser.py, tests/http, tests/auth).
+    """
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS
+
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} not found: these tests need Debian's Chromium "
+            "(apt-get install chromium; .ci/run installs it in CI)",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

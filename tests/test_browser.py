@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from websockets.sync.client import connect
 
 from tests.helpers import ROOT, Twistd, freePort
@@ -47,23 +47,6 @@ def serve(twistd, port: int = 0) -> tuple[Twistd, int]:
     """
     process = twistd("--component", "examples.chat:Chat", "--port", f"tcp:{port}:interface=127.0.0.1")
     return process, process.waitForPort()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """
-    One headless Chromium for the whole module.
-    """
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} not found: these tests need Debian's Chromium "
-            "(apt-get install chromium; .ci/run installs it in CI)",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

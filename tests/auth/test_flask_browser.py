@@ -26,13 +26,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from examples.flask_chat import app as flaskApp
 from examples.flask_chat import server as flaskServer
 from ratchetpy.auth import FlaskSessionAuth, FlaskSessionStore
 from tests.helpers import ROOT, Twistd, freePort
-from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS
 
 PAGE = (ROOT / "docs" / "identity.md").read_text(encoding="utf-8")
 HEADING = "## A tutorial: the chat with names, on Flask's sessions\n"
@@ -83,23 +82,6 @@ def start() -> Iterator:
     yield _start
     for process in started:
         process.stop(signal.SIGKILL, timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """
-    One headless Chromium for the module.
-    """
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} not found: these tests need Debian's Chromium "
-            "(apt-get install chromium; .ci/run installs it in CI)",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def logIn(browser: Browser, base: str, login: str, password: str, errors: list[str]) -> Page:

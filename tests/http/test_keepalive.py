@@ -26,7 +26,6 @@ from ratchetpy.auth import Authenticate, User
 from ratchetpy.pubsub.endpoint import PublishEndpoint, PublishFront
 from ratchetpy.pubsub.local import LocalBroker
 from tests.helpers import HttpRecorder, Recorder, frame, inThread, parseResponse, readHead, upgradeRequest
-from tests.test_browser import browser  # noqa: F401 (a fixture)
 
 SECRET = "a-secret-of-the-keepalive-tests-0123"
 
