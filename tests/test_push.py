@@ -33,7 +33,6 @@ from ratchetpy.push import PushError, main, publish
 from ratchetpy.tap import Options
 from tests.credentials import remember
 from tests.helpers import ROOT, HttpRecorder, freePort, inMemory, inThread, parseResponse
-from tests.test_browser import browser  # noqa: F401 (a fixture)
 from tests.test_docs import codeBlocks, pythonFile
 
 SECRET = remember("s3cret-for-the-tests-0123456789")
