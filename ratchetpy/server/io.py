@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import re
+import signal
+import threading
 from typing import Any
 
 from twisted.internet import defer
@@ -373,12 +375,45 @@ def serveUntilStopped(reactor: Any, listen: Any, shutdown: Any) -> None:
         endpoint cannot be listened on (status 1).
     """
     startLoggingUnlessConfigured()
+    stopOnSignals(reactor)
     try:
         raiseIfFailedNow(listen())
     except CannotListenError as exc:
         raise cannotListen(f"{exc.interface or '*'}:{exc.port}", exc.socketError, "choose another port") from None
     reactor.addSystemEventTrigger("before", "shutdown", shutdown)
     reactor.run()
+
+
+def stopOnSignals(reactor: Any) -> None:
+    """
+    Make SIGINT and SIGTERM stop C{reactor} cleanly from now on, even if one
+    arrives before C{reactor.run()} has installed Twisted's handlers: the
+    "listening" line is logged before the reactor runs, and a Ctrl-C (or a
+    supervisor's SIGTERM) right after it must still close every client with
+    1001 and exit with status 0, not raise a C{KeyboardInterrupt} that a
+    Deferred swallows (leaving the server running) or kill the process.
+
+    The SIGINT handler stays (Twisted takes SIGINT over only from Python's
+    default handler); Twisted replaces the SIGTERM one when it runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    received: list[int] = []
+    stopping: list[bool] = []
+
+    def stopOnce() -> None:
+        if not stopping:
+            stopping.append(True)
+            reactor.stop()
+
+    def onSignal(number: int, frame: object) -> None:
+        received.append(number)
+        if reactor.running:
+            reactor.callFromThread(stopOnce)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, onSignal)
+    reactor.callWhenRunning(lambda: stopOnce() if received else None)
 
 
 def cannotListen(endpoint: object, why: object, instead: str = "choose another with --port") -> SystemExit:

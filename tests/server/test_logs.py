@@ -105,4 +105,12 @@ def test_appExampleRunsFromTheRoot(argv):
         assert "ratchetpy listening on tcp:127.0.0.1:8080" in line or "ratchetpy: cannot listen on" in line, line
     finally:
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=20)
+        try:
+            process.communicate(timeout=20)
+        finally:
+            # Never leave a server on 8080 behind for the docs' tests.
+            process.kill()
+            process.wait()
+    if "listening on" in line:
+        # Ctrl-C right after the listening line (before the reactor runs) still stops it cleanly.
+        assert process.returncode == 0
