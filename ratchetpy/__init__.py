@@ -29,7 +29,8 @@ from .interfaces import (
 from .pubsub.channels import Channels
 from .pubsub.endpoint import PublishEndpoint
 from .pubsub.users import Users
-from .server import IoServer, IpBlackList
+from .server.blacklist import IpBlackList
+from .server.io import IoServer
 from .websocket import WsServer
 
 __version__ = "0.1.0"

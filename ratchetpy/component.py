@@ -16,7 +16,7 @@ class MessageComponent:
     A component with do-nothing hooks: override the ones you need.
 
     Each hook may be a plain method, an C{async def} coroutine, or return a
-    L{Deferred}; see L{ratchetpy.interfaces} for the lifecycle and ordering
+    L{Deferred<twisted.internet.defer.Deferred>}; see L{ratchetpy.interfaces} for the lifecycle and ordering
     guarantees. A failing hook is logged with its traceback and reported to
     L{onError}; the connection is then closed (close code 1011).
     """

@@ -13,26 +13,26 @@ decorator pattern of PHP Ratchet::
 Each layer implements the interface that the layer outside it calls and takes
 the layer inside it as its first constructor argument, so decorators (routing,
 origin checks, address blocks, your own) slot in anywhere the interfaces match.
-``IoServer`` around a component alone is a raw TCP server.
+C{IoServer} around a component alone is a raw TCP server.
 
 Lifecycle of one connection, as a component sees it:
 
-1. ``onOpen(conn)`` exactly once, first;
-2. ``onMessage(conn, msg)`` zero or more times, in the order the peer sent them;
-3. ``onError(conn, exc)`` when one of the component's own hooks failed; the
-   connection is then closed (WebSocket close code 1011);
-4. ``onClose(conn)`` exactly once, however the connection ended; it is the
-   last hook, except that if ``onClose`` itself fails, ``onError`` follows
-   with that failure.
+  1. C{onOpen(conn)} exactly once, first;
+  2. C{onMessage(conn, msg)} zero or more times, in the order the peer sent them;
+  3. C{onError(conn, exc)} when one of the component's own hooks failed; the
+     connection is then closed (WebSocket close code 1011);
+  4. C{onClose(conn)} exactly once, however the connection ended; it is the
+     last hook, except that if C{onClose} itself fails, C{onError} follows
+     with that failure.
 
 To an HTTP-layer component (L{IHttpServerComponent}) this is the lifecycle
 of one request: a persistent HTTP connection goes through it once per
 request, on the same connection object.
 
-Every hook may return ``None``, a L{Deferred} or a coroutine (``async def``).
+Every hook may return C{None}, a L{Deferred} or a coroutine (C{async def}).
 A connection's hooks never overlap: while one hook's result is pending, later
 events for that connection wait (and the socket stops being read), so an
-``async def onOpen`` finishes before the first ``onMessage`` starts.
+C{async def onOpen} finishes before the first C{onMessage} starts.
 Different connections never wait for each other.
 """
 
@@ -216,9 +216,9 @@ class IConnection(Interface):
         """
         Register a Twisted producer that sends on this connection (with
         C{send}, or C{write} on a raw connection). A push producer
-        (L{IPushProducer}, C{streaming=True}) is paused when the connection
+        (L{IPushProducer<twisted.internet.interfaces.IPushProducer>}, C{streaming=True}) is paused when the connection
         stops being writable and resumed when it is writable again; a pull
-        producer (L{IPullProducer}, C{streaming=False}) is asked for more
+        producer (L{IPullProducer<twisted.internet.interfaces.IPullProducer>}, C{streaming=False}) is asked for more
         (C{resumeProducing}) for as long as it is writable. Either is told
         C{stopProducing} when the connection is lost. Never register a
         producer with C{transport} itself: the connection is its producer.

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_tap -*-
 """
-L{IoServerService}: an L{IoServer} as a Twisted L{IService}, for twistd and
+L{IoServerService}: an L{IoServer} as a Twisted L{IService<twisted.application.service.IService>}, for twistd and
 Twisted applications.
 """
 

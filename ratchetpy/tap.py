@@ -540,7 +540,7 @@ def makeService(options: Options) -> IService:
 def logQuietly(application: Any, options: Any) -> None:
     """
     Have twistd log where it would, without Twisted's port lines (ratchetpy
-    logs one line per port): the application's L{ILogObserver}, which
+    logs one line per port): the application's L{ILogObserver<twisted.logger.ILogObserver>}, which
     twistd uses when it starts logging, after the service is made.
     """
     from twisted.logger import ILogObserver

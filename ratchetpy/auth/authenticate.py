@@ -160,7 +160,7 @@ class Authenticate(ComponentDecorator):
         """
         Ask the authenticators from index C{start} on.
 
-        @return: a user, L{_NOBODY}, or a L{Deferred} of either.
+        @return: a user, L{_NOBODY}, or a L{Deferred<twisted.internet.defer.Deferred>} of either.
         """
         authenticators = self.authenticators
         for index in range(start, len(authenticators)):

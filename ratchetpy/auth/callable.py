@@ -21,7 +21,7 @@ class CallableAuth:
     L{ratchetpy.auth.AuthRequest}); C{fn} returns a L{ratchetpy.auth.User},
     C{None} (not its credentials: ask the next authenticator), or raises
     L{ratchetpy.auth.Unauthorized} or L{ratchetpy.auth.Forbidden}. It may be
-    C{async def} or return a L{Deferred}. An API key, compared in constant
+    C{async def} or return a L{Deferred<twisted.internet.defer.Deferred>}. An API key, compared in constant
     time::
 
         import hmac

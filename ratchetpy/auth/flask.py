@@ -198,7 +198,7 @@ class FlaskSessionStore:
     @param keyDerivation: its session interface's C{key_derivation}, one of
         L{KEY_DERIVATIONS}.
     @param maxAge: its C{PERMANENT_SESSION_LIFETIME}, in seconds or as a
-        L{timedelta}: older cookies are expired (Flask checks it on every
+        L{timedelta<datetime.timedelta>}: older cookies are expired (Flask checks it on every
         session, permanent or not).
     @raise ValueError: an unknown C{digest} or C{keyDerivation}, a negative
         C{maxAge}, or no C{secretKey}.

@@ -88,7 +88,7 @@ class JWTAuth:
     @param audience: if given, the C{aud} a token must name (a token with an
         C{aud} is refused without it).
     @param issuer: if given, the C{iss} a token must have.
-    @param leeway: seconds (or a L{timedelta}) of clock skew allowed on
+    @param leeway: seconds (or a L{timedelta<datetime.timedelta>}) of clock skew allowed on
         C{exp} and C{nbf}.
     @param require: claims a token must have; C{exp} and C{sub} by default
         (PyJWT checks C{exp} only if it is present).

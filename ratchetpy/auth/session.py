@@ -97,7 +97,7 @@ class Session(MutableMapping[str, Any]):
         Write the session back to its store (in a thread where the store
         blocks), if it was modified.
 
-        @return: a L{Deferred} firing once it is written.
+        @return: a L{Deferred<twisted.internet.defer.Deferred>} firing once it is written.
         @raise ReadOnlySessionError: the session is read-only.
         """
         self._checkWritable()

@@ -135,7 +135,7 @@ class Tickets:
         """
         A new ticket for C{user} (its C{id}, C{info} and C{expiresAt}).
 
-        @return: a L{Deferred} of the ticket; it fails with
+        @return: a L{Deferred<twisted.internet.defer.Deferred>} of the ticket; it fails with
             L{ratchetpy.pubsub.BrokerUnavailable} while Redis is down, or
             L{OverflowError} when this process holds C{maxTickets}.
         """

@@ -45,7 +45,7 @@ class HttpHandler:
     of one request for the next.
 
     Subclass it and override L{onRequest}; it may be a plain method, an
-    C{async def}, or return a L{Deferred}. A failing C{onRequest} is logged
+    C{async def}, or return a L{Deferred<twisted.internet.defer.Deferred>}. A failing C{onRequest} is logged
     and answered with 500. Put it where a component goes behind
     L{ratchetpy.HttpServer}: as a route of L{ratchetpy.App} or
     L{ratchetpy.Router}, or as the C{http} component of a

@@ -250,7 +250,7 @@ class Channels:
         with a connection subscribed to it (anonymous ones do not count), each
         once however many connections they have.
 
-        @return: a L{Deferred} firing with a C{dict} of user id to the user's
+        @return: a L{Deferred<twisted.internet.defer.Deferred>} firing with a C{dict} of user id to the user's
             C{info} (as C{conn.user.info} was when they joined; C{{}} if it
             was over 4 KiB of JSON), or failing with
             L{ratchetpy.pubsub.presence.PresenceTooLarge} if there are more than C{maxPresence}
@@ -266,7 +266,7 @@ class Channels:
         How many users are present in C{channel} on every server, without
         reading who they are: for channels of any size.
 
-        @return: a L{Deferred} firing with the number of users, or failing
+        @return: a L{Deferred<twisted.internet.defer.Deferred>} firing with the number of users, or failing
             as L{presence} does (but never with
             L{ratchetpy.pubsub.presence.PresenceTooLarge}).
         @raise ValueError: as L{presence}.
@@ -293,7 +293,7 @@ class Channels:
         C{exclude} (one connection, or several), and through the broker to
         the subscribers of every other process.
 
-        @return: a L{Deferred} that fires with C{None} once the broker has
+        @return: a L{Deferred<twisted.internet.defer.Deferred>} that fires with C{None} once the broker has
             accepted the message, or fails with
             L{ratchetpy.pubsub.BrokerUnavailable} (within the broker's
             timeout; it never hangs) if it did not, in which case only this

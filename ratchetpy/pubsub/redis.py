@@ -273,7 +273,7 @@ class RedisBroker:
 
     def whenConnected(self) -> defer.Deferred[None]:
         """
-        A L{Deferred} that fires when both connections are up (at once if
+        A L{Deferred<twisted.internet.defer.Deferred>} that fires when both connections are up (at once if
         they are).
         """
         if self.connected:
@@ -337,7 +337,7 @@ class RedisBroker:
         Run one Redis command on the publishing connection (what presence
         and one-time tickets keep in Redis): C{execute("GETDEL", key)}.
 
-        @return: a L{Deferred} firing with Redis's answer (C{bytes} for
+        @return: a L{Deferred<twisted.internet.defer.Deferred>} firing with Redis's answer (C{bytes} for
             strings), or failing within C{publishTimeout} seconds with
             L{BrokerUnavailable} while Redis is unreachable.
         """

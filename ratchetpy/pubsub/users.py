@@ -114,7 +114,7 @@ class Users:
     @ivar channels: the L{Channels} users' messages go through.
     @ivar maxConnectionsPerUser: how many connections a user may have open
         here (C{None}: no limit); beyond it, L{add} closes the connection
-        with L{TOO_MANY_CONNECTIONS}.
+        with C{TOO_MANY_CONNECTIONS} (1008).
     @ivar refused: connections L{add} refused for that reason.
     @ivar dropped: control messages from the broker that were not valid.
     """
@@ -158,7 +158,7 @@ class Users:
         @return: whether C{conn} is one of its user's connections now.
             C{False} for an anonymous connection (C{conn.user} is C{None}),
             which is left alone, and for one over L{maxConnectionsPerUser},
-            which is closed with L{TOO_MANY_CONNECTIONS}.
+            which is closed with C{TOO_MANY_CONNECTIONS} (1008).
         @raise ValueError: the user's id is not valid (see L{userChannel}).
         """
         user = conn.user

@@ -46,7 +46,7 @@ class IoConnection(FlowControl):
     its component, and the L{IConnectionIO} of every layer above it
     (C{conn.io} is this object, from every view of the connection).
 
-    It is also an L{IConsumer} (C{write}, C{registerProducer},
+    It is also an L{IConsumer<twisted.internet.interfaces.IConsumer>} (C{write}, C{registerProducer},
     C{unregisterProducer}) whose writes are bounded like L{send}'s: see
     L{ratchetpy.server.flow}.
 

@@ -293,7 +293,7 @@ class IoServer(Factory):
         Start listening on C{endpoint} (default: the one given to the
         constructor), without running the reactor.
 
-        @return: a L{Deferred} firing with the L{IListeningPort}, or failing
+        @return: a L{Deferred<twisted.internet.defer.Deferred>} firing with the L{IListeningPort}, or failing
             with L{CannotListenError} (e.g. the port is in use).
         @raise BadEndpoint: C{endpoint} is a description Twisted cannot parse.
         """
@@ -327,7 +327,7 @@ class IoServer(Factory):
         C{code}), and wait up to C{shutdownTimeout} seconds for them to go;
         whatever is left then is cut.
 
-        @return: a L{Deferred} that fires when every connection is gone.
+        @return: a L{Deferred<twisted.internet.defer.Deferred>} that fires when every connection is gone.
         """
         ports, self._ports = self._ports, []
         stopped = [defer.maybeDeferred(port.stopListening) for port in ports]

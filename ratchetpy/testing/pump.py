@@ -22,7 +22,7 @@ MAX_ROUNDS = 10_000
 
 class MemoryTransport(StringTransport):
     """
-    A L{StringTransport} that, like Twisted's socket transports, lets a
+    A L{StringTransport<twisted.internet.testing.StringTransport>} that, like Twisted's socket transports, lets a
     protocol unregister a producer it never registered (Autobahn does, when
     it drops a connection).
     """
@@ -45,7 +45,7 @@ class MemoryTransport(StringTransport):
 class Pump:
     """
     A connection between C{server} and C{client}, each a Twisted protocol
-    on a L{StringTransport} of its own.
+    on a L{StringTransport<twisted.internet.testing.StringTransport>} of its own.
 
     @ivar serverTransport: the server's transport: its peer is
         C{clientAddress}.
