@@ -167,7 +167,8 @@ class App:
         """
         Start listening without running the reactor, for Twisted programs.
 
-        @return: a L{Deferred<twisted.internet.defer.Deferred>} firing with the L{IListeningPort<twisted.internet.interfaces.IListeningPort>}.
+        @return: a L{Deferred<twisted.internet.defer.Deferred>} firing with
+            the L{IListeningPort<twisted.internet.interfaces.IListeningPort>}.
         """
         return self.server.listen().addCallback(self.logRoutes)
 
