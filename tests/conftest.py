@@ -21,6 +21,10 @@ from ratchetpy import IoServer
 from tests import credentials
 from tests.helpers import RedisServer, Twistd
 
+# ratchetpy's own pytest plugin (the ratchetpyServer fixture). Installed, it
+# is loaded by its entry point, under this same name, so it is not loaded twice.
+pytest_plugins = ["ratchetpy.testing.plugin"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     from twisted.logger import globalLogPublisher

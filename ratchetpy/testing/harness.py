@@ -31,14 +31,23 @@ def _address(host: str, port: int) -> IPv4Address | IPv6Address:
     return IPv6Address("TCP", host, port) if ":" in host else IPv4Address("TCP", host, port)
 
 
-def _splitOptions(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def splitOptions(options: dict[str, Any], what: str = "Harness()") -> tuple[dict[str, Any], ...]:
+    """
+    C{options}, the keyword arguments of several layers, split into those of
+    L{ratchetpy.IoServer}, L{ratchetpy.HttpServer} and L{ratchetpy.WsServer}
+    (three dicts), as L{ratchetpy.stack.buildStack} takes them.
+
+    @param what: the callable they were given to, for the message.
+    @raise TypeError: a keyword is no option of those layers; the message
+        names the valid ones.
+    """
     io, http, ws = ({o.name for o in optionsOf(layer)} for layer in (IO_SERVER, HTTP_SERVER, WS_SERVER))
     ws |= set(WS_SERVER_KEYWORDS)
     unknown = sorted(set(options) - io - http - ws)
     if unknown:
         valid = ", ".join(sorted(io | http | ws))
-        raise TypeError(f"Harness() got unexpected keyword argument(s) {', '.join(unknown)}; valid: {valid}")
-    return tuple({k: v for k, v in options.items() if k in names} for names in (io, http, ws))  # type: ignore[return-value]
+        raise TypeError(f"{what} got unexpected keyword argument(s) {', '.join(unknown)}; valid: {valid}")
+    return tuple({k: v for k, v in options.items() if k in names} for names in (io, http, ws))
 
 
 class Harness:
@@ -87,7 +96,7 @@ class Harness:
         **options: Any,
     ) -> None:
         self.clock = clock if clock is not None else MemoryReactorClock()
-        ioOptions, httpOptions, wsOptions = _splitOptions(options)
+        ioOptions, httpOptions, wsOptions = splitOptions(options)
         self.server: IoServer = buildStack(
             component,
             "tcp:0:interface=127.0.0.1",
@@ -242,4 +251,4 @@ class Harness:
         self.advance(self.server.shutdownTimeout)
 
 
-__all__ = ["Harness", "SERVER_ADDRESS", "CLIENT_ADDRESS"]
+__all__ = ["Harness", "splitOptions", "SERVER_ADDRESS", "CLIENT_ADDRESS"]
