@@ -7,6 +7,7 @@ wire, to clients a test opens and a clock it advances.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -74,8 +75,9 @@ class Harness:
         front of the component.
     @param allowedOrigins: if given, an L{ratchetpy.OriginCheck} in front,
         allowing these origins (and the server's own host name).
-    @param clock: the reactor of every layer; a new L{MemoryReactorClock}
-        by default.
+    @param clock: the reactor of every layer; by default a new
+        L{MemoryReactorClock} that starts at the time of day. Code that
+        reads C{time.time()} itself does not see it advance.
     @param options: the options of the layers (L{ratchetpy.IoServer},
         L{ratchetpy.HttpServer}, L{ratchetpy.WsServer}), e.g.
         C{maxMessageSize=1024} or C{keepAlive=5}; see L{ratchetpy.options}.
@@ -83,6 +85,7 @@ class Harness:
         C{component} is no component.
 
     @ivar server: the L{ratchetpy.IoServer} at the top of the stack.
+    @ivar clock: the reactor of every layer.
     """
 
     def __init__(
@@ -95,7 +98,12 @@ class Harness:
         clock: MemoryReactorClock | None = None,
         **options: Any,
     ) -> None:
-        self.clock = clock if clock is not None else MemoryReactorClock()
+        if clock is None:
+            clock = MemoryReactorClock()
+            # From the time of day, as a reactor's: code that compares the
+            # reactor's time with timestamps (a token's expiry) sees the same.
+            clock.advance(time.time())
+        self.clock = clock
         ioOptions, httpOptions, wsOptions = splitOptions(options)
         self.server: IoServer = buildStack(
             component,
