@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 import tempfile
 import zlib
@@ -23,6 +24,9 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
+#: The package the API reference documents (tests/test_apidocs.py builds one
+#: with a broken link, to see the build fail).
+PACKAGE = Path(os.environ.get("RATCHETPY_DOCS_PACKAGE", ROOT / "ratchetpy"))
 
 project = "ratchetpy"
 author = "the ratchetpy authors"
@@ -147,11 +151,14 @@ _inventories = Path(tempfile.mkdtemp(prefix="ratchetpy-docs-"))
 
 pydoctor_args = [
     "--project-name=ratchetpy",
-    "--project-base-dir=" + str(ROOT),
+    "--project-base-dir=" + str(PACKAGE.parent),
     "--docformat=epytext",
     "--html-output={outdir}/api",
+    # The reference is of the public API: private modules and names are left out.
+    f"--privacy=HIDDEN:{PACKAGE.name}._*",
+    f"--privacy=HIDDEN:{PACKAGE.name}.**._*",
     *externalInventories(_inventories),
-    str(ROOT / "ratchetpy"),
+    str(PACKAGE),
 ]
 pydoctor_url_path = "api/"
 
