@@ -13,6 +13,7 @@ import pytest
 from websockets.sync.client import connect
 
 from ratchetpy import ComponentDecorator, ConnectionDecorator, ConnectionGroup, MessageComponent
+from ratchetpy.testing import Harness
 from ratchetpy.websocket import _autobahn as engine
 from tests.helpers import inThread, openWebSocket, serveWebSocket, waitUntil
 from tests.paths import clientOffers, pytest_generate_tests  # noqa: F401  (both engine paths)
@@ -169,7 +170,7 @@ class RecordingConnection(ConnectionDecorator):
         super().send(data)
 
 
-def test_decoratedConnectionsUseTheirOwnSend(listen):
+def test_decoratedConnectionsUseTheirOwnSend():
     """
     A member wrapped in a ConnectionDecorator gets the message through the
     decorator's send (a logger sees it), not around it.
@@ -189,15 +190,9 @@ def test_decoratedConnectionsUseTheirOwnSend(listen):
                     chat.clients.discard(member)
 
     RecordingConnection.sent = []
-    server, url = serveWebSocket(listen, Decorating())
-
-    def talk():
-        with connect(url) as ws:
-            waitForMembers(chat, 1)
-            ws.send("through the decorator")
-            return ws.recv(timeout=10)
-
-    assert inThread(talk) == "through the decorator"
+    client = Harness(Decorating()).connect()
+    client.send("through the decorator")
+    assert client.receive() == "through the decorator"
     assert RecordingConnection.sent == ["through the decorator"]
 
 
@@ -225,7 +220,7 @@ def test_groupIsASetOfConnections():
     assert list(group) == [two]
 
 
-def test_componentsPageExample(listen):
+def test_componentsPageExample():
     """
     components.md's Broadcaster, run as written, relays to everyone else.
     """
@@ -235,13 +230,8 @@ def test_componentsPageExample(listen):
     assert len(blocks) == 1
     namespace: dict[str, object] = {"__name__": "docs_broadcaster"}
     exec(compile(blocks[0], "components.md", "exec"), namespace)
-    component = namespace["Broadcaster"]()  # type: ignore[operator]
-    server, url = serveWebSocket(listen, component)
-
-    def talk():
-        with connect(url) as one, connect(url) as two, connect(url) as three:
-            waitForMembers(component, 3)
-            one.send("to the others")
-            return two.recv(timeout=10), three.recv(timeout=10)
-
-    assert inThread(talk) == ("to the others", "to the others")
+    harness = Harness(namespace["Broadcaster"]())  # type: ignore[operator]
+    one, two, three = harness.connect(), harness.connect(), harness.connect()
+    one.send("to the others")
+    assert (two.receive(), three.receive()) == ("to the others", "to the others")
+    one.receiveNothing()

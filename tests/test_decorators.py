@@ -10,7 +10,6 @@ import pytest
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
-from websockets.sync.client import connect
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
@@ -27,7 +26,8 @@ from ratchetpy import (
     WsServer,
 )
 from ratchetpy.server.connection import IoConnection
-from tests.helpers import Recorder, inThread, waitUntil
+from ratchetpy.testing import Harness
+from tests.helpers import Recorder
 
 
 class Returning(Recorder):
@@ -325,7 +325,8 @@ def test_connectionDecoratorPassesCloseCodeAndReason():
 # In a real stack
 
 
-def test_decoratingLayerOverWebSocket(listen):
+@pytest.mark.parametrize("compression", [False, True])
+def test_decoratingLayerOverWebSocket(compression):
     """
     WsServer(Tagging(Chat())): the chat broadcasts through the decorated
     connections (its "not the sender" check works because the sender is the
@@ -334,24 +335,19 @@ def test_decoratingLayerOverWebSocket(listen):
     clients leave.
     """
     decorator = Tagging(Chat())
-    server = listen(HttpServer(WsServer(decorator)))
-    url = f"ws://127.0.0.1:{server.portNumber}/room"
-
-    def clients():
-        with connect(url) as a, connect(url) as b:
-            a.send("hi")
-            got = b.recv(timeout=5)
-            with pytest.raises(TimeoutError):
-                a.recv(timeout=0.2)
-            return got
-
-    received = inThread(clients)
+    harness = Harness(decorator)
+    a, b = harness.connect("/room", compression=compression), harness.connect("/room", compression=compression)
+    a.send("hi")
+    received = b.receive()
+    a.receiveNothing()
     assert received.endswith("] hi") and received.startswith("[")
-    waitUntil(lambda: not decorator.component.channels.subscribers("chat"), what="both clients to leave")
+    a.close()
+    b.close()
+    assert not decorator.component.channels.subscribers("chat")
     assert decorator._decorated == {}
 
 
-def test_decoratorBetweenHttpAndWebSocket(listen):
+def test_decoratorBetweenHttpAndWebSocket():
     """
     A decorator between HttpServer and WsServer is handed the request with
     onOpen and passes it on; the WebSocket still opens and echoes.
@@ -363,12 +359,7 @@ def test_decoratorBetweenHttpAndWebSocket(listen):
             requests.append(request.path)
             return super().onOpen(conn, request)
 
-    server = listen(HttpServer(RequestLogger(WsServer(Recorder(echo=True)))))
-
-    def echo():
-        with connect(f"ws://127.0.0.1:{server.portNumber}/logged") as ws:
-            ws.send("x")
-            return ws.recv(timeout=5)
-
-    assert inThread(echo) == "x"
+    client = Harness(RequestLogger(WsServer(Recorder(echo=True)))).connect("/logged")
+    client.send("x")
+    assert client.receive() == "x"
     assert requests == ["/logged"]
