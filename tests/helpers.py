@@ -1,9 +1,10 @@
 """
-Helpers the tests share, and the seed of a later C{ratchetpy.testing}.
+Helpers the tests share; what component authors need too is in
+L{ratchetpy.testing} (in-memory harness, recorders, the pytest plugin).
 
 What is here: waiting on the reactor from a test (L{inThread}, L{sleep},
 L{waitUntil}); components that record what they hear (L{Recorder},
-L{HttpRecorder}); serving a component in memory (L{inMemory}) or on loopback
+L{HttpRecorder}, from L{ratchetpy.testing}); serving a component in memory (L{inMemory}) or on loopback
 (L{serveWebSocket}, with the C{listen} fixture); blocking clients that speak
 raw HTTP and WebSocket (L{exchange}, L{openWebSocket}, L{frame}, ...); and
 what tests run against (L{makeCertificate}, L{Twistd}, L{RedisServer}). The
@@ -39,9 +40,9 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-from zope.interface import implementer
 
-from ratchetpy import HttpServer, IHttpServerComponent, IoServer, MessageComponent, WsServer
+from ratchetpy import HttpServer, IoServer, WsServer
+from ratchetpy.testing.recorders import HttpRecorder, Recorder  # noqa: F401  (the tests import them from here)
 from tests import credentials
 
 #: The repository's root directory.
@@ -75,86 +76,7 @@ def waitUntil(predicate: Callable[[], object], timeout: float = 5.0, what: str =
         sleep(0.01)
 
 
-# Components that record what they hear
-
-
-class _Recording:
-    """
-    The recorders' common part: hook calls in C{events} as C{(hook, conn, *args)}; C{behaviour} run by hook name.
-    """
-
-    def __init__(self, **behaviour: Callable[..., object]) -> None:
-        self.events: list[tuple[Any, ...]] = []
-        self.behaviour = behaviour
-
-    def _record(self, hook: str, conn: Any, *args: Any) -> object:
-        self.events.append((hook, conn, *args))
-        action = self.behaviour.get(hook)
-        return None if action is None else action(conn, *args)
-
-    def onMessage(self, conn, msg):
-        return self._record("onMessage", conn, msg)
-
-    def onClose(self, conn):
-        return self._record("onClose", conn)
-
-    def onError(self, conn, exc):
-        return self._record("onError", conn, exc)
-
-    def hooks(self) -> list[str]:
-        """
-        The names of the hooks called, in order.
-        """
-        return [event[0] for event in self.events]
-
-    def messages(self) -> list[object]:
-        """
-        The messages received, in order.
-        """
-        return [event[2] for event in self.events if event[0] == "onMessage"]
-
-    @property
-    def calls(self) -> list[tuple[Any, ...]]:
-        """
-        The hook calls without their connection, as C{(hook, *args)}.
-        """
-        return [(event[0], *event[2:]) for event in self.events]
-
-
-class Recorder(_Recording, MessageComponent):
-    """
-    A message component that records its hook calls, runs C{behaviour} (C{onMessage=lambda conn, msg: ...}), may echo.
-    """
-
-    def __init__(self, echo: bool = False, **behaviour: Callable[..., object]) -> None:
-        super().__init__(**behaviour)
-        self.echo = echo
-
-    def onOpen(self, conn):
-        return self._record("onOpen", conn)
-
-    def onMessage(self, conn, msg):
-        result = self._record("onMessage", conn, msg)
-        if self.echo:
-            conn.send(msg)
-        return result
-
-
-@implementer(IHttpServerComponent)
-class HttpRecorder(_Recording):
-    """
-    An HTTP-layer component (behind HttpServer, or a Router's route) that records its hook calls and requests.
-    """
-
-    def onOpen(self, conn, request):
-        return self._record("onOpen", conn, request)
-
-    def request(self) -> Any:
-        """
-        The request the first connection was opened with.
-        """
-        return next(event[2] for event in self.events if event[0] == "onOpen")
-
+# Components that record what they hear: the testing kit's (ratchetpy.testing.recorders)
 
 # Servers
 

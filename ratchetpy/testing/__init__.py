@@ -19,6 +19,7 @@ end-to-end tests. This package never imports pytest; only the plugin does.
 from .clients import HandshakeRefused, HttpResponse, NothingReceived, RawClient, WebSocketClient
 from .harness import Harness
 from .pump import Pump
+from .recorders import HttpRecorder, Recorder
 
 __all__ = [
     "Harness",
@@ -28,4 +29,6 @@ __all__ = [
     "HandshakeRefused",
     "NothingReceived",
     "Pump",
+    "Recorder",
+    "HttpRecorder",
 ]
