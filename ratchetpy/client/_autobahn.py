@@ -34,6 +34,7 @@ from autobahn.websocket.compress import (
     PerMessageDeflateResponseAccept,
 )
 from autobahn.websocket.protocol import WebSocketProtocol
+from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
 from .._dispatch import HookDispatcher
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from .target import Target
 
 STATE_CONNECTING = WebSocketProtocol.STATE_CONNECTING
+
+_TLS_HINT = "; pass ca= (a PEM file) to trust a private CA, or verify=False for development"
 
 #: The server's engine, whose methods that need only what both engines have
 #: the client's borrows.
@@ -193,13 +196,20 @@ class ClientEngine(WebSocketClientProtocol, HookDispatcher):  # type: ignore[mis
         """
         Why the connection ended before its handshake did, in words.
         """
+        value = reason.value if reason is not None else None
+        host = self.factory.target.host
+        if value is not None and type(value).__name__ in ("VerificationError", "CertificateError"):
+            return (
+                f"the server's TLS certificate is not for {host}; connect with a name the certificate has, "
+                "or verify=False for development"
+            )
         why = self.wasNotCleanReason
-        if why and "certificate" in str(why):
-            return f"{why}; pass ca= (a PEM file) to trust a private CA, or verify=False for development"
+        if why and "SSL error" in str(why):
+            return f"TLS failed: {why}{_TLS_HINT if 'certificate' in str(why) else ''}"
+        if value is not None and not isinstance(value, ConnectionDone):
+            return f"the connection was lost during the handshake ({reason.getErrorMessage()})"  # type: ignore[union-attr]
         if why:
             return str(why)
-        if reason is not None:
-            return f"the connection was lost during the handshake ({reason.getErrorMessage()})"
         return "the connection was lost during the handshake"
 
     def sendPayload(self, data: str | bytes) -> None:
