@@ -206,6 +206,9 @@ class ClientEngine(WebSocketClientProtocol, HookDispatcher):  # type: ignore[mis
         why = self.wasNotCleanReason
         if why and "SSL error" in str(why):
             return f"TLS failed: {why}{_TLS_HINT if 'certificate' in str(why) else ''}"
+        if why and self.droppedByMe:
+            # The engine gave up, and said why (a timeout, say).
+            return str(why)
         if value is not None and not isinstance(value, ConnectionDone):
             return f"the connection was lost during the handshake ({reason.getErrorMessage()})"  # type: ignore[union-attr]
         if why:

@@ -63,12 +63,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--unix", metavar="PATH", help="connect to this UNIX socket (the URL names the host and path)")
     p.add_argument("--ca", metavar="FILE", help="trust the CA certificates of this PEM file for wss://")
-    p.add_argument(
-        "-k", "--insecure", action="store_true", help="accept any TLS certificate (development only)"
-    )
+    p.add_argument("-k", "--insecure", action="store_true", help="accept any TLS certificate (development only)")
     p.add_argument("--keep-open", action="store_true", help="when standard input ends, wait for the server to close")
     p.add_argument(
-        "--max-message-size", type=parseSize, default=MAX_MESSAGE_SIZE, metavar="BYTES",
+        "--max-message-size",
+        type=parseSize,
+        default=MAX_MESSAGE_SIZE,
+        metavar="BYTES",
         help="the largest message accepted from the server (default: 1 MiB)",
     )
     p.add_argument("--no-compression", action="store_true", help="do not offer permessage-deflate")
@@ -193,5 +194,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     react(start)
 
 
-__all__ = ["main", "run", "parser", "parseHeaders", "show", "EXIT_CLOSED", "EXIT_ABNORMAL", "EXIT_UNREACHABLE",
-           "EXIT_REFUSED", "EXIT_USAGE"]
+__all__ = [
+    "main",
+    "run",
+    "parser",
+    "parseHeaders",
+    "show",
+    "EXIT_CLOSED",
+    "EXIT_ABNORMAL",
+    "EXIT_UNREACHABLE",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+]

@@ -401,6 +401,7 @@ def connectOnce(
     )
     client.start()
     connected = client.whenConnected()
+
     def giveUp(_: object) -> None:
         client.stop()
 

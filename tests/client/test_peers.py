@@ -107,9 +107,7 @@ def test_reconnectAfterRestart(peer, logged):
         def onClose(self, conn):
             closed.append(conn.closeCode)
 
-    client = connect(
-        f"ws://127.0.0.1:{server.port}/", Bot(), reconnect=Reconnect(initialDelay=0.05, maxDelay=0.2)
-    )
+    client = connect(f"ws://127.0.0.1:{server.port}/", Bot(), reconnect=Reconnect(initialDelay=0.05, maxDelay=0.2))
     waitUntil(lambda: opened and getattr(opened[0].state, "heard", None) == "hello 1")
     server.stop()
     waitUntil(lambda: closed, what="the first connection to close")
