@@ -79,6 +79,7 @@ PAGES = (
     "scaling.md",
     "performance.md",
     "identity.md",
+    "client.md",
 )
 TUTORIAL_PORT = 8080
 QUIET = 0.3  # seconds a client waits to be sure nothing arrives
