@@ -40,7 +40,7 @@ from twisted.python.failure import Failure
 from .._dispatch import HookDispatcher
 from ..options import MAX_HEAD_SIZE
 from ..server.connection import IoConnection
-from ..server.flow import DEFAULT_SEND_LIMIT
+from ..server.flow import DEFAULT_SEND_LIMIT, SendLimit
 from ..websocket._autobahn import EngineProtocol
 from ..websocket.timers import BucketTimer
 from .connection import ClientConnection
@@ -266,6 +266,7 @@ class ClientFactory(WebSocketClientFactory):
         compression: bool,
         openHandshakeTimeout: float,
         closeHandshakeTimeout: float,
+        sendLimit: SendLimit = DEFAULT_SEND_LIMIT,
     ) -> None:
         super().__init__(  # type: ignore[no-untyped-call]  # Autobahn's, unannotated
             url=target.url, protocols=list(subProtocols), headers=dict(headers), useragent=userAgent, reactor=reactor
@@ -275,7 +276,7 @@ class ClientFactory(WebSocketClientFactory):
         self.component = component
         self.inbox = inbox if inbox is not None else (lambda: None)
         self.maxHeadSize = maxHeadSize
-        self.sendLimit = DEFAULT_SEND_LIMIT
+        self.sendLimit = sendLimit
         # Autobahn schedules every handshake, keepalive and closing timeout
         # through this attribute.
         self._batched_timer = BucketTimer(reactor)

@@ -11,9 +11,10 @@ from collections import deque
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
+from zope.interface import implementer
 
 from ..component import MessageComponent
-from ..interfaces import IConnection
+from ..interfaces import IClientConnection, IConnection
 from ..websocket.connection import WsConnection
 from .errors import ConnectionClosed
 
@@ -86,6 +87,7 @@ class Inbox(MessageComponent):
         return len(self._messages)
 
 
+@implementer(IClientConnection)
 class ClientConnection(WsConnection):
     """
     A client's WebSocket connection: what its component's hooks get, and

@@ -23,10 +23,12 @@ from ..options import (
     KEEPALIVE_INTERVAL,
     MAX_HEAD_SIZE,
     MAX_MESSAGE_SIZE,
+    MAX_SEND_BUFFER,
     OPEN_HANDSHAKE_TIMEOUT,
     WS_SERVER,
     checkOptions,
 )
+from ..server.flow import SendLimit
 from ._autobahn import ClientFactory
 from .connection import MAX_QUEUE, ClientConnection, Inbox
 from .errors import ConnectFailed, HandshakeRefused
@@ -110,6 +112,7 @@ class Client:
         openHandshakeTimeout: float = OPEN_HANDSHAKE_TIMEOUT,
         closeHandshakeTimeout: float = CLOSE_HANDSHAKE_TIMEOUT,
         maxQueue: int | None = None,
+        maxSendBuffer: int = MAX_SEND_BUFFER,
     ) -> None:
         checkOptions(
             WS_SERVER,
@@ -154,11 +157,13 @@ class Client:
             compression=compression,
             openHandshakeTimeout=openHandshakeTimeout,
             closeHandshakeTimeout=closeHandshakeTimeout,
+            sendLimit=SendLimit(maxSendBuffer),
         )
         self._attempts = 0
         self._failures = 0
         self._running = False
         self._connecting: Deferred[Any] | None = None
+        self._handshaking: Any = None
         self._retry: Any = None
         self._outcome: Failure | None = None
         self._connectedWaiters: list[Deferred[ClientConnection]] = []
@@ -229,6 +234,10 @@ class Client:
         if self.connection is not None:
             self.connection.close(code, reason)
             return stopped
+        if self._handshaking is not None:
+            # Its end (_failed) finishes the stop.
+            self._handshaking.dropConnection(abort=True)
+            return stopped
         if self._connecting is not None:
             self._connecting.cancel()
         self._finish(None)
@@ -245,6 +254,7 @@ class Client:
 
     def _transportUp(self, engine: Any) -> None:
         self._connecting = None
+        self._handshaking = engine
 
     def _transportFailed(self, failure: Failure) -> None:
         self._connecting = None
@@ -253,6 +263,7 @@ class Client:
         self._failed(ConnectFailed(f"cannot connect to {self.url}: {failure.getErrorMessage()}"))
 
     def _opened(self, connection: ClientConnection) -> None:
+        self._handshaking = None
         self._failures = 0
         self.connection = connection
         log.info("connected to {url}", url=self.url)
@@ -261,6 +272,7 @@ class Client:
             waiter.callback(connection)
 
     def _failed(self, reason: ConnectFailed) -> None:
+        self._handshaking = None
         if not self._running:
             self._finish(None)
             return
@@ -349,7 +361,9 @@ def connect(
         connection with 1009), C{maxFrameSize}, C{maxHeadSize} (of the
         handshake response), C{keepAlive} and C{keepAliveTimeout} (pings),
         C{compression} (offer permessage-deflate), C{openHandshakeTimeout},
-        C{closeHandshakeTimeout}; see L{Client}.
+        C{closeHandshakeTimeout}, C{maxSendBuffer} (bytes the server may
+        fall behind in reading before the connection is closed with 1008);
+        see L{Client}.
     @return: the running L{Client}: C{whenConnected()}, C{stop()},
         C{whenStopped()}.
     @raise ValueError: a bad URL, header or option.

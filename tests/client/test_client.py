@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
+from zope.interface.verify import verifyObject
 
 from ratchetpy import HttpServer, MessageComponent, WsServer
 from ratchetpy.auth import Authenticate, Forbidden, Unauthorized, User
@@ -21,6 +22,7 @@ from ratchetpy.client import (
     connect,
     connectOnce,
 )
+from ratchetpy.interfaces import IClientConnection
 from tests.helpers import Recorder, freePort, serveWebSocket, sleep, waitUntil
 
 block = pytest_twisted.blockon
@@ -48,6 +50,7 @@ def test_messagesBothWays(listen):
     _, url = serveWebSocket(listen, Echo())
     conn = block(connectOnce(url))
     assert isinstance(conn, ClientConnection)
+    verifyObject(IClientConnection, conn)
     assert conn.isOpen and conn.closeCode is None
     conn.send("héllo")
     conn.send(b"\x00\xff")

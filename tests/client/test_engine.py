@@ -17,8 +17,10 @@ from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
 
-from ratchetpy.client import ConnectFailed, HandshakeRefused, Reconnect, connectOnce
+from ratchetpy import MessageComponent
+from ratchetpy.client import ConnectFailed, HandshakeRefused, Reconnect, connect, connectOnce
 from ratchetpy.client._autobahn import refusal
+from tests.helpers import waitUntil
 
 block = pytest_twisted.blockon
 
@@ -161,3 +163,21 @@ def test_autobahnInternals():
         assert isinstance(getattr(WebSocketProtocol, name), int)
     source = WebSocketClientProtocol.processHandshake.__code__.co_names
     assert "http_status_line" in source and "http_headers" in source and "failHandshake" in source
+
+
+def test_stopDuringTheHandshake(rawServer):
+    """
+    stop() while the server has not answered the handshake yet: the attempt
+    is dropped, and the client stops without a connection.
+    """
+    url = rawServer(lambda key: None)
+    opened = []
+
+    class Bot(MessageComponent):
+        def onOpen(self, conn):
+            opened.append(conn)
+
+    client = connect(url, Bot())
+    waitUntil(lambda: client._handshaking is not None, what="the handshake to start")
+    assert block(client.stop()) is None
+    assert not client.running and client.connection is None and not opened
