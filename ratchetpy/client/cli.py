@@ -12,7 +12,8 @@ or 1001); L{EXIT_ABNORMAL} (1) if it closed with another code or without a
 closing handshake; 2 for bad arguments; L{EXIT_UNREACHABLE} (3) if no
 connection was made (network, TLS, a handshake that failed);
 L{EXIT_REFUSED} (4) if the server refused the handshake (an HTTP status,
-printed). Problems are reported on standard error, one line each.
+printed). Problems are reported on standard error, one line each. Ctrl-C
+(SIGINT) or SIGTERM closes the connection with 1000 first.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from twisted.protocols.basic import LineOnlyReceiver
 from ..component import MessageComponent
 from ..interfaces import IConnection
 from ..options import MAX_MESSAGE_SIZE, parseSize
+from ..server.logs import startLoggingUnlessConfigured
 from .connection import ClientConnection
 from .connector import Client
 from .errors import ConnectFailed, HandshakeRefused
@@ -73,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
         help="the largest message accepted from the server (default: 1 MiB)",
     )
     p.add_argument("--no-compression", action="store_true", help="do not offer permessage-deflate")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="log the attempt and what happens to it on standard error"
+    )
     return p
 
 
@@ -137,6 +142,8 @@ async def run(reactor: Any, args: argparse.Namespace) -> int:
     """
     Connect as C{args} say, pump standard input and output; the exit status.
     """
+    if args.verbose:
+        startLoggingUnlessConfigured(sys.stderr)
     try:
         client = Client(
             args.url,
@@ -171,7 +178,10 @@ async def run(reactor: Any, args: argparse.Namespace) -> int:
     stdin = stdio.StandardIO(_Lines(conn, ended), reactor=reactor)
     if not args.keep_open:
         ended.addCallback(lambda _: conn.close(1000, ""))
-    code, reason = await conn.whenClosed()
+    # Ctrl-C (or SIGTERM) closes the connection properly before the reactor stops.
+    closed = conn.whenClosed()
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: (conn.close(1000, ""), conn.whenClosed())[1])
+    code, reason = await closed
     stdin.loseConnection()
     normal = code in NORMAL_CODES
     if not normal or reason:

@@ -6,15 +6,18 @@ served by the test's reactor; what it prints and its exit status.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 
 import pytest
+from websockets.sync.server import serve
 
 from ratchetpy import HttpServer, MessageComponent, WsServer
 from ratchetpy.client.cli import EXIT_ABNORMAL, EXIT_CLOSED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
 from tests.client.conftest import RatchetpyServer
-from tests.helpers import ROOT, Recorder, freePort, inThread
+from tests.helpers import ROOT, Recorder, freePort, inThread, waitUntil
 
 
 def runClient(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -115,6 +118,14 @@ def test_unreachable():
     done = runClient(url)
     assert done.returncode == EXIT_UNREACHABLE
     assert done.stderr.startswith(f"cannot connect to {url}")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_verboseLogsTheAttempt():
+    url = f"ws://127.0.0.1:{freePort()}/"
+    done = runClient(url, "-v")
+    assert done.returncode == EXIT_UNREACHABLE
+    assert f"connecting to {url} (attempt 1)" in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -125,3 +136,46 @@ def test_badArguments(args, message):
     done = runClient(*args)
     assert done.returncode == EXIT_USAGE
     assert message in done.stderr
+
+
+def test_interruptClosesProperly():
+    """
+    Ctrl-C (SIGINT) closes the connection with 1000 before the client exits
+    with status 0: the server (websockets, which tells the code) sees it.
+    """
+    codes: list[int | None] = []
+
+    def handler(websocket):
+        for _ in websocket:
+            pass
+        codes.append(websocket.close_code)
+
+    server = serve(handler, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ratchetpy.client", url, "--keep-open"],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert inThread(process.stderr.readline) == "connected\n"
+            process.send_signal(signal.SIGINT)
+            assert inThread(process.wait, 30) == EXIT_CLOSED
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout, process.stderr):
+                stream.close()
+        waitUntil(lambda: codes, what="the server to see the close")
+        assert codes == [1000]
+    finally:
+        inThread(server.shutdown)
+        thread.join(5)
