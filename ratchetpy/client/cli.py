@@ -180,7 +180,11 @@ async def run(reactor: Any, args: argparse.Namespace) -> int:
         ended.addCallback(lambda _: conn.close(1000, ""))
     # Ctrl-C (or SIGTERM) closes the connection properly before the reactor stops.
     closed = conn.whenClosed()
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: (conn.close(1000, ""), conn.whenClosed())[1])
+    def closeFirst() -> Deferred[tuple[int, str]]:
+        conn.close(1000, "")
+        return conn.whenClosed()
+
+    reactor.addSystemEventTrigger("before", "shutdown", closeFirst)
     code, reason = await closed
     stdin.loseConnection()
     normal = code in NORMAL_CODES
