@@ -163,3 +163,14 @@ def peer(request):
     yield make
     for server in made:
         server.stop()
+
+
+@pytest.fixture
+def echoServer():
+    """
+    A started L{RatchetpyServer} without TLS, stopped after the test.
+    """
+    server = RatchetpyServer(None)
+    server.start()
+    yield server
+    server.stop()

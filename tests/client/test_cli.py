@@ -16,7 +16,6 @@ from websockets.sync.server import serve
 
 from ratchetpy import HttpServer, MessageComponent, WsServer
 from ratchetpy.client.cli import EXIT_ABNORMAL, EXIT_CLOSED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
-from tests.client.conftest import RatchetpyServer
 from tests.helpers import ROOT, Recorder, freePort, inThread, waitUntil
 
 
@@ -36,20 +35,12 @@ def runClient(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def server():
-    server = RatchetpyServer(None)
-    server.start()
-    yield server
-    server.stop()
-
-
-def test_linesInMessagesOut(server):
+def test_linesInMessagesOut(echoServer):
     """
     Each line of stdin is a text message; each message received a line of
     stdout; the end of stdin closes the connection normally (status 0).
     """
-    done = runClient(f"ws://127.0.0.1:{server.port}/", stdin="hello\nwörld\n\n")
+    done = runClient(f"ws://127.0.0.1:{echoServer.port}/", stdin="hello\nwörld\n\n")
     assert done.stdout == "hello\nwörld\n\n"
     assert done.returncode == EXIT_CLOSED, done.stderr
     assert done.stderr == "connected\n"
@@ -95,19 +86,19 @@ def test_binaryIsShownAsHex(listen):
     assert done.returncode == EXIT_CLOSED
 
 
-def test_serverClosesWithACode(server):
+def test_serverClosesWithACode(echoServer):
     """
     --keep-open waits for the server; a close code other than 1000/1001 is
     status 1, and the code and reason are on stderr.
     """
-    done = runClient(f"ws://127.0.0.1:{server.port}/", "--keep-open", stdin="close me\n")
+    done = runClient(f"ws://127.0.0.1:{echoServer.port}/", "--keep-open", stdin="close me\n")
     assert done.returncode == EXIT_ABNORMAL
     assert "closed: 4001 as you asked" in done.stderr
 
 
 @pytest.mark.parametrize(("headers", "status"), [((), 401), (("-H", "X-Token: bad"), 403)])
-def test_refused(server, headers, status):
-    done = runClient(f"ws://127.0.0.1:{server.port}/auth", *headers, stdin="never sent\n")
+def test_refused(echoServer, headers, status):
+    done = runClient(f"ws://127.0.0.1:{echoServer.port}/auth", *headers, stdin="never sent\n")
     assert done.returncode == EXIT_REFUSED
     assert f"refused the WebSocket handshake with HTTP {status}" in done.stderr
     assert done.stdout == ""

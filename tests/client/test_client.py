@@ -12,7 +12,7 @@ from twisted.internet import defer, reactor, task
 from zope.interface.verify import verifyObject
 
 from ratchetpy import HttpServer, MessageComponent, WsServer
-from ratchetpy.auth import Authenticate, Forbidden, Unauthorized, User
+from ratchetpy.auth import Authenticate
 from ratchetpy.client import (
     ClientConnection,
     ConnectFailed,
@@ -23,22 +23,15 @@ from ratchetpy.client import (
     connectOnce,
 )
 from ratchetpy.interfaces import IClientConnection
+from tests.client.conftest import Echo, checkToken
 from tests.helpers import Recorder, freePort, serveWebSocket, sleep, waitUntil
 
 block = pytest_twisted.blockon
 
 
-class Echo(MessageComponent):
-    def onMessage(self, conn, msg):
-        if msg == "close me":
-            conn.close(4001, "as you asked")
-        else:
-            conn.send(msg)
-
-
 class Protocols(Echo):
     def getSubProtocols(self):
-        return ["chat.v2", "chat.v1"]
+        return ["chat.v1"]
 
 
 def test_messagesBothWays(listen):
@@ -257,15 +250,6 @@ def test_unixSocket(listen, tmp_path):
     block(conn.whenClosed())
 
 
-def refusing(request):
-    token = request.headers.get("x-token")
-    if token is None:
-        raise Unauthorized("no token")
-    if token != "good":
-        raise Forbidden("not you")
-    return User("ann")
-
-
 @pytest.mark.parametrize(("token", "status"), [(None, 401), ("bad", 403)])
 def test_refusedHandshake(listen, logged, token, status):
     """
@@ -273,7 +257,7 @@ def test_refusedHandshake(listen, logged, token, status):
     status; with reconnecting on, the client gives up after that one
     attempt, and says so once.
     """
-    server = listen(HttpServer(Authenticate(WsServer(Echo()), refusing)))
+    server = listen(HttpServer(Authenticate(WsServer(Echo()), checkToken)))
     url = f"ws://127.0.0.1:{server.portNumber}/"
     headers = {} if token is None else {"X-Token": token}
     with pytest.raises(HandshakeRefused) as refused:

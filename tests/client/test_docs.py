@@ -18,20 +18,11 @@ import pytest_twisted
 from ratchetpy.client import connect, connectOnce
 from ratchetpy.client.cli import EXIT_ABNORMAL, EXIT_CLOSED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
 from ratchetpy.client.connector import Client
-from tests.client.conftest import RatchetpyServer
 from tests.helpers import ROOT, inThread
 from tests.test_docs import codeBlocks, consoleCommands, page, pythonBlock, pythonFile
 
 PAGE = "client.md"
 PORT = "8080"
-
-
-@pytest.fixture
-def echo():
-    server = RatchetpyServer(None)
-    server.start()
-    yield server
-    server.stop()
 
 
 def onPort(code: str, port: int) -> str:
@@ -45,24 +36,24 @@ def shell(command: str, cwd) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("script", ["bot.py", "once.py"])
-def test_scripts(echo, tmp_path, script):
-    (tmp_path / script).write_text(onPort(pythonFile(PAGE, script), echo.port))
+def test_scripts(echoServer, tmp_path, script):
+    (tmp_path / script).write_text(onPort(pythonFile(PAGE, script), echoServer.port))
     done = shell(f"python {script}", tmp_path)
     shown = dict(consoleCommands(PAGE))[f"python {script}"]
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == shown
 
 
-def test_commandLine(echo, tmp_path):
+def test_commandLine(echoServer, tmp_path):
     [(command, shown)] = [(c, o) for c, o in consoleCommands(PAGE) if "ratchetpy.client" in c]
-    done = shell(onPort(command, echo.port), tmp_path)
+    done = shell(onPort(command, echoServer.port), tmp_path)
     assert done.returncode == EXIT_CLOSED
     assert (done.stderr + done.stdout).splitlines() == shown
 
 
-def test_reconnectSnippet(echo):
+def test_reconnectSnippet(echoServer):
     namespace: dict[str, object] = {}
-    exec(onPort(pythonBlock(PAGE, "policy = Reconnect("), echo.port), namespace)
+    exec(onPort(pythonBlock(PAGE, "policy = Reconnect("), echoServer.port), namespace)
     client = namespace["client"]
     conn = pytest_twisted.blockon(client.whenConnected())
     assert conn.isOpen
@@ -71,10 +62,10 @@ def test_reconnectSnippet(echo):
     assert namespace["policy"] == inspect.signature(connect).parameters["reconnect"].default
 
 
-def test_inlineCallbacksSnippet(echo):
+def test_inlineCallbacksSnippet(echoServer):
     namespace: dict[str, object] = {}
     exec(pythonBlock(PAGE, "@inlineCallbacks"), namespace)
-    url = f"ws://127.0.0.1:{echo.port}/"
+    url = f"ws://127.0.0.1:{echoServer.port}/"
     assert pytest_twisted.blockon(namespace["talk"](url)) == (b"\x00\x01", 1000)
 
 
