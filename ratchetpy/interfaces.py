@@ -62,6 +62,7 @@ __all__ = [
     "IWsServerComponent",
     "IHttpRequest",
     "IBroker",
+    "IClientConnection",
 ]
 
 
@@ -740,4 +741,52 @@ class IBroker(Interface):
 
         @return: a L{Deferred} firing when the broker's connections are
             closed.
+        """
+
+
+class IClientConnection(IConnection):
+    """
+    A client's WebSocket connection (L{ratchetpy.client}): what the hooks of
+    a client's component get, and what L{ratchetpy.client.connectOnce}
+    gives. C{send}, C{close}, C{state} and flow control are those of
+    L{IConnection}; C{remoteAddress} is the server's address.
+    """
+
+    subProtocol: str | None = Attribute("The subprotocol the server agreed to, or C{None}.")
+
+    closeCode: int | None = Attribute(
+        """
+        The close code the server sent (C{1000}, C{1001}, an application's
+        C{4000}-C{4999}), C{1005} if its close frame had none, C{1006} if
+        the connection ended without a closing handshake; C{None} while it
+        is open.
+        """
+    )
+
+    closeReason: str | None = Attribute(
+        """
+        The close reason the server sent (C{""} if none), or how the
+        connection ended without one; C{None} while it is open.
+        """
+    )
+
+    def receive() -> Deferred[str | bytes]:
+        """
+        The next message from the server: C{str} for text, C{bytes} for
+        binary. Only on connections made by
+        L{ratchetpy.client.connectOnce}, which keep a bounded queue of
+        unread messages (and stop reading while it is full).
+
+        @return: a L{Deferred} of the message, failing with
+            L{ratchetpy.client.ConnectionClosed} once the connection is
+            closed and every message received before has been taken.
+        @raise RuntimeError: the connection has a component, which gets its
+            messages.
+        """
+
+    def whenClosed() -> Deferred[tuple[int, str]]:
+        """
+        @return: a L{Deferred} that fires with C{(closeCode, closeReason)}
+            once the connection is closed and the component's C{onClose} has
+            run.
         """

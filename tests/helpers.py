@@ -262,9 +262,9 @@ def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: 
 # TLS
 
 
-def makeCertificate(directory: Path) -> tuple[Path, Path]:
+def makeCertificate(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
     """
-    Write a self-signed key.pem and cert.pem for localhost and 127.0.0.1 into C{directory}; return their paths.
+    Write a self-signed key.pem and cert.pem for C{name} (and 127.0.0.1) into C{directory}; return their paths.
     """
     import datetime
     import ipaddress
@@ -275,18 +275,18 @@ def makeCertificate(directory: Path) -> tuple[Path, Path]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
         .sign(key, hashes.SHA256())

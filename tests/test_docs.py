@@ -80,6 +80,7 @@ PAGES = (
     "performance.md",
     "identity.md",
     "testing.md",
+    "client.md",
 )
 TUTORIAL_PORT = 8080
 QUIET = 0.3  # seconds a client waits to be sure nothing arrives
