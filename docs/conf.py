@@ -49,6 +49,7 @@ PAGES = [
     "app",
     "decorators",
     "testing",
+    "client",
     "components",
     "identity",
     "running",

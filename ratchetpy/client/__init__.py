@@ -1,6 +1,6 @@
 """
 A WebSocket client with the component API (PHP Ratchet's Pawl): the same
-kind of component as a server's drives a connection to a server.
+kind of component as a server's drives a connection to a server::
 
     from ratchetpy import MessageComponent
     from ratchetpy.client import connect

@@ -388,7 +388,7 @@ def connectOnce(
     Connect to C{url} once, for scripts and tests: the connection's messages
     are kept (up to C{maxQueue} unread; then the server is not read until
     one is taken) for C{conn.receive()}, and C{conn.whenClosed()} fires with
-    the close code and reason. No reconnecting.
+    the close code and reason. No reconnecting::
 
         conn = await connectOnce("ws://127.0.0.1:8080/")
         conn.send("hello")
