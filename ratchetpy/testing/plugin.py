@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.testing.test_plugin -*-
 """
 ratchetpy's pytest plugin: fixtures that serve a component on a loopback
-port through the real stack, for end-to-end tests with real clients.
+port through the real stack (C{ratchetpyServer}) and connect to it with
+L{ratchetpy.client} (C{ratchetpyClient}), for end-to-end tests.
 
 Installed with ratchetpy (the C{pytest11} entry point); a project that runs
 its tests on a checkout of ratchetpy instead loads it from its
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.python.failure import Failure
 
 
@@ -112,6 +114,72 @@ class Servers:
             blockon(server.shutdown())
 
 
+class Clients:
+    """
+    What the C{ratchetpyClient} fixture is: call it with a URL to connect
+    (L{ratchetpy.client.connectOnce}); every connection still open after the
+    test is closed, and attempts still under way are given up.
+
+    @ivar connections: the connections made, oldest first.
+    @ivar closeTimeout: seconds the connections get to close after the test.
+    """
+
+    closeTimeout = 5.0
+
+    def __init__(self) -> None:
+        self.connections: list[Any] = []
+        self._attempts: list[Deferred[Any]] = []
+
+    def __call__(self, url: str, **options: Any) -> Deferred[Any]:
+        """
+        Connect to C{url} once: C{ratchetpy.client.connectOnce(url,
+        **options)} (C{subProtocols}, C{headers}, ...).
+
+        @return: a L{Deferred} of the open
+            L{ClientConnection<ratchetpy.client.ClientConnection>}
+            (C{await} it, or C{pytest_twisted.blockon} it), failing with
+            L{ratchetpy.client.HandshakeRefused} if the server refused.
+        """
+        from ..client import connectOnce
+
+        attempt = connectOnce(url, **options)
+        self._attempts.append(attempt)
+
+        def connected(conn: Any) -> Any:
+            self._attempts.remove(attempt)
+            self.connections.append(conn)
+            return conn
+
+        def failed(failure: Failure) -> Failure:
+            if attempt in self._attempts:
+                self._attempts.remove(attempt)
+            return failure
+
+        return attempt.addCallbacks(connected, failed)
+
+    def closeAll(self) -> None:
+        """
+        Give up the attempts under way, close every open connection (1000)
+        and wait up to L{closeTimeout} seconds for them to close.
+        """
+        for attempt in list(self._attempts):
+            attempt.addErrback(lambda failure: None)
+            attempt.cancel()
+        connections, self.connections = self.connections, []
+        waiting = []
+        for conn in connections:
+            if conn.closeCode is None:
+                conn.close()
+            waiting.append(conn.whenClosed())
+        if waiting:
+            from twisted.internet import reactor
+
+            closed = DeferredList(waiting, consumeErrors=True)
+            closed.addTimeout(self.closeTimeout, reactor)
+            closed.addErrback(lambda failure: None)
+            _blockon()(closed)
+
+
 @pytest.fixture
 def ratchetpyServer() -> Iterator[Servers]:
     """
@@ -122,3 +190,16 @@ def ratchetpyServer() -> Iterator[Servers]:
     servers = Servers()
     yield servers
     servers.shutdown()
+
+
+@pytest.fixture
+def ratchetpyClient() -> Iterator[Clients]:
+    """
+    C{ratchetpyClient(url, **options)} connects to C{url} with
+    L{ratchetpy.client.connectOnce} and returns the L{Deferred} of the
+    connection (C{conn.send}, C{await conn.receive()}, C{conn.close()},
+    C{await conn.whenClosed()}); every connection is closed after the test.
+    """
+    clients = Clients()
+    yield clients
+    clients.closeAll()

@@ -12,10 +12,12 @@ import sys
 import textwrap
 
 import pytest
+import pytest_twisted
 from websockets.sync.client import connect
 
 from examples.chat import Chat
 from examples.echo import Echo
+from ratchetpy.client import HandshakeRefused
 from tests.helpers import ROOT, closeCodeAfter, inThread
 
 
@@ -64,6 +66,31 @@ def test_serversStopAfterTheTest(ratchetpyServer):
     assert ratchetpyServer.servers == []
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=10).close()
+
+
+def test_clientConnectsAndIsClosedAfter(ratchetpyServer, ratchetpyClient):
+    """
+    The client fixture connects with ratchetpy.client; what is still open
+    after the test is closed with 1000.
+    """
+    url = ratchetpyServer(Echo())
+    conn = pytest_twisted.blockon(ratchetpyClient(url))
+    conn.send("hi")
+    assert pytest_twisted.blockon(conn.receive()) == "hi"
+    assert ratchetpyClient.connections == [conn]
+    ratchetpyClient.closeAll()
+    assert (conn.closeCode, ratchetpyClient.connections) == (1000, [])
+
+
+def test_clientReportsRefusals(ratchetpyServer, ratchetpyClient):
+    """
+    A refused handshake fails the client fixture's Deferred with its status.
+    """
+    url = ratchetpyServer(Echo(), allowedOrigins=["example.com"])
+    with pytest.raises(HandshakeRefused) as refused:
+        pytest_twisted.blockon(ratchetpyClient(url, headers={"Origin": "https://evil.example"}))
+    assert refused.value.status == 403
+    assert ratchetpyClient.connections == []
 
 
 def test_loadedOnceWhenInstalledToo(tmp_path):

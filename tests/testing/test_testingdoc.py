@@ -32,7 +32,7 @@ def test_everyPythonBlockIsATestFile():
 
 
 @pytest.mark.parametrize("filename", sorted(FILES))
-def test_fileRuns(filename, tmp_path, ratchetpyServer):
+def test_fileRuns(filename, tmp_path, ratchetpyServer, ratchetpyClient):
     """
     The file's tests pass, as pytest would run them: coroutines (C{async def}
     with C{pytest_twisted.ensureDeferred}) on the reactor, fixtures by name.
@@ -49,7 +49,7 @@ def test_fileRuns(filename, tmp_path, ratchetpyServer):
         del sys.modules[spec.name]
     tests = [value for name, value in vars(module).items() if name.startswith("test_") and callable(value)]
     assert tests, f"{filename} has no tests"
-    fixtures = {"ratchetpyServer": ratchetpyServer, "tmp_path": tmp_path}
+    fixtures = {"ratchetpyServer": ratchetpyServer, "ratchetpyClient": ratchetpyClient, "tmp_path": tmp_path}
     for test in tests:
         result = test(**{name: fixtures[name] for name in inspect.signature(test).parameters})
         if inspect.iscoroutine(result):
