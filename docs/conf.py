@@ -13,9 +13,11 @@ here, from the installed modules, with no network (L{externalInventories}).
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import inspect
 import os
+import shutil
 import sys
 import tempfile
 import zlib
@@ -149,6 +151,7 @@ def externalInventories(directory: Path) -> list[str]:
 
 
 _inventories = Path(tempfile.mkdtemp(prefix="ratchetpy-docs-"))
+atexit.register(shutil.rmtree, _inventories, True)
 
 pydoctor_args = [
     "--project-name=ratchetpy",
