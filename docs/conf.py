@@ -133,7 +133,7 @@ def externalInventories(directory: Path) -> list[str]:
             twisted.append(f"{full} py:obj 1 {page}{'#' + anchor if anchor else ''} -")
     python = []
     for moduleName in PYTHON_MODULES:
-        for full, _, anchor in _members(moduleName):
+        for full, _, _anchor in _members(moduleName):
             python.append(f"{full} py:obj 1 {moduleName}.html#{full} -")
     import builtins
 
