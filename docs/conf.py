@@ -41,7 +41,6 @@ exclude_patterns = ["_build"]
 # Links to headings within and between pages ([...](channels.md#presence)).
 myst_heading_anchors = 4
 html_theme = "alabaster"
-html_theme_options = {"extra_nav_links": {"API reference": "api/index.html"}}
 html_title = "ratchetpy"
 
 #: The order of the pages in the navigation: the index's, tutorials first.

@@ -86,6 +86,7 @@ class Harness:
 
     @ivar server: the L{ratchetpy.IoServer} at the top of the stack.
     @ivar clock: the reactor of every layer.
+    @ivar raw: whether the component is served raw (L{connectRaw} only).
     """
 
     def __init__(
