@@ -21,6 +21,7 @@ from zope.interface.verify import verifyObject
 
 from examples.chat import Chat
 from ratchetpy import HttpServer, IConnection, IHttpServerComponent, IoServer, MessageComponent, WsServer
+from ratchetpy.testing import Harness
 from tests.helpers import Recorder, closeCodeAfter, frame, inThread, openWebSocket, serveWebSocket, sleep, waitUntil
 from tests.paths import clientOffers, pytest_generate_tests  # noqa: F401  (both engine paths)
 
@@ -301,7 +302,8 @@ def test_componentExceptionGets1011(listen):
     assert inThread(client) == "still here"
 
 
-def test_asyncHooksOverWebSocket(listen):
+@pytest.mark.parametrize("compression", [False, True])
+def test_asyncHooksOverWebSocket(compression):
     """
     An async onOpen that takes a while finishes before the first onMessage,
     even when the client sends at once; async onMessage replies arrive in order.
@@ -309,22 +311,20 @@ def test_asyncHooksOverWebSocket(listen):
 
     class Slow(MessageComponent):
         async def onOpen(self, conn):
-            await task.deferLater(reactor, 0.2, lambda: None)
+            await task.deferLater(conn.io.reactor, 0.2, lambda: None)
             conn.state.greeting = "ready"
 
         async def onMessage(self, conn, msg):
-            await task.deferLater(reactor, 0.01, lambda: None)
+            await task.deferLater(conn.io.reactor, 0.01, lambda: None)
             conn.send(f"{conn.state.greeting}:{msg}")
 
-    _, url = serveWebSocket(listen, Slow())
-
-    def client():
-        with connect(url) as ws:
-            for i in range(5):
-                ws.send(str(i))
-            return [ws.recv(timeout=5) for _ in range(5)]
-
-    assert inThread(client) == [f"ready:{i}" for i in range(5)]
+    harness = Harness(Slow())
+    client = harness.connect(compression=compression)
+    for i in range(5):
+        client.send(str(i))
+    client.receiveNothing()
+    harness.advance(0.2 + 5 * 0.01)
+    assert client.receiveAll() == [f"ready:{i}" for i in range(5)]
 
 
 def test_connectionAttributes(listen):
@@ -354,26 +354,21 @@ def test_connectionAttributes(listen):
     first.send("ignored after close")  # sending on a closed connection is a no-op
 
 
-def test_chatAmongThreeClients(listen):
+@pytest.mark.parametrize("compression", [False, True])
+def test_chatAmongThreeClients(compression):
     """
     The chat example relays each message verbatim to the two other clients and
     never back to the sender.
     """
-    _, url = serveWebSocket(listen, Chat())
-
-    def clients():
-        with connect(url) as a, connect(url) as b, connect(url) as c:
-            a.send("from a")
-            got = [b.recv(timeout=5), c.recv(timeout=5)]
-            c.send(b"\x01binary")
-            got += [a.recv(timeout=5), b.recv(timeout=5)]
-            with pytest.raises(TimeoutError):
-                a.recv(timeout=0.3)
-            with pytest.raises(TimeoutError):
-                c.recv(timeout=0.3)
-            return got
-
-    assert inThread(clients) == ["from a", "from a", b"\x01binary", b"\x01binary"]
+    harness = Harness(Chat())
+    a, b, c = (harness.connect(compression=compression) for _ in range(3))
+    a.send("from a")
+    got = [b.receive(), c.receive()]
+    c.send(b"\x01binary")
+    got += [a.receive(), b.receive()]
+    a.receiveNothing()
+    c.receiveNothing()
+    assert got == ["from a", "from a", b"\x01binary", b"\x01binary"]
 
 
 def test_keepAlivePingsAndDropsDeadPeer(listen):
