@@ -32,16 +32,7 @@ def _address(host: str, port: int) -> IPv4Address | IPv6Address:
     return IPv6Address("TCP", host, port) if ":" in host else IPv4Address("TCP", host, port)
 
 
-def splitOptions(options: dict[str, Any], what: str = "Harness()") -> tuple[dict[str, Any], ...]:
-    """
-    C{options}, the keyword arguments of several layers, split into those of
-    L{ratchetpy.IoServer}, L{ratchetpy.HttpServer} and L{ratchetpy.WsServer}
-    (three dicts), as L{ratchetpy.stack.buildStack} takes them.
-
-    @param what: the callable they were given to, for the message.
-    @raise TypeError: a keyword is no option of those layers; the message
-        names the valid ones.
-    """
+def _splitOptions(options: dict[str, Any], what: str) -> tuple[dict[str, Any], ...]:
     io, http, ws = ({o.name for o in optionsOf(layer)} for layer in (IO_SERVER, HTTP_SERVER, WS_SERVER))
     ws |= set(WS_SERVER_KEYWORDS)
     unknown = sorted(set(options) - io - http - ws)
@@ -49,6 +40,43 @@ def splitOptions(options: dict[str, Any], what: str = "Harness()") -> tuple[dict
         valid = ", ".join(sorted(io | http | ws))
         raise TypeError(f"{what} got unexpected keyword argument(s) {', '.join(unknown)}; valid: {valid}")
     return tuple({k: v for k, v in options.items() if k in names} for names in (io, http, ws))
+
+
+def serverFor(
+    component: Any,
+    *,
+    raw: bool = False,
+    auth: Any = None,
+    allowedOrigins: Iterable[str] | None = None,
+    reactor: Any = None,
+    what: str = "Harness()",
+    **options: Any,
+) -> IoServer:
+    """
+    The L{ratchetpy.IoServer} that serves C{component} on loopback, as
+    C{twistd ratchetpy --component} builds it (L{ratchetpy.stack.buildStack}),
+    not listening yet: what L{Harness} and the C{ratchetpyServer} fixture
+    serve.
+
+    @param options: the keyword arguments of the layers, all together (those
+        of L{ratchetpy.IoServer}, L{ratchetpy.HttpServer} and
+        L{ratchetpy.WsServer}).
+    @param what: the callable they were given to, for messages.
+    @raise TypeError: a keyword is no option of those layers; the message
+        names the valid ones.
+    """
+    ioOptions, httpOptions, wsOptions = _splitOptions(options, what)
+    return buildStack(
+        component,
+        "tcp:0:interface=127.0.0.1",
+        raw=raw,
+        ioOptions=ioOptions,
+        httpOptions=httpOptions,
+        wsOptions=wsOptions,
+        auth=auth,
+        allowedOrigins=allowedOrigins,
+        reactor=reactor,
+    )
 
 
 class Harness:
@@ -105,17 +133,8 @@ class Harness:
             # reactor's time with timestamps (a token's expiry) sees the same.
             clock.advance(time.time())
         self.clock = clock
-        ioOptions, httpOptions, wsOptions = splitOptions(options)
-        self.server: IoServer = buildStack(
-            component,
-            "tcp:0:interface=127.0.0.1",
-            raw=raw,
-            ioOptions=ioOptions,
-            httpOptions=httpOptions,
-            wsOptions=wsOptions,
-            auth=auth,
-            allowedOrigins=allowedOrigins,
-            reactor=self.clock,
+        self.server = serverFor(
+            component, raw=raw, auth=auth, allowedOrigins=allowedOrigins, reactor=clock, **options
         )
         self.raw = raw
         self._pumps: list[Pump] = []
@@ -260,4 +279,4 @@ class Harness:
         self.advance(self.server.shutdownTimeout)
 
 
-__all__ = ["Harness", "splitOptions", "SERVER_ADDRESS", "CLIENT_ADDRESS"]
+__all__ = ["Harness", "serverFor", "SERVER_ADDRESS", "CLIENT_ADDRESS"]

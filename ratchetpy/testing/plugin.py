@@ -83,19 +83,10 @@ class Servers:
         @return: the server's URL: C{ws://127.0.0.1:PORT/}, or
             C{tcp://127.0.0.1:PORT} when C{raw}.
         """
-        from ..stack import buildStack
-        from .harness import splitOptions
+        from .harness import serverFor
 
-        ioOptions, httpOptions, wsOptions = splitOptions(options, "ratchetpyServer()")
-        server = buildStack(
-            component,
-            "tcp:0:interface=127.0.0.1",
-            raw=raw,
-            ioOptions=ioOptions,
-            httpOptions=httpOptions,
-            wsOptions=wsOptions,
-            auth=auth,
-            allowedOrigins=allowedOrigins,
+        server = serverFor(
+            component, raw=raw, auth=auth, allowedOrigins=allowedOrigins, what="ratchetpyServer()", **options
         )
         port = _listened(server.listen())
         self.servers.append(server)
