@@ -28,6 +28,10 @@ from .pump import Pump
 #: server's close frame (RFC 6455's 1006).
 ABNORMAL_CLOSURE = 1006
 
+#: The close code a client reports when the server's close frame had none
+#: (RFC 6455's 1005).
+NO_STATUS_RECEIVED = 1005
+
 
 class NothingReceived(AssertionError):
     """
@@ -153,13 +157,15 @@ class WebSocketClient:
     @ivar open: whether the handshake succeeded and the connection is open.
     @ivar closed: whether the connection has ended.
     @ivar closeCode: the close code the server sent (for a close the client
-        started, the code it echoed), or 1006 if the connection ended
-        without one; C{None} while open.
+        started, the code it echoed), 1005 if its close frame had none, or
+        1006 if the connection ended without one; C{None} while open.
     @ivar closeReason: the reason the server sent with it; C{None} without.
     @ivar wasClean: whether the connection ended with a closing handshake.
     @ivar subProtocol: the subprotocol the server agreed, or C{None}.
     @ivar response: the server's answer to the handshake (status 101 and its
         headers).
+    @ivar protocol: Autobahn's client protocol, for what this API lacks
+        (C{protocol.sendPing()}; deliver with the harness's C{flush}).
     """
 
     def __init__(self, flush: Callable[[], None]) -> None:
@@ -176,47 +182,14 @@ class WebSocketClient:
         self.pump: Pump | None = None
         self.protocol: Any = None
 
-    @classmethod
-    def protocolFor(
-        cls,
-        client: WebSocketClient,
-        url: str,
-        reactor: Any,
-        *,
-        headers: dict[str, str],
-        subProtocols: tuple[str, ...],
-        compression: bool,
-    ) -> _ClientProtocol:
-        """
-        A client protocol for C{url} that tells C{client} what happens; its
-        timers run on C{reactor}.
-        """
-        factory = WebSocketClientFactory(url, protocols=list(subProtocols) or None, headers=headers, reactor=reactor)
-        factory.protocol = _ClientProtocol
-        factory._batched_timer = BucketTimer(reactor)
-        options: dict[str, Any] = {
-            "autoPingInterval": 0,
-            "openHandshakeTimeout": 0,
-            # Autobahn schedules this one on the global reactor; the server
-            # drops the connection after the closing handshake anyway.
-            "serverConnectionDropTimeout": 0,
-            "tcpNoDelay": False,
-        }
-        if compression:
-            options["perMessageCompressionOffers"] = [PerMessageDeflateOffer()]
-            options["perMessageCompressionAccept"] = _acceptDeflate
-        factory.setProtocolOptions(**options)
-        protocol = _ClientProtocol()
-        protocol.factory = factory
-        protocol.client = client
-        return protocol
-
     def _onClose(self, wasClean: bool) -> None:
         self.closed = True
         self.open = False
         self.wasClean = wasClean
         code = getattr(self.protocol, "remoteCloseCode", None)
-        self.closeCode = ABNORMAL_CLOSURE if code is None else code
+        if code is None:
+            code = NO_STATUS_RECEIVED if wasClean else ABNORMAL_CLOSURE
+        self.closeCode = code
         self.closeReason = getattr(self.protocol, "remoteCloseReason", None)
 
     def _handshakeDone(self) -> None:
@@ -303,6 +276,40 @@ class WebSocketClient:
         self._flush()
 
 
+def clientProtocol(
+    client: WebSocketClient,
+    url: str,
+    reactor: Any,
+    *,
+    headers: dict[str, str],
+    subProtocols: tuple[str, ...],
+    compression: bool,
+) -> _ClientProtocol:
+    """
+    A client protocol for C{url} that tells C{client} what happens; its
+    timers run on C{reactor}.
+    """
+    factory = WebSocketClientFactory(url, protocols=list(subProtocols) or None, headers=headers, reactor=reactor)
+    factory.protocol = _ClientProtocol
+    factory._batched_timer = BucketTimer(reactor)
+    options: dict[str, Any] = {
+        "autoPingInterval": 0,
+        "openHandshakeTimeout": 0,
+        # Autobahn schedules this one on the global reactor; the server
+        # drops the connection after the closing handshake anyway.
+        "serverConnectionDropTimeout": 0,
+        "tcpNoDelay": False,
+    }
+    if compression:
+        options["perMessageCompressionOffers"] = [PerMessageDeflateOffer()]
+        options["perMessageCompressionAccept"] = _acceptDeflate
+    factory.setProtocolOptions(**options)
+    protocol = _ClientProtocol()
+    protocol.factory = factory
+    protocol.client = client
+    return protocol
+
+
 class RawClient(Protocol):
     """
     A client that sends and receives bytes as they are: for a component
@@ -362,4 +369,5 @@ __all__ = [
     "HandshakeRefused",
     "NothingReceived",
     "parseResponse",
+    "clientProtocol",
 ]

@@ -17,7 +17,7 @@ from twisted.internet.testing import MemoryReactorClock
 from ..options import HTTP_SERVER, IO_SERVER, WS_SERVER, optionsOf
 from ..server.io import IoServer
 from ..stack import WS_SERVER_KEYWORDS, buildStack
-from .clients import HttpResponse, RawClient, WebSocketClient, parseResponse
+from .clients import HttpResponse, RawClient, WebSocketClient, clientProtocol, parseResponse
 from .pump import Pump
 
 #: The address the clients connect to.
@@ -185,7 +185,7 @@ class Harness:
         if origin is not None:
             fields["Origin"] = origin
         client = WebSocketClient(self.flush)
-        client.protocol = WebSocketClient.protocolFor(
+        client.protocol = clientProtocol(
             client,
             f"ws://{host}{path}",
             self.clock,
