@@ -56,6 +56,8 @@ def test_theRequestIsTheTestsChoice():
     assert request.headers.get("x-trace") == "abc"
     assert request.headers.get("cookie") == "sid=s3"
     assert conn.remoteAddress == "198.51.100.7"
+    Harness(recorder).connect(remoteAddress="2001:db8::7")
+    assert recorder.connections()[-1].remoteAddress == "2001:db8::7"
 
 
 def test_closeCodesBothWays():
