@@ -93,6 +93,17 @@ def test_clientReportsRefusals(ratchetpyServer, ratchetpyClient):
     assert ratchetpyClient.connections == []
 
 
+def test_loadingInstallsNoReactor():
+    """
+    Installed, the plugin is imported by every pytest run, before
+    pytest-twisted installs the reactor it is asked for (C{--reactor=asyncio}):
+    importing it must not install one.
+    """
+    check = "import sys, ratchetpy.testing.plugin; assert 'twisted.internet.reactor' not in sys.modules"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", check], env=env, check=True, timeout=60)
+
+
 def test_loadedOnceWhenInstalledToo(tmp_path):
     """
     With the entry point installed and C{pytest_plugins} naming the module
