@@ -162,7 +162,7 @@ class ClientConnection(WsConnection):
             waiter.callback((self.closeCode or 1006, self.closeReason or ""))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.resourceId} to {self._protocol.factory.target.url}>"
+        return f"<{type(self).__name__} {self.resourceId} to {self._protocol.factory.target.shown}>"
 
 
 __all__ = ["ClientConnection", "Inbox", "MAX_QUEUE"]

@@ -171,7 +171,10 @@ class Client:
 
     @property
     def url(self) -> str:
-        return self.target.url
+        """
+        The URL as log lines show it, without credentials.
+        """
+        return self.target.shown
 
     @property
     def running(self) -> bool:
