@@ -146,6 +146,14 @@ class ClientConnection(WsConnection):
         waiters.append(waiter)
         return waiter
 
+    @property
+    def _hookFailed(self) -> bool:
+        """
+        Whether a hook of the component failed on this connection.
+        """
+        engine: Any = self._protocol
+        return bool(engine._hooksFailed)
+
     def _closing(self, code: int, reason: str) -> None:
         """
         The engine says the connection ended, with what the server sent.

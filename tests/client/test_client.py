@@ -336,3 +336,23 @@ def test_credentialsInTheURLAreNeverShown(logged):
 def test_unixURLIsExplained():
     with pytest.raises(ValueError, match="pass unix=PATH"):
         connectOnce("ws://unix:/run/chat.sock")
+
+
+def test_aHookThatAlwaysFailsIsBackedOff(listen, logged):
+    """
+    A connection closed because a hook failed counts as a failed attempt:
+    backed off, and given up after maxAttempts.
+    """
+    _, url = serveWebSocket(listen, Echo())
+    opened = []
+
+    class Broken(MessageComponent):
+        def onOpen(self, conn):
+            opened.append(conn)
+            raise RuntimeError("always")
+
+    client = connect(url, Broken(), reconnect=Reconnect(initialDelay=0.01, maxDelay=0.02, maxAttempts=3))
+    with pytest.raises(ConnectFailed, match="a hook of Broken failed"):
+        block(client.whenStopped())
+    assert len(opened) == 3
+    assert len([line for line in logged() if "giving up after 3 attempts" in line]) == 1
