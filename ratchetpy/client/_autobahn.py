@@ -136,7 +136,7 @@ class ClientEngine(WebSocketClientProtocol, HookDispatcher):  # type: ignore[mis
         # which the engine buffers until its blank line, is bounded.
         if self.state == STATE_CONNECTING and len(self.data) + len(data) > self.factory.maxHeadSize:
             self.failure = ConnectFailed(
-                f"{self.factory.target.url}: the server's handshake response is larger than "
+                f"{self.factory.target.shown}: the server's handshake response is larger than "
                 f"{self.factory.maxHeadSize} bytes (maxHeadSize)"
             )
             self.wasNotCleanReason = str(self.failure)
@@ -146,7 +146,7 @@ class ClientEngine(WebSocketClientProtocol, HookDispatcher):  # type: ignore[mis
 
     def failHandshake(self, reason: str) -> None:
         # Autobahn's, with the refusal's status kept (and its line demoted).
-        url = self.factory.target.url
+        url = self.factory.target.shown
         statusLine = getattr(self, "http_status_line", None) or ""
         refused = refusal(url, statusLine, getattr(self, "http_headers", None) or {})
         self.failure = refused if refused is not None else ConnectFailed(f"{url}: {reason}")
@@ -188,7 +188,7 @@ class ClientEngine(WebSocketClientProtocol, HookDispatcher):  # type: ignore[mis
         super().connectionLost(reason)
         client = self.factory.client
         if self._connection is None:
-            client._failed(self.failure or ConnectFailed(f"{self.factory.target.url}: {self._lostBefore(reason)}"))
+            client._failed(self.failure or ConnectFailed(f"{self.factory.target.shown}: {self._lostBefore(reason)}"))
         else:
             client._lost(self._connection)
 

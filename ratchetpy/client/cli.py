@@ -180,6 +180,7 @@ async def run(reactor: Any, args: argparse.Namespace) -> int:
         ended.addCallback(lambda _: conn.close(1000, ""))
     # Ctrl-C (or SIGTERM) closes the connection properly before the reactor stops.
     closed = conn.whenClosed()
+
     def closeFirst() -> Deferred[tuple[int, str]]:
         conn.close(1000, "")
         return conn.whenClosed()

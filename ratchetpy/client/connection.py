@@ -146,6 +146,14 @@ class ClientConnection(WsConnection):
         waiters.append(waiter)
         return waiter
 
+    @property
+    def _hookFailed(self) -> bool:
+        """
+        Whether a hook of the component failed on this connection.
+        """
+        engine: Any = self._protocol
+        return bool(engine._hooksFailed)
+
     def _closing(self, code: int, reason: str) -> None:
         """
         The engine says the connection ended, with what the server sent.
@@ -162,7 +170,7 @@ class ClientConnection(WsConnection):
             waiter.callback((self.closeCode or 1006, self.closeReason or ""))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.resourceId} to {self._protocol.factory.target.url}>"
+        return f"<{type(self).__name__} {self.resourceId} to {self._protocol.factory.target.shown}>"
 
 
 __all__ = ["ClientConnection", "Inbox", "MAX_QUEUE"]

@@ -171,7 +171,10 @@ class Client:
 
     @property
     def url(self) -> str:
-        return self.target.url
+        """
+        The URL as log lines show it, without credentials.
+        """
+        return self.target.shown
 
     @property
     def running(self) -> bool:
@@ -264,7 +267,6 @@ class Client:
 
     def _opened(self, connection: ClientConnection) -> None:
         self._handshaking = None
-        self._failures = 0
         self.connection = connection
         log.info("connected to {url}", url=self.url)
         waiters, self._connectedWaiters = self._connectedWaiters, []
@@ -301,6 +303,18 @@ class Client:
             self._running = False
             self._finish(None)
             return
+        if connection._hookFailed:
+            # The component failed on this connection: that is a failed
+            # attempt, backed off (and counted toward maxAttempts) as one, so
+            # that a hook that always fails does not reconnect at full speed.
+            self._failed(
+                ConnectFailed(
+                    f"{self.url}: the connection was closed because a hook of {type(self.component).__name__} failed"
+                )
+            )
+            return
+        # A connection that worked starts the count of failures afresh.
+        self._failures = 0
         delay = self.reconnect.delay(1)
         log.info(
             "the connection to {url} closed ({code} {reason}); reconnecting in {delay:.1f} s",

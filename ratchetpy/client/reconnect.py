@@ -20,7 +20,9 @@ class Reconnect:
     The n-th retry in a row waits C{min(maxDelay, initialDelay * factor **
     (n - 1))} seconds, less a random part of up to C{jitter} of it (so that
     a thousand clients of a server that restarts do not all come back in
-    the same instant). A connection that opens starts the count afresh.
+    the same instant). A connection that worked starts the count afresh
+    when it ends; one on which a hook of the component failed counts as a
+    failed attempt instead.
 
     A handshake refused with a 4xx status (401, 403, 404...) is not retried:
     the client gives up at once, but for 408 and 429, which are retried like

@@ -15,6 +15,8 @@ from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wra
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.ssl import Certificate, CertificateOptions, optionsForClientTLS, trustRootFromCertificates
 
+from ..http.redact import REDACTED, redactTarget
+
 #: Default seconds to wait for the TCP (or UNIX socket) connection.
 CONNECT_TIMEOUT = 10.0
 
@@ -43,6 +45,30 @@ class Target:
     resource: str
     unix: str | None = None
 
+    @property
+    def shown(self) -> str:
+        """
+        The URL as log lines and errors show it: without credentials (a
+        user and password, a token in the query: see
+        L{ratchetpy.http.redact}).
+        """
+        return redactURL(self.url)
+
+
+def redactURL(url: str) -> str:
+    """
+    C{url} without the credentials it may carry: its user information and
+    the values of token-like query parameters are C{[redacted]}.
+    """
+    scheme, slashes, rest = url.partition("://")
+    if not slashes:
+        return url
+    netloc, slash, target = rest.partition("/")
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+    target = target.partition("#")[0]
+    return f"{scheme}://{netloc}{slash}{redactTarget(target)}"
+
 
 def parseTarget(url: str, unix: str | None = None) -> Target:
     """
@@ -54,9 +80,13 @@ def parseTarget(url: str, unix: str | None = None) -> Target:
     """
     try:
         secure, host, port, resource, _path, _params = parse_url(url)
+        if host == "unix":
+            raise ValueError("for a UNIX socket, pass unix=PATH and name the host in the URL")
     except Exception as exc:
+        # Autobahn's message quotes a fragment, which may be a credential.
+        why = "it has a #fragment" if "fragment" in str(exc) else str(exc).removeprefix("invalid WebSocket URL: ")
         raise ValueError(
-            f"bad WebSocket URL {url!r}: {exc}; write ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH"
+            f"bad WebSocket URL {redactURL(url)!r}: {why}; write ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH"
         ) from None
     return Target(url, bool(secure), host, int(port), resource, unix)
 
@@ -111,4 +141,4 @@ def clientEndpoint(
     return endpoint
 
 
-__all__ = ["CONNECT_TIMEOUT", "Target", "parseTarget", "loadCertificates", "tlsOptions", "clientEndpoint"]
+__all__ = ["CONNECT_TIMEOUT", "Target", "parseTarget", "redactURL", "loadCertificates", "tlsOptions", "clientEndpoint"]

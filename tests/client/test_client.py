@@ -313,3 +313,46 @@ def test_stopCancelsConnecting():
     assert not client.running
     with pytest.raises(ConnectFailed, match="stopped"):
         block(connected)
+
+
+def test_credentialsInTheURLAreNeverShown(logged):
+    """
+    A password or token in the URL is in neither the log lines nor the
+    errors.
+    """
+    url = f"ws://ann:s3cret@127.0.0.1:{freePort()}/chat?room=1&token=s3cret"
+    with pytest.raises(ConnectFailed) as failed:
+        block(connectOnce(url))
+    assert "s3cret" not in str(failed.value)
+    port = url.split(":")[3].split("/")[0]
+    assert f"ws://[redacted]@127.0.0.1:{port}/chat?room=1&token=[redacted]" in str(failed.value)
+    assert logged() and not any("s3cret" in line for line in logged())
+    for bad in ("wss://ann:s3cret@/?token=s3cret", "ws://host/#s3cret"):
+        with pytest.raises(ValueError) as refused:
+            connectOnce(bad)
+        assert "s3cret" not in str(refused.value)
+
+
+def test_unixURLIsExplained():
+    with pytest.raises(ValueError, match="pass unix=PATH"):
+        connectOnce("ws://unix:/run/chat.sock")
+
+
+def test_aHookThatAlwaysFailsIsBackedOff(listen, logged):
+    """
+    A connection closed because a hook failed counts as a failed attempt:
+    backed off, and given up after maxAttempts.
+    """
+    _, url = serveWebSocket(listen, Echo())
+    opened = []
+
+    class Broken(MessageComponent):
+        def onOpen(self, conn):
+            opened.append(conn)
+            raise RuntimeError("always")
+
+    client = connect(url, Broken(), reconnect=Reconnect(initialDelay=0.01, maxDelay=0.02, maxAttempts=3))
+    with pytest.raises(ConnectFailed, match="a hook of Broken failed"):
+        block(client.whenStopped())
+    assert len(opened) == 3
+    assert len([line for line in logged() if "giving up after 3 attempts" in line]) == 1
