@@ -7,8 +7,9 @@ Twisted's documentation is built.
 
 C{-W} turns every warning into an error, pydoctor's too: a broken
 C{L{...}} in a docstring, a broken link between pages. The API reference
-links to Twisted's and Python's own references through inventories made
-here, from the installed modules, with no network (L{externalInventories}).
+links to Twisted's, Autobahn's and Python's references through inventories
+made here, from the installed modules, with no network
+(L{externalInventories}).
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ PAGES = [
     "api/index",
 ]
 
-#: Where the Twisted and Python names the docstrings link to are documented.
+#: Where the Twisted, Autobahn and Python names the docstrings link to are
+#: documented.
 TWISTED_API = "https://docs.twisted.org/en/stable/api/"
+AUTOBAHN_API = "https://autobahn.readthedocs.io/en/latest/"
 PYTHON_LIBRARY = "https://docs.python.org/3/library/"
 
 #: The modules whose public names the docstrings may link to, by project.
@@ -85,6 +88,15 @@ TWISTED_MODULES = (
     "twisted.protocols.policies",
     "twisted.python.failure",
     "twisted.runner.procmon",
+)
+AUTOBAHN_MODULES = (
+    "autobahn.twisted.websocket",
+    "autobahn.wamp.exception",
+    "autobahn.wamp.message",
+    "autobahn.wamp.types",
+    "autobahn.websocket.compress",
+    "autobahn.websocket.protocol",
+    "autobahn.websocket.types",
 )
 PYTHON_MODULES = ("asyncio", "datetime", "secrets", "types")
 
@@ -122,14 +134,21 @@ def _inventory(project: str, lines: list[str]) -> bytes:
 
 def externalInventories(directory: Path) -> list[str]:
     """
-    Write Sphinx inventories (C{objects.inv}) of the Twisted and Python names
-    the docstrings link to into C{directory}, from the installed modules;
-    return pydoctor's C{--intersphinx-file} arguments for them.
+    Write Sphinx inventories (C{objects.inv}) of the Twisted, Autobahn and
+    Python names the docstrings link to into C{directory}, from the
+    installed modules; return pydoctor's C{--intersphinx-file} arguments for
+    them.
     """
     twisted = []
     for moduleName in TWISTED_MODULES:
         for full, page, anchor in _members(moduleName):
             twisted.append(f"{full} py:obj 1 {page}{'#' + anchor if anchor else ''} -")
+    # Autobahn's reference is Sphinx's autodoc: a page per subpackage.
+    autobahn = []
+    for moduleName in AUTOBAHN_MODULES:
+        page = "reference/" + ".".join(moduleName.split(".")[:2]) + ".html"
+        for full, _, _anchor in _members(moduleName):
+            autobahn.append(f"{full} py:obj 1 {page}#{full} -")
     python = []
     for moduleName in PYTHON_MODULES:
         for full, _, _anchor in _members(moduleName):
@@ -142,7 +161,12 @@ def externalInventories(directory: Path) -> list[str]:
         elif not name.startswith("_"):
             python.append(f"{name} py:obj 1 functions.html#{name} -")
     arguments = []
-    for name, lines, base in (("Twisted", twisted, TWISTED_API), ("Python", python, PYTHON_LIBRARY)):
+    projects = (
+        ("Twisted", twisted, TWISTED_API),
+        ("Autobahn", autobahn, AUTOBAHN_API),
+        ("Python", python, PYTHON_LIBRARY),
+    )
+    for name, lines, base in projects:
         path = directory / f"{name.lower()}.inv"
         path.write_bytes(_inventory(name, lines))
         arguments.append(f"--intersphinx-file={path}::{base}")
