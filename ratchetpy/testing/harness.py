@@ -32,6 +32,11 @@ def _address(host: str, port: int) -> IPv4Address | IPv6Address:
     return IPv6Address("TCP", host, port) if ":" in host else IPv4Address("TCP", host, port)
 
 
+def _checkPath(path: str) -> None:
+    if not path.startswith("/"):
+        raise ValueError(f"a request path starts with '/', as in {'/' + path!r}; got {path!r}")
+
+
 def _splitOptions(options: dict[str, Any], what: str) -> tuple[dict[str, Any], ...]:
     io, http, ws = ({o.name for o in optionsOf(layer)} for layer in (IO_SERVER, HTTP_SERVER, WS_SERVER))
     ws |= set(WS_SERVER_KEYWORDS)
@@ -176,9 +181,11 @@ class Harness:
             run (and what it sent is there to L{WebSocketClient.receive}).
         @raise HandshakeRefused: the server did not answer 101; its C{status}
             and C{response} say what it answered.
+        @raise ValueError: C{path} does not start with C{/}.
         """
         if self.raw:
             raise TypeError("this Harness serves its component raw, without WebSockets: use connectRaw()")
+        _checkPath(path)
         fields = dict(headers or {})
         if cookies:
             fields["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
@@ -222,6 +229,7 @@ class Harness:
 
         @raise AssertionError: the server closed without a full response.
         """
+        _checkPath(path)
         fields = {"Host": host, **(headers or {}), "Connection": "close"}
         if body or method not in ("GET", "HEAD"):
             fields["Content-Length"] = str(len(body))
@@ -249,6 +257,8 @@ class Harness:
         keepalive ping is answered before its timeout is due, as on the
         wire).
         """
+        if not seconds >= 0:
+            raise ValueError(f"advance() takes seconds from now, 0 or more, not {seconds!r}")
         target = self.clock.seconds() + seconds
         while True:
             due = [call.getTime() for call in self.clock.getDelayedCalls() if call.active()]

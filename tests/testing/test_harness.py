@@ -102,12 +102,18 @@ def test_limitsApply():
     assert client.closeCode == 1009
 
 
-def test_unknownOptionIsATypeError():
+def test_badArgumentsAreClearErrors():
     """
-    A keyword no layer takes is refused, naming the valid ones.
+    A keyword no layer takes is refused, naming the valid ones; a path
+    without its slash and time going backwards are refused, saying why.
     """
     with pytest.raises(TypeError, match="maxMessageSize"):
         Harness(Echo(), maxMesageSize=10)
+    harness = Harness(Echo())
+    with pytest.raises(ValueError, match="'/chat'"):
+        harness.connect("chat")
+    with pytest.raises(ValueError, match="0 or more"):
+        harness.advance(-1)
 
 
 class Later(MessageComponent):
