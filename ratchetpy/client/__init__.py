@@ -23,8 +23,9 @@ URL} is a command-line client. See C{docs/client.md}.
 from __future__ import annotations
 
 from .connection import ClientConnection
-from .connector import Client, connect, connectOnce
+from .connector import Client, connect
 from .errors import ConnectFailed, ConnectionClosed, HandshakeRefused
+from .once import connectOnce
 from .reconnect import Reconnect
 
 __all__ = [

@@ -134,7 +134,7 @@ class ClientEngine(WebSocketClientProtocol, HookDispatcher):  # type: ignore[mis
     def dataReceived(self, data: bytes) -> None:
         # The adapter's debug line per read is skipped; the response head,
         # which the engine buffers until its blank line, is bounded.
-        if self.state == STATE_CONNECTING and len(self.data) + len(data) > self.factory.maxHeadSize:
+        if self.state == STATE_CONNECTING and self._headTooBig(data):
             self.failure = ConnectFailed(
                 f"{self.factory.target.shown}: the server's handshake response is larger than "
                 f"{self.factory.maxHeadSize} bytes (maxHeadSize)"
@@ -143,6 +143,18 @@ class ClientEngine(WebSocketClientProtocol, HookDispatcher):  # type: ignore[mis
             self.dropConnection(abort=True)
             return
         self._dataReceived(data)
+
+    def _headTooBig(self, data: bytes) -> bool:
+        """
+        Whether the response head, of which C{data} is the latest part, is
+        over C{maxHeadSize} (frames that follow it in the same read do not
+        count).
+        """
+        limit = self.factory.maxHeadSize
+        if len(self.data) + len(data) <= limit:
+            return False
+        end = (self.data + data).find(b"\r\n\r\n")
+        return end < 0 or end + 4 > limit
 
     def failHandshake(self, reason: str) -> None:
         # Autobahn's, with the refusal's status kept (and its line demoted).

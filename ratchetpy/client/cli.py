@@ -4,8 +4,9 @@ C{python -m ratchetpy.client URL}: a command-line WebSocket client, like
 C{wscat}. Each line of standard input goes out as one text message; each
 message received is printed on standard output (a text message as it is, a
 binary one as C{<binary N bytes: HEX>}). When standard input ends the client
-closes the connection (1000) and waits for the server's close; C{--keep-open}
-waits for the server to close instead.
+closes the connection (1000), after C{--wait} seconds if given (for the
+server's answers to the last lines), and waits for the server's close;
+C{--keep-open} waits for the server to close instead.
 
 Exit status: L{EXIT_CLOSED} (0) once the connection closed normally (1000
 or 1001); L{EXIT_ABNORMAL} (1) if it closed with another code or without a
@@ -25,7 +26,7 @@ from typing import Any
 
 from twisted.internet import stdio
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.task import react
+from twisted.internet.task import deferLater, react
 from twisted.protocols.basic import LineOnlyReceiver
 
 from ..component import MessageComponent
@@ -67,6 +68,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ca", metavar="FILE", help="trust the CA certificates of this PEM file for wss://")
     p.add_argument("-k", "--insecure", action="store_true", help="accept any TLS certificate (development only)")
     p.add_argument("--keep-open", action="store_true", help="when standard input ends, wait for the server to close")
+    p.add_argument(
+        "-w",
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when standard input ends, wait this long for answers before closing (default: 0)",
+    )
     p.add_argument(
         "--max-message-size",
         type=parseSize,
@@ -177,7 +186,7 @@ async def run(reactor: Any, args: argparse.Namespace) -> int:
     ended: Deferred[None] = Deferred()
     stdin = stdio.StandardIO(_Lines(conn, ended), reactor=reactor)
     if not args.keep_open:
-        ended.addCallback(lambda _: conn.close(1000, ""))
+        ended.addCallback(lambda _: deferLater(reactor, max(0.0, args.wait), conn.close, 1000, ""))
     # Ctrl-C (or SIGTERM) closes the connection properly before the reactor stops.
     closed = conn.whenClosed()
 

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.client.test_client -*-
 """
-L{connect} and L{connectOnce}: a WebSocket client that drives a component,
-as a server does, and L{Client}, which (re)connects it.
+L{connect}: a WebSocket client that drives a component, as a server does;
+L{Client}, which (re)connects it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .. import __version__
 from .._reactor import installedReactor
-from ..component import MessageComponent
 from ..hooknames import checkHookNames
 from ..interfaces import IMessageComponent
 from ..options import (
@@ -30,7 +30,7 @@ from ..options import (
 )
 from ..server.flow import SendLimit
 from ._autobahn import ClientFactory
-from .connection import MAX_QUEUE, ClientConnection, Inbox
+from .connection import ClientConnection, Inbox
 from .errors import ConnectFailed, HandshakeRefused
 from .reconnect import Reconnect
 from .target import CONNECT_TIMEOUT, clientEndpoint, parseTarget
@@ -41,7 +41,7 @@ log = Logger(namespace="ratchetpy")
 RECONNECT = Reconnect()
 
 #: The C{User-Agent} the client sends unless C{headers} has one.
-USER_AGENT = "ratchetpy"
+USER_AGENT = f"ratchetpy/{__version__}"
 
 
 def checkHeaders(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -389,78 +389,4 @@ def connect(
     return client
 
 
-def connectOnce(
-    url: str,
-    *,
-    subProtocols: Sequence[str] = (),
-    headers: Mapping[str, str] | None = None,
-    reactor: Any = None,
-    maxQueue: int = MAX_QUEUE,
-    **options: Any,
-) -> Deferred[ClientConnection]:
-    """
-    Connect to C{url} once, for scripts and tests: the connection's messages
-    are kept (up to C{maxQueue} unread; then the server is not read until
-    one is taken) for C{conn.receive()}, and C{conn.whenClosed()} fires with
-    the close code and reason. No reconnecting::
-
-        conn = await connectOnce("ws://127.0.0.1:8080/")
-        conn.send("hello")
-        print(await conn.receive())
-        conn.close()
-        code, reason = await conn.whenClosed()
-
-    Takes the options of L{connect}.
-
-    @return: a L{Deferred} of the open L{ClientConnection}, failing with
-        L{HandshakeRefused} (C{.status}) if the server refused the handshake,
-        L{ConnectFailed} if there was no connection. Cancelling it gives up
-        the attempt.
-    """
-    client = Client(
-        url,
-        _Messages(),
-        subProtocols=subProtocols,
-        headers=headers,
-        reconnect=None,
-        reactor=reactor,
-        maxQueue=maxQueue,
-        **options,
-    )
-    client.start()
-    connected = client.whenConnected()
-
-    def giveUp(_: object) -> None:
-        client.stop()
-
-    result: Deferred[ClientConnection] = Deferred(giveUp)
-
-    def passOn(outcome: object) -> None:
-        if result.called:
-            return
-        if isinstance(outcome, Failure):
-            result.errback(outcome)
-        else:
-            result.callback(outcome)  # type: ignore[arg-type]
-
-    connected.addBoth(passOn)
-    return result
-
-
-class _Messages(MessageComponent):
-    """
-    The component of a L{connectOnce} connection: its hooks go to the
-    connection's own L{Inbox}.
-    """
-
-    def onOpen(self, conn: Any) -> None:
-        pass
-
-    def onMessage(self, conn: Any, msg: str | bytes) -> Deferred[None] | None:
-        return conn._inbox.onMessage(conn, msg)  # type: ignore[no-any-return]
-
-    def onClose(self, conn: Any) -> None:
-        conn._inbox.onClose(conn)
-
-
-__all__ = ["Client", "connect", "connectOnce", "checkHeaders", "USER_AGENT"]
+__all__ = ["Client", "connect", "checkHeaders", "USER_AGENT", "RECONNECT"]

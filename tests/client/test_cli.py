@@ -16,6 +16,7 @@ from websockets.sync.server import serve
 
 from ratchetpy import HttpServer, MessageComponent, WsServer
 from ratchetpy.client.cli import EXIT_ABNORMAL, EXIT_CLOSED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
+from tests.client.conftest import WebsocketsServer
 from tests.helpers import ROOT, Recorder, freePort, inThread, waitUntil
 
 
@@ -170,3 +171,18 @@ def test_interruptClosesProperly():
     finally:
         inThread(server.shutdown)
         thread.join(5)
+
+
+def test_waitForAnswersFromWebsockets():
+    """
+    Against websockets' server, which stops answering once it has the close
+    frame: --wait gives it time to answer the last lines first.
+    """
+    server = WebsocketsServer(None)
+    server.start()
+    try:
+        done = runClient(f"ws://127.0.0.1:{server.port}/", "--wait", "3", stdin="one\ntwo\n")
+    finally:
+        server.stop()
+    assert done.returncode == EXIT_CLOSED, done.stderr
+    assert done.stdout == "one\ntwo\n"

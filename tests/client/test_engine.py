@@ -181,3 +181,15 @@ def test_stopDuringTheHandshake(rawServer):
     waitUntil(lambda: client._handshaking is not None, what="the handshake to start")
     assert block(client.stop()) is None
     assert not client.running and client.connection is None and not opened
+
+
+def test_framesRightAfterTheHeadAreNotPartOfIt(rawServer):
+    """
+    A server that sends a large message in the same read as its 101 is not
+    taken for one with a large head.
+    """
+    message = b"m" * 70_000
+    frame = b"\x82\x7f" + len(message).to_bytes(8, "big") + message
+    url = rawServer(lambda key: accepting(key) + frame)
+    conn = block(connectOnce(url, maxHeadSize=1024))
+    assert block(conn.receive()) == message

@@ -30,7 +30,8 @@ from ratchetpy import (
     Users,
     WsServer,
 )
-from ratchetpy.interfaces import ISession, IUser
+from ratchetpy.client import Client, HandshakeRefused, Reconnect, connect, connectOnce
+from ratchetpy.interfaces import IClientConnection, ISession, IUser
 
 MAX_LENGTH = 1000
 
@@ -161,3 +162,32 @@ def byHand() -> IoServer:
     router = Router()
     router.addRoute("/", WsServer(Chat()))
     return IoServer.factory(HttpServer(router), 8080)
+
+
+class Bot(MessageComponent):
+    """
+    A client's component (L{ratchetpy.client}): the same hooks.
+    """
+
+    async def onOpen(self, conn: IConnection) -> None:
+        conn.send("hello")
+
+    def onMessage(self, conn: IConnection, msg: str | bytes) -> None:
+        if msg == "bye":
+            conn.close(1000, "bye")
+
+
+def bot(url: str) -> Client:
+    return connect(url, Bot(), headers={"Authorization": "Bearer t0k"}, reconnect=Reconnect(maxDelay=10.0))
+
+
+async def once(url: str) -> tuple[str | bytes, int]:
+    conn: IClientConnection = await connectOnce(url, subProtocols=["chat.v1"])
+    conn.send(b"\x00")
+    try:
+        reply = await conn.receive()
+    except HandshakeRefused as refused:
+        return "", refused.status
+    conn.close()
+    code, _reason = await conn.whenClosed()
+    return reply, code
