@@ -1,0 +1,93 @@
+"""
+Ratchet's push-integration tutorial over WAMP v2: a web application (or any
+script) publishes a blog post through ratchetpy.push, and every browser
+subscribed to the post's category with autobahn-js shows it.
+
+    twistd -n ratchetpy --component examples.wamp_push:PushServer --broker redis://127.0.0.1:6379/0
+    then open http://127.0.0.1:8080/ (category "blog"; http://127.0.0.1:8080/#kittens follows "kittens")
+    and publish a post from a script or a web application:
+    python examples/post_blog.py "Hello, world" --url redis://127.0.0.1:6379/0 --channel wamp-push
+
+Ratchet's version receives the posts over ZeroMQ; here they come through the
+broker every ratchetpy server shares (--broker), so any number of servers can
+run this example and every browser gets the post once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.logger import Logger
+
+from examples.wamp_pubsub import PAGES
+from ratchetpy import Channels, StaticFiles
+from ratchetpy.pubsub import envelope
+from ratchetpy.wamp import Topic, WampComponent, WampConnection, WampServer
+
+#: The ratchetpy channel (ratchetpy.push, examples/post_blog.py --channel) the posts arrive on.
+CHANNEL = "wamp-push"
+#: The topic of a post without a "category".
+CATEGORY = "blog"
+
+
+class Pusher(WampComponent):
+    log = Logger()
+
+    def __init__(self) -> None:
+        # The topics browsers subscribed to, by name (Ratchet's $subscribedTopics).
+        self.subscribedTopics: dict[str, Topic] = {}
+        # Posts pushed to CHANNEL (ratchetpy.push.publish) through the servers' broker.
+        self.channels = Channels()
+        self.channels.broker.subscribe(envelope.brokerChannel(CHANNEL), self.onBrokerMessage)
+
+    def onSubscribe(self, conn: WampConnection, topic: Topic) -> None:
+        self.subscribedTopics[str(topic)] = topic
+
+    def onUnSubscribe(self, conn: WampConnection, topic: Topic) -> None:
+        if len(topic) == 0:
+            self.subscribedTopics.pop(str(topic), None)
+
+    def onBrokerMessage(self, channel: str, data: bytes) -> None:
+        try:
+            _origin, entry = envelope.decode(data)
+        except envelope.BadEnvelope:
+            return
+        self.onBlogEntry(entry)
+
+    def onBlogEntry(self, entry: str | bytes) -> None:
+        try:
+            entryData = json.loads(entry)
+        except ValueError:
+            self.log.warn("A post that is not JSON was pushed to {channel}: ignored", channel=CHANNEL)
+            return
+        if not isinstance(entryData, dict):
+            return
+        topic = self.subscribedTopics.get(str(entryData.get("category") or CATEGORY))
+        # If nobody subscribed to this category, there is nobody to tell.
+        if topic is None or len(topic) == 0:
+            return
+        topic.broadcast(entryData)
+
+    def onCall(self, conn: WampConnection, id: int, topic: str, params: list[Any], **kwargs: Any) -> None:
+        # Readers only read: Ratchet's tutorial turns calls down and closes the connection.
+        conn.callError(id, "com.example.error.not_allowed", "You are not allowed to make calls")
+        conn.close()
+
+    def onPublish(
+        self, conn: WampConnection, topic: Topic, event: Any, exclude: list[int], eligible: list[int] | None,
+        **kwargs: Any,
+    ) -> None:
+        # Posts come from the web application, not from browsers (the router has delivered this one already).
+        conn.close()
+
+
+class PushServer(WampServer):
+    """
+    The router with the Pusher's hooks; a browser opening the server's address gets the page.
+    """
+
+    httpComponent = StaticFiles(PAGES, index="push.html")
+
+    def __init__(self) -> None:
+        super().__init__(Pusher())
