@@ -18,7 +18,7 @@
 //       invocation prints {"type":"invocation"} and answers by BEHAVIOUR:
 //       "echo" (default: the call's args and kwargs back), "error:URI" (an
 //       ERROR with that URI), "progress:N" (N progressive results, then the args),
-//       "hang" (never answers)
+//       "return:JSON" (that value), "hang" (never answers)
 //   unregister PROC                           -> {"type":"unregistered"}
 //   wait N                                    wait until N events in all arrived
 //   sleep MS
@@ -106,6 +106,7 @@ function endpointFor(proc, behaviour) {
           caller: details.caller === undefined ? null : details.caller });
     if (behaviour === 'echo') return new autobahn.Result(args, kwargs);
     if (behaviour === 'hang') return new Promise(() => {});
+    if (behaviour.startsWith('return:')) return JSON.parse(behaviour.slice(7));
     if (behaviour.startsWith('error:')) throw new autobahn.Error(behaviour.slice(6), args, kwargs);
     if (behaviour.startsWith('progress:')) {
       const n = Number(behaviour.slice(9));
