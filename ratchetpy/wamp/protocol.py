@@ -194,6 +194,7 @@ class Router:
             return None
         from .auth import startAuthentication
 
+        session.roles = dict(msg.roles)
         return startAuthentication(self, realm, session, msg)
 
     def _authenticate(self, session: WampSession, msg: m.Authenticate) -> object:
