@@ -180,20 +180,23 @@ def test_patternSubscription(node, plainRouter):
 def test_rpcBetweenClients(node, plainRouter, serializer):
     """
     One autobahn-js session calls procedures another registered: results with arguments and keyword
-    arguments, application errors with their URI, and no_such_procedure.
+    arguments, application errors with their URI, progressive results (autobahn-js announces
+    progressive_call_results but not call_canceling), and no_such_procedure.
     """
     callee = node(
         plainRouter,
         ["register", "com.example.echo"],
         ["register", "com.example.fail", "error:com.example.error.refused"],
+        ["register", "com.example.steps", "progress:3"],
         serializer=serializer,
     )
-    for proc in ("com.example.echo", "com.example.fail"):
+    for proc in ("com.example.echo", "com.example.fail", "com.example.steps"):
         callee.expect("registered", proc=proc)
     caller = node(
         plainRouter,
         ["call", "com.example.echo", [1, [2]], {"x": {"y": True}}],
         ["call", "com.example.fail", ["why"]],
+        ["call", "com.example.steps", ["done"], {}, {"receive_progress": True}],
         ["call", "com.example.nobody"],
         serializer=serializer,
     )
@@ -203,6 +206,9 @@ def test_rpcBetweenClients(node, plainRouter, serializer):
     assert invocation["args"] == [1, [2]]
     error = caller.expect("error", target="com.example.fail")
     assert (error["error"], error["args"]) == ("com.example.error.refused", ["why"])
+    progress = [caller.expect("progress", proc="com.example.steps")["args"] for _ in range(3)]
+    assert progress == [[0], [1], [2]]
+    assert caller.expect("result", proc="com.example.steps")["args"] == ["done"]
     assert caller.expect("error", target="com.example.nobody")["error"] == "wamp.error.no_such_procedure"
     assert caller.leave() == 0
     assert callee.leave() == 0
@@ -265,3 +271,21 @@ def test_npmPackagesPinned():
     assert packages["node_modules/autobahn"]["version"] == "26.3.1"
     assert packages["node_modules/autobahn-browser"]["version"] == "22.11.1"
     assert Path(JS / "package.json").is_file()
+
+
+def test_callTimeoutSparesTheCallee(node, plainRouter):
+    """
+    A call to an autobahn-js callee that never answers ends with wamp.error.timeout at the caller's timeout;
+    the callee announced no call_canceling, so it gets no INTERRUPT (which it would take as a protocol
+    violation) and goes on answering calls.
+    """
+    callee = node(plainRouter, ["register", "com.example.slow", "hang"], ["register", "com.example.quick"])
+    callee.expect("registered", proc="com.example.quick")
+    caller = node(
+        plainRouter, ["call", "com.example.slow", [], {}, {"timeout": 300}], ["call", "com.example.quick", [7]]
+    )
+    assert caller.expect("error", target="com.example.slow")["error"] == "wamp.error.timeout"
+    assert caller.expect("result", proc="com.example.quick")["args"] == [7]
+    assert caller.leave() == 0
+    # Still joined, leaving cleanly (exit status 1 if the router had closed it).
+    assert callee.leave() == 0
