@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from playwright.sync_api import expect
 
 from ratchetpy.push import publish
 from tests.helpers import ROOT
+from tests.wamp.test_node_router import node  # noqa: F401  (the fixture)
 
 PAGES = ROOT / "examples" / "wamp_pages"
 POST_BLOG = ROOT / "examples" / "post_blog.py"
@@ -172,6 +174,34 @@ def test_rpcInBrowser(twistd, browser):
         second.click("#hello button")
         expect(second.locator("#greeting")).to_have_text("Hello browser: your page says 'ratchetpy WAMP RPC'")
         expect(page.locator("#calls li")).to_have_count(1)
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_docsPageSnippetInBrowser(twistd, node, browser, tmp_path):  # noqa: F811
+    """
+    docs/wamp.md's HTML block, as a page a plain router serves (twistd's --static) beside autobahn.min.js, joins
+    realm1: the "hello" it publishes reaches an autobahn-js subscriber under Node.
+    """
+    from tests.test_docs import codeBlocks
+
+    (html,) = codeBlocks("wamp.md", "html")
+    (tmp_path / "index.html").write_text(html)
+    shutil.copy(PAGES / "autobahn.min.js", tmp_path / "autobahn.min.js")
+    process = twistd(
+        "--component", "ratchetpy.wamp:WampServer", "--static", str(tmp_path), "--port", "tcp:0:interface=127.0.0.1"
+    )
+    port = process.waitForPort()
+    subscriber = node(f"ws://127.0.0.1:{port}/", ["subscribe", "com.example.chat"])
+    subscriber.expect("subscribed")
+    context = browser.new_context()
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"http://127.0.0.1:{port}/")
+        assert subscriber.expect("event")["args"] == ["hello"]
     finally:
         context.close()
     assert errors == []
