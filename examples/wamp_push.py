@@ -37,12 +37,18 @@ class Pusher(WampComponent):
     def __init__(self) -> None:
         # The topics browsers subscribed to, by name (Ratchet's $subscribedTopics).
         self.subscribedTopics: dict[str, Topic] = {}
+        self.liveTopics = 64
         # Posts pushed to CHANNEL (ratchetpy.push.publish) through the servers' broker.
         self.channels = Channels()
         self.channels.broker.subscribe(envelope.brokerChannel(CHANNEL), self.onBrokerMessage)
 
     def onSubscribe(self, conn: WampConnection, topic: Topic) -> None:
         self.subscribedTopics[str(topic)] = topic
+        # A topic whose last subscriber left is gone (TopicManager's semantics); sessions that close do not
+        # unsubscribe first, so forget such topics now and then: the table stays about as big as the live ones.
+        if len(self.subscribedTopics) > 2 * self.liveTopics:
+            self.subscribedTopics = {name: t for name, t in self.subscribedTopics.items() if len(t)}
+            self.liveTopics = max(64, len(self.subscribedTopics))
 
     def onUnSubscribe(self, conn: WampConnection, topic: Topic) -> None:
         if len(topic) == 0:
