@@ -40,9 +40,12 @@ class NodeClient:
     and the JSON lines it printed.
     """
 
-    def __init__(self, url: str, *steps: Any, serializer: str = "json", timeout: float = 30) -> None:
+    def __init__(
+        self, url: str, *steps: Any, serializer: str = "json", timeout: float = 30, extra: list[str] | None = None
+    ) -> None:
         _needsNpm()
         argv = [NODE, str(WAMPCLIENT), "--url", url, "--serializer", serializer, "--timeout", str(timeout), "--stdin"]
+        argv += extra or []
         for step in steps:
             argv += [str(a) if isinstance(a, str) else json.dumps(a) for a in step]
         self.process = subprocess.Popen(

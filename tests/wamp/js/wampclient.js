@@ -3,7 +3,8 @@
 // line or by JSON lines on stdin; it reports everything as JSON lines on stdout.
 //
 //   node wampclient.js --url ws://127.0.0.1:8080/ [--realm realm1]
-//        [--serializer json|msgpack|cbor] [--stdin] [--timeout S] STEP...
+//        [--serializer json|msgpack|cbor] [--stdin] [--timeout S]
+//        [--authmethod ticket|wampcra --authid ID --secret SECRET] STEP...
 //
 // Steps run in order once the session has joined; each argument after the
 // step's name is JSON (a bare word that is not JSON is taken as a string):
@@ -235,9 +236,22 @@ function main() {
     out({ type: 'timeout', seconds: Number(opts.timeout) });
     process.exit(1);
   }, Number(opts.timeout) * 1000);
-  const connection = new autobahn.Connection({
-    url: opts.url, realm: opts.realm, serializers: [serializerFor(opts.serializer)], max_retries: 0,
-  });
+  const options = { url: opts.url, realm: opts.realm, serializers: [serializerFor(opts.serializer)], max_retries: 0 };
+  if (opts.authmethod) {
+    // ticket: the secret is the ticket; wampcra: the HMAC of the router's challenge under the secret.
+    options.authmethods = [opts.authmethod];
+    options.authid = opts.authid;
+    options.onchallenge = (session, method, extra) => {
+      if (method === 'ticket') return opts.secret;
+      if (method === 'wampcra') {
+        const key = extra.salt ? autobahn.auth_cra.derive_key(opts.secret, extra.salt, extra.iterations,
+                                                               extra.keylen) : opts.secret;
+        return autobahn.auth_cra.sign(key, extra.challenge);
+      }
+      throw new Error(`unexpected challenge ${method}`);
+    };
+  }
+  const connection = new autobahn.Connection(options);
   connection.onopen = async (session, details) => {
     joined = true;
     out({ type: 'joined', session: session.id, realm: details.realm, authid: details.authid || null,
@@ -252,7 +266,8 @@ function main() {
     session.leave('wamp.close.normal');
   };
   connection.onclose = (reason, details) => {
-    out({ type: 'closed', reason, message: details && details.message || null });
+    out({ type: 'closed', reason, wampReason: details && details.reason || null,
+          message: details && details.message || null });
     clearTimeout(timer);
     // autobahn-js reports a clean GOODBYE as "closed"; anything else is a failure.
     process.exitCode = joined && leaving ? 0 : 1;
