@@ -86,7 +86,8 @@ class WampConnection:
         C{data} (the RESULT's one positional argument; none if C{None}).
         An id that is not pending (answered, canceled, unknown) is ignored.
         """
-        if self._session.ratchetCalls.pop(id, None) is not None:
+        if id in self._session.ratchetCalls:
+            self._session.ratchetCalls.discard(id)
             self._session.send(Result(id, args=None if data is None else [data]))
         return self
 
@@ -97,7 +98,8 @@ class WampConnection:
         C{desc} as its positional argument, and C{details} as its second if
         given (WAMP v1's errorDetails).
         """
-        if self._session.ratchetCalls.pop(id, None) is not None:
+        if id in self._session.ratchetCalls:
+            self._session.ratchetCalls.discard(id)
             args: list[Any] = [desc] if desc or details is not None else []
             if details is not None:
                 args.append(details)
