@@ -51,11 +51,11 @@ class WampConnection:
 
     @property
     def resourceId(self) -> int:
-        return self._session.conn.resourceId  # type: ignore[no-any-return]
+        return self._session.conn.resourceId
 
     @property
     def remoteAddress(self) -> str:
-        return self._session.conn.remoteAddress  # type: ignore[no-any-return]
+        return self._session.conn.remoteAddress
 
     @property
     def user(self) -> Any:
@@ -63,7 +63,7 @@ class WampConnection:
 
     @property
     def state(self) -> SimpleNamespace:
-        return self._session.conn.state  # type: ignore[no-any-return]
+        return self._session.conn.state
 
     @property
     def httpRequest(self) -> Any:
@@ -71,7 +71,7 @@ class WampConnection:
 
     @property
     def subProtocol(self) -> str:
-        return self._session.codec.subProtocol
+        return str(self._session.codec.subProtocol)
 
     @property
     def subscriptions(self) -> list[Any]:

@@ -175,7 +175,7 @@ class Router:
             return None  # what crosses the router's GOODBYE is dropped
         if isinstance(msg, _REQUESTS):
             self._checkRequest(session, msg.request)
-            handler = _HANDLERS[type(msg)]
+            handler: Any = _HANDLERS[type(msg)]
             return handler(self, session, msg, raw)
         if isinstance(msg, m.Yield):
             return self._yield(session, msg)
