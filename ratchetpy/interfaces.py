@@ -783,7 +783,7 @@ class IWampConnection(Interface):
         """
 
 
-class IWampComponent(IComponent):
+class IWampComponent(Interface):
     """
     A WAMP application behind L{ratchetpy.wamp.WampServer} (PHP Ratchet's
     C{WampServerInterface}), usually a L{ratchetpy.wamp.WampComponent}.
@@ -795,6 +795,23 @@ class IWampComponent(IComponent):
     may return C{None}, a L{Deferred} or a coroutine; the session's next
     messages wait for it.
     """
+
+    def onOpen(conn: IWampConnection) -> object:
+        """
+        A session joined a realm (WELCOME was sent).
+        """
+
+    def onClose(conn: IWampConnection) -> object:
+        """
+        The session left its realm (GOODBYE, ABORT, or its connection lost);
+        once per C{onOpen}.
+        """
+
+    def onError(conn: IWampConnection, exc: BaseException) -> object:
+        """
+        One of this component's hooks failed for C{conn} with C{exc}; it is
+        logged, and the connection is closed after this returns.
+        """
 
     def onCall(conn: IWampConnection, id: int, topic: str, params: list[Any], **kwargs: Any) -> object:
         """
@@ -813,7 +830,7 @@ class IWampComponent(IComponent):
         """
 
     def onPublish(
-        conn: IWampConnection, topic: Any, event: Any, exclude: list[int], eligible: list[int] | None
+        conn: IWampConnection, topic: Any, event: Any, exclude: list[int], eligible: list[int] | None, **kwargs: Any
     ) -> object:
         """
         C{conn} published C{event} to C{topic}, already delivered by the

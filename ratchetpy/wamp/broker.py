@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from autobahn.wamp.message import Event, Unsubscribed
 from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..broadcast import SharedMessage
 from .session import newId
@@ -191,12 +192,15 @@ class Broker:
                 session.conn.sendShared(message)
         if handlers:
             for handler in tuple(topic.handlers):
-                maybeDeferred(handler, *(args or ()), **(kwargs or {})).addErrback(
-                    lambda f, h=handler: log.failure("event handler {handler!r} failed", f, handler=h)
-                )
+                maybeDeferred(handler, *(args or ()), **(kwargs or {})).addErrback(_handlerFailed, handler)
+
+
+def _handlerFailed(failure: Failure, handler: object) -> None:
+    log.failure("event handler {handler!r} failed", failure, handler=handler)
 
 
 def _allowed(session: WampSession, options: dict[str, Any]) -> bool:
+    value: object
     for key, value in (("exclude_authid", session.authid), ("exclude_authrole", session.authrole)):
         listed = options.get(key)
         if listed is not None and value in listed:

@@ -12,7 +12,7 @@ from typing import Any
 
 from autobahn.wamp.exception import InvalidUriError, ProtocolError
 from autobahn.wamp.message import Message
-from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer, Serializer
+from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
 
 __all__ = ["SUBPROTOCOLS", "Codec", "codecFor", "MalformedMessage", "BadUri"]
 
@@ -48,11 +48,11 @@ class Codec:
     @ivar subProtocol: the subprotocol name, C{"wamp.2.json"}.
     """
 
-    def __init__(self, serializer: Serializer) -> None:
+    def __init__(self, serializer: Any) -> None:
         self.serializer = serializer
         self.objectSerializer: Any = serializer._serializer
         self.binary: bool = bool(serializer._serializer.BINARY)
-        self.subProtocol = "wamp.2." + serializer.SERIALIZER_ID
+        self.subProtocol = "wamp.2." + str(serializer.SERIALIZER_ID)
         self._types: dict[int, Any] = serializer.MESSAGE_TYPE_MAP
 
     def decode(self, payload: str | bytes) -> list[tuple[Message, list[Any]]]:

@@ -33,11 +33,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from zope.interface import implementer
 
-from ..interfaces import IWampComponent
+from ..interfaces import IWampComponent, IWampConnection
 
 if TYPE_CHECKING:
     from .api import WampApi
-    from .connection import WampConnection
     from .topic import Topic
 
 __all__ = ["WampComponent", "procedure"]
@@ -75,41 +74,41 @@ class WampComponent:
 
     wamp: WampApi
 
-    def onOpen(self, conn: WampConnection) -> object:
+    def onOpen(self, conn: IWampConnection) -> object:
         """
         A session joined a realm.
         """
 
-    def onClose(self, conn: WampConnection) -> object:
+    def onClose(self, conn: IWampConnection) -> object:
         """
         A session left (GOODBYE, ABORT, connection lost); once per C{onOpen}.
         """
 
-    def onError(self, conn: WampConnection, exc: BaseException) -> object:
+    def onError(self, conn: IWampConnection, exc: BaseException) -> object:
         """
         One of this component's hooks failed for C{conn} with C{exc}.
         """
 
-    def onCall(self, conn: WampConnection, id: int, topic: str, params: list[Any], **kwargs: Any) -> object:
+    def onCall(self, conn: IWampConnection, id: int, topic: str, params: list[Any], **kwargs: Any) -> object:
         """
         C{conn} called procedure C{topic} (a URI), which nobody registered,
         with positional arguments C{params} and keyword arguments C{kwargs};
         answer with C{conn.callResult(id, ...)} or C{conn.callError(id, ...)}.
         """
 
-    def onSubscribe(self, conn: WampConnection, topic: Topic) -> object:
+    def onSubscribe(self, conn: IWampConnection, topic: Topic) -> object:
         """
         C{conn} subscribed to C{topic}.
         """
 
-    def onUnSubscribe(self, conn: WampConnection, topic: Topic) -> object:
+    def onUnSubscribe(self, conn: IWampConnection, topic: Topic) -> object:
         """
         C{conn} unsubscribed from C{topic} (not called when it leaves).
         """
 
     def onPublish(
         self,
-        conn: WampConnection,
+        conn: IWampConnection,
         topic: Topic,
         event: Any,
         exclude: list[int],

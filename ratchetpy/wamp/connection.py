@@ -51,11 +51,11 @@ class WampConnection:
 
     @property
     def resourceId(self) -> int:
-        return self._session.conn.resourceId  # type: ignore[no-any-return]
+        return self._session.conn.resourceId
 
     @property
     def remoteAddress(self) -> str:
-        return self._session.conn.remoteAddress  # type: ignore[no-any-return]
+        return self._session.conn.remoteAddress
 
     @property
     def user(self) -> Any:
@@ -63,7 +63,7 @@ class WampConnection:
 
     @property
     def state(self) -> SimpleNamespace:
-        return self._session.conn.state  # type: ignore[no-any-return]
+        return self._session.conn.state
 
     @property
     def httpRequest(self) -> Any:
@@ -71,7 +71,7 @@ class WampConnection:
 
     @property
     def subProtocol(self) -> str:
-        return self._session.codec.subProtocol
+        return str(self._session.codec.subProtocol)
 
     @property
     def subscriptions(self) -> list[Any]:
@@ -86,7 +86,8 @@ class WampConnection:
         C{data} (the RESULT's one positional argument; none if C{None}).
         An id that is not pending (answered, canceled, unknown) is ignored.
         """
-        if self._session.ratchetCalls.pop(id, None) is not None:
+        if id in self._session.ratchetCalls:
+            self._session.ratchetCalls.discard(id)
             self._session.send(Result(id, args=None if data is None else [data]))
         return self
 
@@ -97,7 +98,8 @@ class WampConnection:
         C{desc} as its positional argument, and C{details} as its second if
         given (WAMP v1's errorDetails).
         """
-        if self._session.ratchetCalls.pop(id, None) is not None:
+        if id in self._session.ratchetCalls:
+            self._session.ratchetCalls.discard(id)
             args: list[Any] = [desc] if desc or details is not None else []
             if details is not None:
                 args.append(details)

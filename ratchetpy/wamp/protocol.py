@@ -175,7 +175,7 @@ class Router:
             return None  # what crosses the router's GOODBYE is dropped
         if isinstance(msg, _REQUESTS):
             self._checkRequest(session, msg.request)
-            handler = _HANDLERS[type(msg)]
+            handler: Any = _HANDLERS[type(msg)]
             return handler(self, session, msg, raw)
         if isinstance(msg, m.Yield):
             return self._yield(session, msg)
@@ -431,7 +431,7 @@ class Router:
             realm.dealer.call(session, msg, registration, options)
             return None
         if self._answersCalls and not isReserved(msg.procedure):
-            session.ratchetCalls[msg.request] = None
+            session.ratchetCalls.add(msg.request)
             return self._hook(
                 "onCall", session.wampConnection, msg.request, msg.procedure, list(msg.args or ()), **(msg.kwargs or {})
             )
@@ -468,7 +468,8 @@ class Router:
         if pending is not None:
             assert session.realm is not None
             session.realm.dealer.cancel(pending, msg.mode)
-        elif session.ratchetCalls.pop(msg.request, None) is not None:
+        elif msg.request in session.ratchetCalls:
+            session.ratchetCalls.discard(msg.request)
             session.send(_error(msg.request, m.Call.MESSAGE_TYPE, ApplicationError.CANCELED, "the call was canceled"))
         return None
 

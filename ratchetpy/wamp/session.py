@@ -64,7 +64,7 @@ class WampSession:
         self.invocations: dict[int, PendingCall] = {}
         self.nextInvocation = 0
         #: Calls handed to the component's onCall, not answered yet.
-        self.ratchetCalls: dict[int, None] = {}
+        self.ratchetCalls: set[int] = set()
         self.pendingAuth: Any = None
         self.goodbyeTimer: Any = None
 
