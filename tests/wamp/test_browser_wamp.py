@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from playwright.sync_api import expect
 
 from ratchetpy.push import publish
@@ -78,12 +77,6 @@ def test_pubSubInBrowser(twistd, browser):
     assert errors == []
 
 
-# The router of branch wamp (82804a3) stores None for a call handed to onCall and then answers only calls whose
-# entry is not None: conn.callError and conn.callResult send nothing, and the caller waits forever.
-ON_CALL_BUG = "ratchetpy.wamp: conn.callError/callResult never answer (WampSession.ratchetCalls holds None)"
-
-
-@pytest.mark.xfail(strict=True, reason=ON_CALL_BUG)
 def test_pubSubCallInBrowser(twistd, browser):
     """The page's "Try a call" gets BasicPubSub.onCall's error: Ratchet's "RPC not supported on this demo"."""
     _process, port = serve(twistd, "examples.wamp_pubsub:PubSubServer")

@@ -24,7 +24,6 @@ from ratchetpy.wamp import WampServer
 from ratchetpy.wamp.protocol import ROUTER_ROLES
 from tests.helpers import ROOT
 from tests.test_docs import codeBlocks, consoleCommands, pythonFile
-from tests.wamp.test_browser_wamp import ON_CALL_BUG
 from tests.wamp.test_node_router import NODE, WAMPCLIENT, node  # noqa: F401  (the fixture)
 
 PAGE = "wamp.md"
@@ -104,7 +103,6 @@ def test_twistdCommandRuns(twistd, node, request, command):  # noqa: F811
         raise AssertionError(f"no check for {component}")
 
 
-@pytest.mark.xfail(strict=True, reason=ON_CALL_BUG)
 def test_pubSubTurnsCallsDown(twistd, node):  # noqa: F811
     """examples/wamp_pubsub.py answers a call with BasicPubSub.onCall's error, as the page says."""
     process = twistd("--component", "examples.wamp_pubsub:PubSubServer", "--port", "tcp:0:interface=127.0.0.1")
