@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ratchetpy import StaticFiles
-from ratchetpy.wamp import Topic, WampComponent, WampConnection, WampServer
+from ratchetpy.interfaces import IWampConnection
+from ratchetpy.wamp import Topic, WampComponent, WampServer
 
 #: The pages of the WAMP examples, with autobahn-js's browser build (autobahn-browser 22.11.1 from npm).
 PAGES = Path(__file__).parent / "wamp_pages"
@@ -21,14 +22,14 @@ PAGES = Path(__file__).parent / "wamp_pages"
 
 class BasicPubSub(WampComponent):
     def onPublish(
-        self, conn: WampConnection, topic: Topic, event: Any, exclude: list[int], eligible: list[int] | None,
+        self, conn: IWampConnection, topic: Topic, event: Any, exclude: list[int], eligible: list[int] | None,
         **kwargs: Any,
     ) -> None:
         # Ratchet's tutorial ends with $topic->broadcast($event): ratchetpy's router has already
         # delivered the event to the topic's subscribers (the publisher excluded, as WAMP v2 wants).
         pass
 
-    def onCall(self, conn: WampConnection, id: int, topic: str, params: list[Any], **kwargs: Any) -> None:
+    def onCall(self, conn: IWampConnection, id: int, topic: str, params: list[Any], **kwargs: Any) -> None:
         # No one registered the procedure: the tutorial turns every call down.
         conn.callError(id, topic, "RPC not supported on this demo")
 

@@ -22,8 +22,9 @@ from twisted.logger import Logger
 
 from examples.wamp_pubsub import PAGES
 from ratchetpy import Channels, StaticFiles
+from ratchetpy.interfaces import IWampConnection
 from ratchetpy.pubsub import envelope
-from ratchetpy.wamp import Topic, WampComponent, WampConnection, WampServer
+from ratchetpy.wamp import Topic, WampComponent, WampServer
 
 #: The ratchetpy channel (ratchetpy.push, examples/post_blog.py --channel) the posts arrive on.
 CHANNEL = "wamp-push"
@@ -42,7 +43,7 @@ class Pusher(WampComponent):
         self.channels = Channels()
         self.channels.broker.subscribe(envelope.brokerChannel(CHANNEL), self.onBrokerMessage)
 
-    def onSubscribe(self, conn: WampConnection, topic: Topic) -> None:
+    def onSubscribe(self, conn: IWampConnection, topic: Topic) -> None:
         self.subscribedTopics[str(topic)] = topic
         # A topic whose last subscriber left is gone (TopicManager's semantics); sessions that close do not
         # unsubscribe first, so forget such topics now and then: the table stays about as big as the live ones.
@@ -50,7 +51,7 @@ class Pusher(WampComponent):
             self.subscribedTopics = {name: t for name, t in self.subscribedTopics.items() if len(t)}
             self.liveTopics = max(64, len(self.subscribedTopics))
 
-    def onUnSubscribe(self, conn: WampConnection, topic: Topic) -> None:
+    def onUnSubscribe(self, conn: IWampConnection, topic: Topic) -> None:
         if len(topic) == 0:
             self.subscribedTopics.pop(str(topic), None)
 
@@ -75,13 +76,13 @@ class Pusher(WampComponent):
             return
         topic.broadcast(entryData)
 
-    def onCall(self, conn: WampConnection, id: int, topic: str, params: list[Any], **kwargs: Any) -> None:
+    def onCall(self, conn: IWampConnection, id: int, topic: str, params: list[Any], **kwargs: Any) -> None:
         # Readers only read: Ratchet's tutorial turns calls down and closes the connection.
         conn.callError(id, "com.example.error.not_allowed", "You are not allowed to make calls")
         conn.close()
 
     def onPublish(
-        self, conn: WampConnection, topic: Topic, event: Any, exclude: list[int], eligible: list[int] | None,
+        self, conn: IWampConnection, topic: Topic, event: Any, exclude: list[int], eligible: list[int] | None,
         **kwargs: Any,
     ) -> None:
         # Posts come from the web application, not from browsers (the router has delivered this one already).
