@@ -292,3 +292,22 @@ def test_callTimeoutSparesTheCallee(node, plainRouter):
     assert caller.leave() == 0
     # Still joined, leaving cleanly (exit status 1 if the router had closed it).
     assert callee.leave() == 0
+
+
+def test_pushExampleReadersOnlyRead(node, twistd):
+    """
+    examples/wamp_push.py's Pusher, as Ratchet's: a session that calls gets "You are not allowed to make calls"
+    and is disconnected; one that publishes is disconnected.
+    """
+    process = twistd("--component", "examples.wamp_push:PushServer", "--port", "tcp:0:interface=127.0.0.1")
+    url = f"ws://127.0.0.1:{process.waitForPort()}/"
+    caller = node(url, ["call", "com.example.anything"])
+    error = caller.expect("error", target="com.example.anything")
+    assert (error["error"], error["args"]) == ("com.example.error.not_allowed", ["You are not allowed to make calls"])
+    # Closed by the server (exit status 1: not the client's own leave), before its steps ended.
+    caller.expect("closed")
+    assert caller.process.wait(timeout=10) == 1
+    publisher = node(url, ["publish", "blog", ["not a post"], {}, {"acknowledge": True}], ["sleep", 5000])
+    publisher.expect("joined")
+    publisher.expect("closed")
+    assert publisher.process.wait(timeout=10) == 1
