@@ -17,6 +17,7 @@ from ..interfaces import IConnection, IMessageComponent, IWsServerComponent
 from .api import WampApi
 from .codec import SUBPROTOCOLS, codecFor
 from .component import procedures
+from .fanout import FanOut
 from .limits import (
     CALL_TIMEOUT,
     GOODBYE_TIMEOUT,
@@ -32,6 +33,19 @@ from .session import JOINED, WampSession
 __all__ = ["WampServer"]
 
 log = Logger(namespace="ratchetpy.wamp")
+
+
+def _channels(channels: Any) -> Any:
+    if channels is False:
+        return None
+    if channels is not None:
+        return channels
+    from ..pubsub import defaultBroker
+    from ..pubsub.channels import Channels
+    from ..pubsub.local import LocalBroker
+
+    broker = defaultBroker()
+    return None if isinstance(broker, LocalBroker) else Channels(broker)
 
 
 @implementer(IMessageComponent, IWsServerComponent)
@@ -66,6 +80,11 @@ class WampServer:
         digits, C{_}) rather than the loose one.
     @param strictRequestIds: a request id that does not follow the last by
         one is a protocol violation (the spec's rule); C{False} accepts any.
+    @param channels: the L{ratchetpy.Channels} that carries publications to
+        the same realms in other processes (see L{ratchetpy.wamp.fanout});
+        by default one on the process default broker if that is not this
+        process's own (twistd's C{--broker redis://...} sets it);
+        C{False}: this process only. RPC stays per process.
     @param reactor: the reactor of call timeouts.
     """
 
@@ -81,6 +100,7 @@ class WampServer:
         callTimeout: float = CALL_TIMEOUT,
         strictUris: bool = False,
         strictRequestIds: bool = True,
+        channels: Any = None,
         reactor: Any = None,
     ) -> None:
         for name, value in (
@@ -124,6 +144,9 @@ class WampServer:
             strictRequestIds=strictRequestIds,
         )
         self._sessions: dict[IConnection, WampSession] = {}
+        self.fanOuts = [
+            FanOut(realm, c) for c in [_channels(channels)] if c is not None for realm in self.realms.values()
+        ]
         if component is not None:
             component.wamp = self.wamp
             for uri, match, invoke, method in procedures(component):
