@@ -19,8 +19,8 @@ Scenarios (tests/wamp/js/wampbench.js; full sizes, --quick sizes in brackets):
                                 bench/run_baselines.sh's broadcast scenario (bench/load/loadgen.js)
                                 with the same receivers, messages and size: deliveries/s
 
-Servers: ratchetpy-wamp (`twistd -n ratchetpy --component ratchetpy.wamp:WampServer`, a
-plain router on realm1, anonymous), crossbar (/tmp/crossbarvenv/bin/crossbar, or --crossbar PATH; a router
+Servers: ratchetpy-wamp (`twistd -n ratchetpy --wamp`, a plain router on realm1,
+anonymous), crossbar (/tmp/crossbarvenv/bin/crossbar, or --crossbar PATH; a router
 worker with one WebSocket transport, realm1, anonymous with every permission) and
 ratchetpy (the chat component, broadcast-ws only). Each server is started once per
 repetition, pinned to --server-cpu, and runs every scenario of that repetition; the
@@ -200,8 +200,8 @@ def waitQuiet(seconds: float, busyMax: float = 10) -> float:
 
 def servers(args: argparse.Namespace, twistd: str, cbdir: Path) -> list[tuple[str, list[str], str]]:
     """(name, argv, WebSocket path) of every WAMP server of the run."""
-    # A plain router: WampServer() is realm1, anonymous.
-    wamp = [twistd, "-n", "--pidfile=", "ratchetpy", "--component", "ratchetpy.wamp:WampServer",
+    # A plain router: realm1, anonymous.
+    wamp = [twistd, "-n", "--pidfile=", "ratchetpy", "--wamp",
             "--port", "tcp:{port}:interface=127.0.0.1", "--max-connections-per-ip", "0", "--shutdown-timeout", "0",
             *args.ratchetpy_arg]
     found = [(WAMP, wamp, "/")]

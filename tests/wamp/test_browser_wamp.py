@@ -174,7 +174,7 @@ def test_rpcInBrowser(twistd, browser):
 
 def test_docsPageSnippetInBrowser(twistd, node, browser, tmp_path):  # noqa: F811
     """
-    docs/wamp.md's HTML block, as a page a plain router serves (twistd's --static) beside autobahn.min.js, joins
+    docs/wamp.md's HTML block, as a page twistd --wamp serves (--static) beside autobahn.min.js, joins
     realm1: the "hello" it publishes reaches an autobahn-js subscriber under Node.
     """
     from tests.test_docs import codeBlocks
@@ -182,9 +182,7 @@ def test_docsPageSnippetInBrowser(twistd, node, browser, tmp_path):  # noqa: F81
     (html,) = codeBlocks("wamp.md", "html")
     (tmp_path / "index.html").write_text(html)
     shutil.copy(PAGES / "autobahn.min.js", tmp_path / "autobahn.min.js")
-    process = twistd(
-        "--component", "ratchetpy.wamp:WampServer", "--static", str(tmp_path), "--port", "tcp:0:interface=127.0.0.1"
-    )
+    process = twistd("--wamp", "--static", str(tmp_path), "--port", "tcp:0:interface=127.0.0.1")
     port = process.waitForPort()
     subscriber = node(f"ws://127.0.0.1:{port}/", ["subscribe", "com.example.chat"])
     subscriber.expect("subscribed")

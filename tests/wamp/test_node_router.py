@@ -123,7 +123,7 @@ def plainRouter():
     """twistd serving a plain router (realm1, anonymous): its ws:// URL."""
     from tests.helpers import Twistd
 
-    process = Twistd("--component", "ratchetpy.wamp:WampServer", "--port", "tcp:0:interface=127.0.0.1")
+    process = Twistd("--wamp", "--port", "tcp:0:interface=127.0.0.1")
     try:
         yield f"ws://127.0.0.1:{process.waitForPort()}/"
     finally:
@@ -311,3 +311,35 @@ def test_pushExampleReadersOnlyRead(node, twistd):
     publisher.expect("joined")
     publisher.expect("closed")
     assert publisher.process.wait(timeout=10) == 1
+
+
+def test_acrossProcesses(node, twistd, redisServer):
+    """
+    Two routers on one Redis (--broker): an autobahn-js subscriber on one gets the events an autobahn-js publisher
+    sends to the other, the publisher's exclusion applied; a call does not cross (RPC stays per process).
+    """
+    first, second = (
+        twistd("--wamp", "--broker", redisServer.url, "--port", "tcp:0:interface=127.0.0.1") for _ in range(2)
+    )
+    urls = []
+    for process in (first, second):
+        urls.append(f"ws://127.0.0.1:{process.waitForPort()}/")
+        process.readUntil("connected to Redis")
+    subscriber = node(urls[0], ["subscribe", "com.example.everywhere"], ["register", "com.example.here"])
+    subscriber.expect("registered")
+    publisher = node(urls[1], ["subscribe", "com.example.everywhere"])
+    publisher.expect("subscribed")
+    deadline = time.monotonic() + 10
+    while True:
+        publisher.send("publish", "com.example.everywhere", ["from the other process"], {}, {"acknowledge": True})
+        publisher.expect("published")
+        try:
+            event = subscriber.expect("event", timeout=0.5)
+            break
+        except AssertionError:
+            # The second server's subscription to Redis may lag its first client by a moment.
+            assert time.monotonic() < deadline, "no event crossed processes within 10 s"
+    assert event["args"] == ["from the other process"]
+    publisher.send("call", "com.example.here")
+    assert publisher.expect("error", target="com.example.here")["error"] == "wamp.error.no_such_procedure"
+    assert [line for line in publisher.lines if line["type"] == "event"] == []
