@@ -91,6 +91,7 @@ class Router:
         maxPendingCalls: int,
         strictUris: bool,
         strictRequestIds: bool,
+        joinTimeout: float,
     ) -> None:
         self.realms = dict(realms)
         self.component = component
@@ -99,6 +100,7 @@ class Router:
         self.maxPendingCalls = maxPendingCalls
         self.strictUris = strictUris
         self.strictRequestIds = strictRequestIds
+        self.joinTimeout = joinTimeout
         from .component import WampComponent
 
         self._answersCalls = component is not None and (
@@ -216,6 +218,7 @@ class Router:
         session.authmethod = identity.get("authmethod") or "anonymous"
         session.authprovider = identity.get("authprovider") or "static"
         session.state = JOINED
+        self._cancelJoinTimer(session)
         realm.sessions[session.id] = session
         session.send(
             m.Welcome(
@@ -244,6 +247,7 @@ class Router:
         result = self.leave(session)
         session.state = ESTABLISHING
         session.lastRequest = 0
+        self.armJoinTimer(session)
         return result
 
     def goodbye(self, session: WampSession, reason: str, message: str | None, timeout: float) -> object:
@@ -476,7 +480,34 @@ class Router:
     # The connection
 
     def open(self, conn: IConnection, codec: Codec) -> WampSession:
-        return WampSession(conn, codec)
+        session = WampSession(conn, codec)
+        self.armJoinTimer(session)
+        return session
+
+    def armJoinTimer(self, session: WampSession) -> None:
+        """
+        Give C{session} L{joinTimeout} seconds to join a realm.
+        """
+        if self.joinTimeout:
+            session.joinTimer = session.conn.io.reactor.callLater(self.joinTimeout, self._joinTimedOut, session)
+
+    def _cancelJoinTimer(self, session: WampSession) -> None:
+        timer, session.joinTimer = session.joinTimer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _joinTimedOut(self, session: WampSession) -> None:
+        session.joinTimer = None
+        if session.state in (ESTABLISHING, CHALLENGING):
+            _problems.info(
+                "wamp-join-timeout",
+                "WAMP connection from {address} did not join a realm within {timeout} seconds; closed",
+                address=session.conn.remoteAddress,
+                timeout=self.joinTimeout,
+            )
+            self.abort(
+                session, ApplicationError.TIMEOUT, f"join a realm within {self.joinTimeout} seconds (joinTimeout)", 1000
+            )
 
     def lost(self, session: WampSession) -> object:
         """
@@ -484,6 +515,7 @@ class Router:
         """
         if session.goodbyeTimer is not None and session.goodbyeTimer.active():
             session.goodbyeTimer.cancel()
+        self._cancelJoinTimer(session)
         result = self.leave(session)
         session.state = CLOSED
         return result
