@@ -72,7 +72,9 @@ class TicketAuth:
     WAMP's C{ticket} method: the client sends a ticket (a password, an API
     key, a JWT) when challenged.
 
-    @param check: C{check(authid, ticket)} returns who it is (an L{IUser},
+    @param check: a mapping of authid to ticket (or to C{(ticket,
+        authrole)}), compared in constant time; or a function:
+        C{check(authid, ticket)} returns who it is (an L{IUser},
         a C{dict} with C{authid}/C{authrole}, an authrole C{str}, or
         C{True}) or C{None}/C{False} to refuse; or a L{Deferred} or
         coroutine of it. It may raise L{ratchetpy.auth.Unauthorized}.
@@ -82,9 +84,13 @@ class TicketAuth:
 
     authmethod = "ticket"
 
-    def __init__(self, check: Callable[[str | None, str], Any] | None = None, *, jwt: Any = None) -> None:
+    def __init__(
+        self, check: Mapping[str, Any] | Callable[[str | None, str], Any] | None = None, *, jwt: Any = None
+    ) -> None:
         if (check is None) == (jwt is None):
             raise TypeError("TicketAuth takes either check or jwt")
+        if isinstance(check, Mapping):
+            check = _staticTickets(dict(check))
         self._check = check
         self._jwt = jwt
 
@@ -96,6 +102,19 @@ class TicketAuth:
             return self._jwt.userOf(signature)
         assert self._check is not None
         return self._check(hello.authid, signature)
+
+
+def _staticTickets(tickets: dict[str, Any]) -> Callable[[str | None, str], Any]:
+    def check(authid: str | None, ticket: str) -> Any:
+        entry = tickets.get(authid) if authid is not None else None
+        if entry is None:
+            return None
+        expected, role = entry if isinstance(entry, tuple) else (entry, "user")
+        if hmac.compare_digest(str(expected).encode("utf-8"), str(ticket).encode("utf-8")):
+            return role
+        return None
+
+    return check
 
 
 class WampCraAuth:

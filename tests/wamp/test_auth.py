@@ -51,6 +51,19 @@ def test_ticket(router, logged):
     assert lines and all(wrong not in line and TICKET not in line for line in logged())
 
 
+def test_staticTickets(router):
+    """
+    TicketAuth takes a table of authid to ticket (and authrole).
+    """
+    server = router(realms=[Realm("r1", anonymous=False, authenticators=[TicketAuth({"ann": (TICKET, "editor")})])])
+    client = connect(server.port, "r1", authmethods=["ticket"], authid="ann", secret=TICKET)
+    assert (client.details.authid, client.details.authrole) == ("ann", "editor")
+    leave(client)
+    for authid, ticket in (("ann", TICKET[:-1]), ("bob", TICKET)):
+        refused = connect(server.port, "r1", authmethods=["ticket"], authid=authid, secret=ticket)
+        assert refused.leaveDetails.reason == "wamp.error.authentication_failed"
+
+
 def test_wampcra(router):
     """
     WAMP-CRA: the right secret joins (authrole from the table); a wrong

@@ -17,6 +17,7 @@ from twisted.internet import threads
 from zope.interface.verify import verifyObject
 
 from ratchetpy import App, HttpServer, IMessageComponent, IWsServerComponent, WsServer
+from ratchetpy.hooknames import checkHookNames
 from ratchetpy.interfaces import IWampComponent, IWampConnection
 from ratchetpy.wamp import WampComponent, WampServer
 from tests.helpers import MASK, frame, readHead, sleep, waitUntil
@@ -60,6 +61,7 @@ def test_interfaces(router):
     assert verifyObject(IWsServerComponent, server)
     assert server.getSubProtocols() == ["wamp.2.json", "wamp.2.msgpack", "wamp.2.cbor"]
     assert verifyObject(IWampComponent, WampComponent())
+    assert checkHookNames(server) == []  # onCall, onPublish, ... are no typos of onClose
     client = connect(server.port)
     waitUntil(lambda: seen)
     assert verifyObject(IWampConnection, seen[0])
