@@ -246,7 +246,10 @@ def finishAuthentication(router: Router, session: WampSession, msg: m.Authentica
             _fail(router, session, "invalid credentials", hello.authid)
             return None
         session.state = ESTABLISHING
-        return router.welcome(realm, session, identity)
+        joined = router.welcome(realm, session, identity)
+        # onOpen's result: the session's next message waits for it, and its
+        # failure is the component's (logged, onError, closed).
+        return Deferred.fromCoroutine(joined) if iscoroutine(joined) else joined
 
     def failed(failure: Failure) -> None:
         if session.state == CHALLENGING:
@@ -254,4 +257,4 @@ def finishAuthentication(router: Router, session: WampSession, msg: m.Authentica
 
     outcome = maybeDeferred(call)
     outcome.addCallbacks(decided, failed)
-    return None
+    return outcome

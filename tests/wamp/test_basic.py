@@ -142,3 +142,16 @@ def test_calleeLeaves(router):
     assert error.value.error == "wamp.error.canceled"
     assert "com.example.slow" not in server.defaultRealm.dealer.exact
     leave(caller)
+
+
+def test_routerSaysGoodbye(router):
+    """
+    WampServer.shutdown says GOODBYE (system_shutdown) to every session; the
+    client answers and the connection closes.
+    """
+    server = router()
+    client = connect(server.port, serializer="msgpack")
+    server.shutdown()
+    pytest_twisted.blockon(client.closed)
+    assert client.leaveDetails.reason == "wamp.close.system_shutdown"
+    assert server.sessionCount == 0

@@ -224,3 +224,15 @@ def test_calleeWithoutCanceling(router):
     assert extra is None  # no INTERRUPT
     assert registered[:2] == [65, 2]
     leave(caller)
+
+
+def test_clientAbort(router):
+    """
+    A client's ABORT is not answered: the session ends and the connection
+    closes.
+    """
+    server = router()
+    answers, code = inThread(exchange, server.port, [3, {}, "wamp.error.leaving"], expect=1)
+    assert answers == []
+    assert code == 1000
+    assert server.sessionCount == 0
