@@ -31,12 +31,14 @@ class BadUri(Exception):
 
     @ivar messageType: the request's WAMP message type code.
     @ivar request: the request id, or C{None} if it has none readable.
+    @ivar options: the request's options (C{{}} if unreadable).
     """
 
-    def __init__(self, messageType: int, request: int | None, why: str) -> None:
+    def __init__(self, messageType: int, request: int | None, why: str, options: dict[str, Any] | None = None) -> None:
         super().__init__(why)
         self.messageType = messageType
         self.request = request
+        self.options = options or {}
 
 
 class Codec:
@@ -86,7 +88,8 @@ class Codec:
                 msg = klass.parse(raw)
             except InvalidUriError as e:
                 request = raw[1] if len(raw) > 1 and type(raw[1]) is int else None
-                raise BadUri(raw[0], request, str(e)) from None
+                options = raw[2] if len(raw) > 2 and isinstance(raw[2], dict) else None
+                raise BadUri(raw[0], request, str(e), options) from None
             except ProtocolError as e:
                 raise MalformedMessage(str(e)) from None
             except Exception as e:  # Autobahn's parse of odd input (a bad dict) may raise anything

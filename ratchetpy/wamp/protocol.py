@@ -128,6 +128,8 @@ class Router(RequestHandlers):
         if session.state != JOINED or bad.messageType not in REQUEST_TYPES or bad.request is None:
             raise Violation(f"invalid URI: {bad}")
         self._checkRequest(session, bad.request)
+        if bad.messageType == m.Publish.MESSAGE_TYPE and not bad.options.get("acknowledge"):
+            return None  # an unacknowledged PUBLISH is never answered
         session.send(_error(bad.request, bad.messageType, ApplicationError.INVALID_URI, str(bad)))
         return None
 

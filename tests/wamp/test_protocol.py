@@ -110,6 +110,16 @@ def test_invalidUri(router, request_):
     assert code is None
 
 
+def test_invalidUriUnacknowledged(router):
+    """
+    An unacknowledged PUBLISH with an invalid URI gets no answer (and counts
+    as a request).
+    """
+    server = router()
+    answers, code = inThread(exchange, server.port, [PUBLISH, 1, {}, "com..x"], [SUBSCRIBE, 2, {}, "com.a"], expect=1)
+    assert answers[0][:2] == [33, 2]
+
+
 def test_noSubprotocol(router):
     """
     A client that agreed no WAMP subprotocol is closed with 1002.
