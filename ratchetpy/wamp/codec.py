@@ -8,6 +8,7 @@ per serializer instance).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from autobahn.wamp.exception import InvalidUriError, ProtocolError
@@ -68,13 +69,18 @@ class Codec:
         if isinstance(payload, str):
             if self.binary:
                 raise MalformedMessage(f"a text message on {self.subProtocol}, which is binary")
-            data = payload.encode("utf-8")
-        else:
-            if not self.binary:
-                raise MalformedMessage(f"a binary message on {self.subProtocol}, which is text")
-            data = payload
+        elif not self.binary:
+            raise MalformedMessage(f"a binary message on {self.subProtocol}, which is text")
         try:
-            raws = self.objectSerializer.unserialize(data)
+            if isinstance(payload, str) and "\\u0000" not in payload:
+                # No binary string in it (Autobahn's JSON writes bytes as
+                # "\u0000" + base64): the standard library's decoder in C
+                # gives what Autobahn's (in Python, ten times slower) would.
+                raws = [json.loads(payload)]
+            else:
+                raws = self.objectSerializer.unserialize(
+                    payload.encode("utf-8") if isinstance(payload, str) else payload
+                )
         except Exception as e:
             raise MalformedMessage(f"cannot decode the message: {type(e).__name__}") from None
         decoded = []
