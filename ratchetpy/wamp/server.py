@@ -140,6 +140,10 @@ class WampServer:
             raise ValueError("a WampServer needs at least one realm")
         self.defaultRealm = next(iter(self.realms.values()))
         self.component = component
+        #: What answers plain HTTP requests to the WebSocket's URL (a page
+        #: for browsers): the component's own C{httpComponent}, which
+        #: L{ratchetpy.WsServer} looks for here.
+        self.httpComponent = getattr(component, "httpComponent", None)
         self.router = Router(
             self.realms,
             component,

@@ -45,6 +45,27 @@ def test_appRoute(serve):  # noqa: F811
     leave(b)
 
 
+def test_httpComponentPassesThrough(listen, tmp_path):
+    """
+    A WampComponent's httpComponent answers the plain HTTP requests of the
+    WebSocket's URL (a page for the browser), as for message components.
+    """
+    from ratchetpy import StaticFiles
+    from tests.helpers import exchange, inThread, statusOf
+
+    (tmp_path / "index.html").write_text("<p>wamp page</p>")
+
+    class WithPage(WampComponent):
+        httpComponent = StaticFiles(str(tmp_path))
+
+    io = listen(HttpServer(WsServer(WampServer(WithPage()))))
+    response = inThread(exchange, io.portNumber, b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    assert statusOf(response) == 200 and b"wamp page" in response
+    client = connect(io.portNumber)
+    assert client.details.realm == "realm1"
+    leave(client)
+
+
 def test_interfaces(router):
     """
     WampServer, WampComponent and the hooks' connection provide their
