@@ -123,8 +123,13 @@ class WampCraAuth:
     HMAC-SHA256 under the user's secret (Autobahn's C{compute_wcs}); compared
     in constant time.
 
-    @param users: authid → secret, or authid → C{(secret, authrole)}; or a
-        callable C{users(authid)} giving that (or C{None}), possibly as a
+    @param users: authid → secret, or authid → C{(secret, authrole)}, or
+        authid → C{{"secret": ..., "authrole": ..., "salt": ...,
+        "iterations": ..., "keylen": ...}} for salted WAMP-CRA (then
+        C{secret} is the key derived from the password,
+        C{autobahn.wamp.auth.derive_key(password, salt, iterations,
+        keylen)}, so the password itself is never stored); or a callable
+        C{users(authid)} giving that (or C{None}), possibly as a
         L{Deferred}.
     """
 
@@ -144,7 +149,17 @@ class WampCraAuth:
         def withUser(entry: Any) -> Any:
             if entry is None:
                 return None
-            secret, role = entry if isinstance(entry, tuple) else (entry, "user")
+            salting: dict[str, Any] = {}
+            if isinstance(entry, dict):
+                secret, role = entry["secret"], entry.get("authrole", "user")
+                if entry.get("salt") is not None:
+                    salting = {
+                        "salt": entry["salt"],
+                        "iterations": entry.get("iterations", 1000),
+                        "keylen": entry.get("keylen", 32),
+                    }
+            else:
+                secret, role = entry if isinstance(entry, tuple) else (entry, "user")
             challenge = json.dumps(
                 {
                     "authid": hello.authid,
@@ -157,7 +172,7 @@ class WampCraAuth:
                 }
             )
             session.pendingAuth = (self, hello, (secret, role, challenge))
-            return {"challenge": challenge}
+            return {"challenge": challenge, **salting}
 
         return maybeDeferred(self._lookup, hello.authid).addCallback(withUser)
 

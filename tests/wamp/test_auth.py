@@ -79,6 +79,24 @@ def test_wampcra(router):
     assert unknown.leaveDetails.reason == "wamp.error.authentication_failed"
 
 
+def test_saltedWampcra(router):
+    """
+    Salted WAMP-CRA: the router keeps the derived key only; a client that
+    knows the password joins, one that does not is refused.
+    """
+    from autobahn.wamp.auth import derive_key
+
+    password = remember("password-of-carl-0123456789")
+    derived = derive_key(password, "pepper", 100, 32)
+    entry = {"secret": derived, "authrole": "salted", "salt": "pepper", "iterations": 100, "keylen": 32}
+    server = router(realms=[Realm("r1", anonymous=False, authenticators=[WampCraAuth({"carl": entry})])])
+    client = connect(server.port, "r1", authmethods=["wampcra"], authid="carl", secret=password)
+    assert (client.details.authid, client.details.authrole) == ("carl", "salted")
+    leave(client)
+    refused = connect(server.port, "r1", authmethods=["wampcra"], authid="carl", secret=remember("wrong-password-0123"))
+    assert refused.leaveDetails.reason == "wamp.error.authentication_failed"
+
+
 def test_jwtTicket(router):
     """
     A ticket that is a JWT, checked by JWTAuth: its sub is the authid; a
