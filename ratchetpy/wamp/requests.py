@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp import message as m
 from autobahn.wamp.exception import ApplicationError
+from twisted.logger import Logger
 
 from .topic import Topic
 from .uri import checkUri, isReserved
@@ -40,6 +41,8 @@ def error(request: Any, requestType: int, error: str, why: str) -> m.Error:
 
 _error = error
 
+log = Logger(namespace="ratchetpy.wamp")
+
 
 class RequestHandlers:
     """
@@ -62,11 +65,34 @@ class RequestHandlers:
     def _uriProblem(self, uri: str, match: str = "exact") -> str | None:
         return checkUri(uri, match, self.strictUris)
 
+    def _refused(self, session: WampSession, action: str, uri: str, msg: Any, answer: bool = True) -> bool:
+        """
+        Whether the realm's C{authorize} refuses C{session} doing C{action}
+        on C{uri}; if so the request is answered ERROR
+        C{wamp.error.not_authorized} (if C{answer}).
+        """
+        realm = session.realm
+        authorize = realm.authorize if realm is not None else None
+        if authorize is None:
+            return False
+        try:
+            allowed = bool(authorize(session.wampConnection, action, uri))
+        except Exception:
+            log.failure("authorize({action}, {uri}) failed; refused", action=action, uri=uri)
+            allowed = False
+        if not allowed and answer:
+            session.send(
+                _error(msg.request, msg.MESSAGE_TYPE, ApplicationError.NOT_AUTHORIZED, f"not allowed to {action} {uri}")
+            )
+        return not allowed
+
     def _subscribe(self, session: WampSession, msg: m.Subscribe, raw: list[Any]) -> object:
         match = msg.match or "exact"
         problem = self._uriProblem(msg.topic, match)
         if problem is not None:
             session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.INVALID_URI, problem))
+            return None
+        if self._refused(session, "subscribe", msg.topic, msg):
             return None
         realm = session.realm
         assert realm is not None
@@ -107,6 +133,8 @@ class RequestHandlers:
             if msg.acknowledge:
                 session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.INVALID_URI, problem))
             return None
+        if self._refused(session, "publish", msg.topic, msg, answer=bool(msg.acknowledge)):
+            return None
         options = raw[2] if isinstance(raw[2], dict) else {}
         realm = session.realm
         assert realm is not None
@@ -135,6 +163,8 @@ class RequestHandlers:
             problem = f"{msg.procedure}: the wamp. namespace is the router's"
         if problem is not None:
             session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.INVALID_URI, problem))
+            return None
+        if self._refused(session, "register", msg.procedure, msg):
             return None
         if len(session.registrations) >= self.maxRegistrations:
             session.send(
@@ -169,6 +199,8 @@ class RequestHandlers:
         problem = self._uriProblem(msg.procedure)
         if problem is not None:
             session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.INVALID_URI, problem))
+            return None
+        if self._refused(session, "call", msg.procedure, msg):
             return None
         if len(session.calls) + len(session.ratchetCalls) >= self.maxPendingCalls:
             session.send(

@@ -7,7 +7,10 @@ logged without the secret.
 
 from __future__ import annotations
 
+import pytest
 import pytest_twisted
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import PublishOptions
 from twisted.internet.defer import succeed
 
 from ratchetpy import HttpServer, WsServer
@@ -140,3 +143,34 @@ def test_websocketAuthenticateCarriesThrough(listen):
     assert (client.details.authid, client.details.authmethod) == ("u-7", "websocket")
     assert pytest_twisted.blockon(client.call("com.whoami")) == ["u-7", "u-7"]
     leave(client)
+
+
+def test_authorize(router):
+    """
+    A realm's authorize refuses actions with not_authorized: here only the
+    role "member" may publish and call com.private.*; the meta API is off
+    for everyone.
+    """
+
+    def authorize(conn, action, uri):
+        if uri.startswith("wamp.session."):
+            return False
+        if uri.startswith("com.private.") and action in ("publish", "call"):
+            return conn.authrole == "member"
+        return True
+
+    realm = Realm("realm1", authenticators=[TicketAuth(tickets)], authorize=authorize)
+    server = router(realms=[realm])
+    member = connect(server.port, authmethods=["ticket"], authid="ann", secret=TICKET)
+    guest = connect(server.port)
+    pytest_twisted.blockon(member.register(lambda: "secret", "com.private.data"))
+    assert pytest_twisted.blockon(member.call("com.private.data")) == "secret"
+    for client, uri in ((guest, "com.private.data"), (member, "wamp.session.count")):
+        with pytest.raises(ApplicationError) as error:
+            pytest_twisted.blockon(client.call(uri))
+        assert error.value.error == "wamp.error.not_authorized"
+    with pytest.raises(ApplicationError) as error:
+        pytest_twisted.blockon(guest.publish("com.private.news", options=PublishOptions(acknowledge=True)))
+    assert error.value.error == "wamp.error.not_authorized"
+    leave(member)
+    leave(guest)
