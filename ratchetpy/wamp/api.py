@@ -123,6 +123,39 @@ class WampApi:
         self.realm.dealer.call(local, msg, registration, dict(options or {}))
         return result
 
+    def kill(
+        self,
+        sessionId: int | None = None,
+        *,
+        authid: str | None = None,
+        authrole: str | None = None,
+        reason: str = "wamp.close.killed",
+        message: str | None = None,
+    ) -> int:
+        """
+        End sessions of this realm from the router's side (the session meta
+        API's C{kill}, C{kill_by_authid}, C{kill_by_authrole}, which clients
+        cannot call here): the session C{sessionId}, or every session of
+        C{authid}, or of C{authrole}. Each is sent GOODBYE with C{reason} and
+        C{message}; its connection closes when it answers.
+
+        @return: how many sessions were ended.
+        """
+        from .limits import GOODBYE_TIMEOUT
+
+        if (sessionId is None) + (authid is None) + (authrole is None) != 2:
+            raise TypeError("kill takes one of sessionId, authid or authrole")
+        sessions = [
+            s
+            for s in list(self.realm.sessions.values())
+            if s.id == sessionId
+            or (authid is not None and s.authid == authid)
+            or (authrole is not None and s.authrole == authrole)
+        ]
+        for session in sessions:
+            self.realm.router.goodbye(session, reason, message, GOODBYE_TIMEOUT)
+        return len(sessions)
+
     def listen(self, channel: str, handler: Callable[[str | bytes], object], *, channels: Any = None) -> Any:
         """
         Call C{handler(msg)} for every message published on the

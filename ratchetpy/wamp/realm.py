@@ -63,6 +63,9 @@ class Realm:
         self.dealer = Dealer(reactor, callTimeout, maxPendingInvocations)
         self.local = LocalPeer(self.dealer)
         self.sessions: dict[int, WampSession] = {}
+        #: The L{ratchetpy.wamp.protocol.Router} serving this realm (set by
+        #: its L{WampServer}).
+        self.router: Any = None
         from .meta import installMeta
 
         self.meta = installMeta(self)

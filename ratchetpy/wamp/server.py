@@ -154,6 +154,8 @@ class WampServer:
             strictRequestIds=strictRequestIds,
             joinTimeout=joinTimeout,
         )
+        for realm in self.realms.values():
+            realm.router = self.router
         self._sessions: dict[IConnection, WampSession] = {}
         self.fanOuts = [
             FanOut(realm, c) for c in [_channels(channels)] if c is not None for realm in self.realms.values()

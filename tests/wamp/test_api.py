@@ -198,3 +198,21 @@ def test_pushTutorial(router):
     assert got == [{"category": "kittensCategory", "title": "yes"}]
     listener.close()
     leave(client)
+
+
+def test_kill(router):
+    """
+    self.wamp.kill ends sessions by id or authrole with GOODBYE; the others stay.
+    """
+    app = WampComponent()
+    server = router(app)
+    a, b = connect(server.port), connect(server.port)
+    assert app.wamp.kill(a.session_id, message="bye now") == 1
+    pytest_twisted.blockon(a.closed)
+    assert a.leaveDetails.reason == "wamp.close.killed"
+    assert pytest_twisted.blockon(b.call("wamp.session.count")) == 1
+    assert app.wamp.kill(authrole="anonymous") == 1
+    pytest_twisted.blockon(b.closed)
+    assert server.sessionCount == 0
+    with pytest.raises(TypeError):
+        app.wamp.kill()
