@@ -521,7 +521,7 @@ def makeService(options: Options) -> IService:
     except ComponentError as exc:
         detail = f"\n{exc.traceback}" if exc.traceback else ""
         raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}{detail}") from None
-    if options["wamp"] and options["component"] and type(component).__name__ != "WampServer":
+    if options["wamp"] and options["component"] and not _isWampServer(component):
         raise SystemExit(f"ratchetpy: --wamp: --component {options['component']} is not a WAMP component")
     _whereAnAppListens(component, options)
     try:
@@ -540,6 +540,12 @@ def makeService(options: Options) -> IService:
     service.announce = lambda port: _announce(component, options, port)
     service.broker = broker
     return service
+
+
+def _isWampServer(component: object) -> bool:
+    from .wamp import WampServer
+
+    return isinstance(component, WampServer)
 
 
 def _wampRouter() -> Any:

@@ -84,19 +84,24 @@ class WampApi:
             dealer.unregister(self.realm.local, registration)
             self.realm.local.procedures.pop(registration.id, None)
 
-    def publish(self, topic: str, *args: Any, options: dict[str, Any] | None = None, **kwargs: Any) -> int:
+    def publish(
+        self, topic: str, *args: Any, options: dict[str, Any] | None = None, local: bool = False, **kwargs: Any
+    ) -> int:
         """
         Publish an event to C{topic} with C{args} and C{kwargs}; C{options}
         as PUBLISH's (C{exclude}, C{eligible}, their C{_authid}/C{_authrole}
         forms). Delivered to this process's subscribers now, and to other
-        processes' through the server's broker if it has one.
+        processes' through the server's broker if it has one (unless
+        C{local}).
 
         @return: the publication id.
         """
         problem = checkUri(topic)
         if problem is not None:
             raise ValueError(problem)
-        return self.realm.broker.publish(None, topic, list(args) or None, kwargs or None, dict(options or {}))
+        return self.realm.broker.publish(
+            None, topic, list(args) or None, kwargs or None, dict(options or {}), fanOut=not local
+        )
 
     def call(self, uri: str, *args: Any, options: dict[str, Any] | None = None, **kwargs: Any) -> Deferred[Any]:
         """
@@ -117,6 +122,62 @@ class WampApi:
         msg = Call(request, uri, args=list(args) or None, kwargs=kwargs or None, timeout=timeout)
         self.realm.dealer.call(local, msg, registration, dict(options or {}))
         return result
+
+    def kill(
+        self,
+        sessionId: int | None = None,
+        *,
+        authid: str | None = None,
+        authrole: str | None = None,
+        reason: str = "wamp.close.killed",
+        message: str | None = None,
+    ) -> int:
+        """
+        End sessions of this realm from the router's side (the session meta
+        API's C{kill}, C{kill_by_authid}, C{kill_by_authrole}, which clients
+        cannot call here): the session C{sessionId}, or every session of
+        C{authid}, or of C{authrole}. Each is sent GOODBYE with C{reason} and
+        C{message}; its connection closes when it answers.
+
+        @return: how many sessions were ended.
+        """
+        from .limits import GOODBYE_TIMEOUT
+
+        if (sessionId is None) + (authid is None) + (authrole is None) != 2:
+            raise TypeError("kill takes one of sessionId, authid or authrole")
+        sessions = [
+            s
+            for s in list(self.realm.sessions.values())
+            if s.id == sessionId
+            or (authid is not None and s.authid == authid)
+            or (authrole is not None and s.authrole == authrole)
+        ]
+        for session in sessions:
+            self.realm.router.goodbye(session, reason, message, GOODBYE_TIMEOUT)
+        return len(sessions)
+
+    def listen(self, channel: str, handler: Callable[[str | bytes], object], *, channels: Any = None) -> Any:
+        """
+        Call C{handler(msg)} for every message published on the
+        L{ratchetpy.Channels} channel C{channel}, from any process on the
+        broker (by L{ratchetpy.push.publish}, say): the way into WAMP for
+        code that is no WAMP client (Ratchet's push tutorial's
+        C{onBlogEntry}, which then C{topic.broadcast}s). Each process's
+        listener gets each message once; a handler that publishes should
+        reach its own process's subscribers only (C{topic.broadcast}, or
+        L{publish} with C{local=True}), or events arrive once per process.
+
+        @param channels: the L{ratchetpy.Channels} to listen on; by default
+            one on the process default broker (twistd's C{--broker}).
+        @return: the listener; C{close()} stops it.
+        """
+        from .fanout import ChannelListener
+
+        if channels is None:
+            from ..pubsub.channels import Channels
+
+            channels = Channels()
+        return ChannelListener(channels, channel, handler)
 
     def subscribe(self, topic: str, handler: Callable[..., object], *, match: str = "exact") -> Subscription:
         """

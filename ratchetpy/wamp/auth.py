@@ -72,7 +72,9 @@ class TicketAuth:
     WAMP's C{ticket} method: the client sends a ticket (a password, an API
     key, a JWT) when challenged.
 
-    @param check: C{check(authid, ticket)} returns who it is (an L{IUser},
+    @param check: a mapping of authid to ticket (or to C{(ticket,
+        authrole)}), compared in constant time; or a function:
+        C{check(authid, ticket)} returns who it is (an L{IUser},
         a C{dict} with C{authid}/C{authrole}, an authrole C{str}, or
         C{True}) or C{None}/C{False} to refuse; or a L{Deferred} or
         coroutine of it. It may raise L{ratchetpy.auth.Unauthorized}.
@@ -82,9 +84,13 @@ class TicketAuth:
 
     authmethod = "ticket"
 
-    def __init__(self, check: Callable[[str | None, str], Any] | None = None, *, jwt: Any = None) -> None:
+    def __init__(
+        self, check: Mapping[str, Any] | Callable[[str | None, str], Any] | None = None, *, jwt: Any = None
+    ) -> None:
         if (check is None) == (jwt is None):
             raise TypeError("TicketAuth takes either check or jwt")
+        if isinstance(check, Mapping):
+            check = _staticTickets(dict(check))
         self._check = check
         self._jwt = jwt
 
@@ -98,14 +104,32 @@ class TicketAuth:
         return self._check(hello.authid, signature)
 
 
+def _staticTickets(tickets: dict[str, Any]) -> Callable[[str | None, str], Any]:
+    def check(authid: str | None, ticket: str) -> Any:
+        entry = tickets.get(authid) if authid is not None else None
+        if entry is None:
+            return None
+        expected, role = entry if isinstance(entry, tuple) else (entry, "user")
+        if hmac.compare_digest(str(expected).encode("utf-8"), str(ticket).encode("utf-8")):
+            return role
+        return None
+
+    return check
+
+
 class WampCraAuth:
     """
     WAMP-CRA: the router sends a challenge, the client answers with its
     HMAC-SHA256 under the user's secret (Autobahn's C{compute_wcs}); compared
     in constant time.
 
-    @param users: authid → secret, or authid → C{(secret, authrole)}; or a
-        callable C{users(authid)} giving that (or C{None}), possibly as a
+    @param users: authid → secret, or authid → C{(secret, authrole)}, or
+        authid → C{{"secret": ..., "authrole": ..., "salt": ...,
+        "iterations": ..., "keylen": ...}} for salted WAMP-CRA (then
+        C{secret} is the key derived from the password,
+        C{autobahn.wamp.auth.derive_key(password, salt, iterations,
+        keylen)}, so the password itself is never stored); or a callable
+        C{users(authid)} giving that (or C{None}), possibly as a
         L{Deferred}.
     """
 
@@ -125,7 +149,17 @@ class WampCraAuth:
         def withUser(entry: Any) -> Any:
             if entry is None:
                 return None
-            secret, role = entry if isinstance(entry, tuple) else (entry, "user")
+            salting: dict[str, Any] = {}
+            if isinstance(entry, dict):
+                secret, role = entry["secret"], entry.get("authrole", "user")
+                if entry.get("salt") is not None:
+                    salting = {
+                        "salt": entry["salt"],
+                        "iterations": entry.get("iterations", 1000),
+                        "keylen": entry.get("keylen", 32),
+                    }
+            else:
+                secret, role = entry if isinstance(entry, tuple) else (entry, "user")
             challenge = json.dumps(
                 {
                     "authid": hello.authid,
@@ -138,7 +172,7 @@ class WampCraAuth:
                 }
             )
             session.pendingAuth = (self, hello, (secret, role, challenge))
-            return {"challenge": challenge}
+            return {"challenge": challenge, **salting}
 
         return maybeDeferred(self._lookup, hello.authid).addCallback(withUser)
 
@@ -227,7 +261,10 @@ def finishAuthentication(router: Router, session: WampSession, msg: m.Authentica
             _fail(router, session, "invalid credentials", hello.authid)
             return None
         session.state = ESTABLISHING
-        return router.welcome(realm, session, identity)
+        joined = router.welcome(realm, session, identity)
+        # onOpen's result: the session's next message waits for it, and its
+        # failure is the component's (logged, onError, closed).
+        return Deferred.fromCoroutine(joined) if iscoroutine(joined) else joined
 
     def failed(failure: Failure) -> None:
         if session.state == CHALLENGING:
@@ -235,4 +272,4 @@ def finishAuthentication(router: Router, session: WampSession, msg: m.Authentica
 
     outcome = maybeDeferred(call)
     outcome.addCallbacks(decided, failed)
-    return None
+    return outcome

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..pubsub.channels import Channels
     from .realm import Realm
 
-__all__ = ["FanOut"]
+__all__ = ["FanOut", "ChannelListener"]
 
 log = Logger(namespace="ratchetpy.wamp")
 _problems = LogBudget(log)
@@ -98,3 +98,38 @@ class FanOut:
     def close(self) -> None:
         self.channels.unsubscribeAll(self)  # type: ignore[arg-type]
         self.realm.broker.fanOut = None
+
+
+class ChannelListener:
+    """
+    Calls C{handler(msg)} for every message published on a L{Channels}
+    channel (by L{ratchetpy.push}, a publish endpoint, or any process's
+    C{Channels.publish}): Ratchet's push tutorial's C{onBlogEntry}. It is
+    the channel's subscriber (a connection in Channels' eyes); a failing
+    handler is logged.
+    """
+
+    resourceId = 0
+    remoteAddress = ""
+
+    def __init__(self, channels: Channels, channel: str, handler: Any) -> None:
+        self.channels = channels
+        self.channel = channel
+        self.handler = handler
+        channels.subscribe(self, channel)  # type: ignore[arg-type]
+
+    def send(self, data: str | bytes) -> None:
+        from twisted.internet.defer import maybeDeferred
+
+        maybeDeferred(self.handler, data).addErrback(
+            lambda f: log.failure("the handler of channel {channel} failed", f, channel=self.channel)
+        )
+
+    def sendShared(self, message: SharedMessage) -> None:
+        self.send(message.data)
+
+    def close(self) -> None:
+        """
+        Stop listening.
+        """
+        self.channels.unsubscribe(self, self.channel)  # type: ignore[arg-type]

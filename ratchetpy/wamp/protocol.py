@@ -20,9 +20,9 @@ from twisted.logger import Logger
 from .._ratelimit import LogBudget
 from .codec import BadUri, Codec, MalformedMessage
 from .connection import WampConnection
+from .requests import HANDLERS, REQUEST_TYPES, REQUESTS, RequestHandlers, Violation
+from .requests import error as _error
 from .session import CHALLENGING, CLOSED, CLOSING, ESTABLISHING, JOINED, MAX_ID, WampSession, newId
-from .topic import Topic
-from .uri import checkUri, isReserved
 
 if TYPE_CHECKING:
     from ..interfaces import IConnection
@@ -56,22 +56,8 @@ ROUTER_ROLES = {
     ),
 }
 
-#: The messages that open a request, with a session-scope request id.
-_REQUESTS = (m.Publish, m.Subscribe, m.Unsubscribe, m.Call, m.Register, m.Unregister)
-_REQUEST_TYPES = {klass.MESSAGE_TYPE for klass in _REQUESTS}
 
-
-class Violation(Exception):
-    """
-    A protocol violation: the session is aborted with this message.
-    """
-
-
-def _error(request: Any, requestType: int, error: str, why: str) -> m.Error:
-    return m.Error(requestType, request, error, args=[why])
-
-
-class Router:
+class Router(RequestHandlers):
     """
     Routes the messages of the sessions of its realms. One per
     L{ratchetpy.wamp.WampServer}.
@@ -91,6 +77,7 @@ class Router:
         maxPendingCalls: int,
         strictUris: bool,
         strictRequestIds: bool,
+        joinTimeout: float,
     ) -> None:
         self.realms = dict(realms)
         self.component = component
@@ -99,6 +86,7 @@ class Router:
         self.maxPendingCalls = maxPendingCalls
         self.strictUris = strictUris
         self.strictRequestIds = strictRequestIds
+        self.joinTimeout = joinTimeout
         from .component import WampComponent
 
         self._answersCalls = component is not None and (
@@ -137,9 +125,11 @@ class Router:
             return None
 
     def _badUri(self, session: WampSession, bad: BadUri) -> object:
-        if session.state != JOINED or bad.messageType not in _REQUEST_TYPES or bad.request is None:
+        if session.state != JOINED or bad.messageType not in REQUEST_TYPES or bad.request is None:
             raise Violation(f"invalid URI: {bad}")
         self._checkRequest(session, bad.request)
+        if bad.messageType == m.Publish.MESSAGE_TYPE and not bad.options.get("acknowledge"):
+            return None  # an unacknowledged PUBLISH is never answered
         session.send(_error(bad.request, bad.messageType, ApplicationError.INVALID_URI, str(bad)))
         return None
 
@@ -173,9 +163,9 @@ class Router:
             return result
         if state == CLOSING:
             return None  # what crosses the router's GOODBYE is dropped
-        if isinstance(msg, _REQUESTS):
+        if isinstance(msg, REQUESTS):
             self._checkRequest(session, msg.request)
-            handler: Any = _HANDLERS[type(msg)]
+            handler: Any = HANDLERS[type(msg)]
             return handler(self, session, msg, raw)
         if isinstance(msg, m.Yield):
             return self._yield(session, msg)
@@ -216,6 +206,7 @@ class Router:
         session.authmethod = identity.get("authmethod") or "anonymous"
         session.authprovider = identity.get("authprovider") or "static"
         session.state = JOINED
+        self._cancelJoinTimer(session)
         realm.sessions[session.id] = session
         session.send(
             m.Welcome(
@@ -244,6 +235,7 @@ class Router:
         result = self.leave(session)
         session.state = ESTABLISHING
         session.lastRequest = 0
+        self.armJoinTimer(session)
         return result
 
     def goodbye(self, session: WampSession, reason: str, message: str | None, timeout: float) -> object:
@@ -300,183 +292,37 @@ class Router:
             return self._hook("onClose", conn)
         return None
 
-    # Broker
-
-    def _uriProblem(self, uri: str, match: str = "exact") -> str | None:
-        return checkUri(uri, match, self.strictUris)
-
-    def _subscribe(self, session: WampSession, msg: m.Subscribe, raw: list[Any]) -> object:
-        match = msg.match or "exact"
-        problem = self._uriProblem(msg.topic, match)
-        if problem is not None:
-            session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.INVALID_URI, problem))
-            return None
-        realm = session.realm
-        assert realm is not None
-        topic = realm.broker.find(msg.topic, match)
-        if topic is not None and session in topic.sessions:
-            session.send(m.Subscribed(msg.request, topic.subscriptionId))
-            return None
-        if len(session.subscriptions) >= self.maxSubscriptions:
-            session.send(
-                _error(
-                    msg.request,
-                    msg.MESSAGE_TYPE,
-                    "wamp.error.too_many_subscriptions",
-                    f"a session may hold {self.maxSubscriptions} subscriptions (maxSubscriptions)",
-                )
-            )
-            return None
-        topic = realm.broker.topic(msg.topic, match)
-        realm.broker.attach(session, topic)
-        session.send(m.Subscribed(msg.request, topic.subscriptionId))
-        return self._hook("onSubscribe", session.wampConnection, topic)
-
-    def _unsubscribe(self, session: WampSession, msg: m.Unsubscribe, raw: list[Any]) -> object:
-        topic = session.subscriptions.get(msg.subscription)
-        if topic is None:
-            session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.NO_SUCH_SUBSCRIPTION, "not subscribed"))
-            return None
-        assert session.realm is not None
-        session.realm.broker.detach(session, topic)
-        session.send(m.Unsubscribed(msg.request))
-        return self._hook("onUnSubscribe", session.wampConnection, topic)
-
-    def _publish(self, session: WampSession, msg: m.Publish, raw: list[Any]) -> object:
-        problem = self._uriProblem(msg.topic)
-        if problem is None and isReserved(msg.topic):
-            problem = f"{msg.topic}: the wamp. namespace is the router's"
-        if problem is not None:
-            if msg.acknowledge:
-                session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.INVALID_URI, problem))
-            return None
-        options = raw[2] if isinstance(raw[2], dict) else {}
-        realm = session.realm
-        assert realm is not None
-        publication = realm.broker.publish(session, msg.topic, msg.args, msg.kwargs, options)
-        if msg.acknowledge:
-            session.send(m.Published(msg.request, publication))
-        if self.component is None:
-            return None
-        exclude = list(options.get("exclude") or ())
-        if options.get("exclude_me", True) is not False:
-            exclude.append(session.id)
-        eligible = options.get("eligible")
-        topic = realm.broker.find(msg.topic) or Topic(realm.broker, msg.topic, "exact", 0)
-        args = msg.args or []
-        event = args[0] if len(args) == 1 else list(args)
-        if msg.kwargs:
-            return self._hook("onPublish", session.wampConnection, topic, event, exclude, eligible, **msg.kwargs)
-        return self._hook("onPublish", session.wampConnection, topic, event, exclude, eligible)
-
-    # Dealer
-
-    def _register(self, session: WampSession, msg: m.Register, raw: list[Any]) -> object:
-        match = msg.match or "exact"
-        problem = self._uriProblem(msg.procedure, match)
-        if problem is None and isReserved(msg.procedure):
-            problem = f"{msg.procedure}: the wamp. namespace is the router's"
-        if problem is not None:
-            session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.INVALID_URI, problem))
-            return None
-        if len(session.registrations) >= self.maxRegistrations:
-            session.send(
-                _error(
-                    msg.request,
-                    msg.MESSAGE_TYPE,
-                    "wamp.error.too_many_registrations",
-                    f"a session may hold {self.maxRegistrations} registrations (maxRegistrations)",
-                )
-            )
-            return None
-        assert session.realm is not None
-        try:
-            registration = session.realm.dealer.register(session, msg.procedure, match, msg.invoke or "single")
-        except ApplicationError as e:
-            session.send(_error(msg.request, msg.MESSAGE_TYPE, e.error, e.args[0] if e.args else ""))
-            return None
-        session.send(m.Registered(msg.request, registration.id))
-        return None
-
-    def _unregister(self, session: WampSession, msg: m.Unregister, raw: list[Any]) -> object:
-        registration = session.registrations.get(msg.registration)
-        if registration is None:
-            session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.NO_SUCH_REGISTRATION, "not registered"))
-            return None
-        assert session.realm is not None
-        session.realm.dealer.unregister(session, registration)
-        session.send(m.Unregistered(msg.request))
-        return None
-
-    def _call(self, session: WampSession, msg: m.Call, raw: list[Any]) -> object:
-        problem = self._uriProblem(msg.procedure)
-        if problem is not None:
-            session.send(_error(msg.request, msg.MESSAGE_TYPE, ApplicationError.INVALID_URI, problem))
-            return None
-        if len(session.calls) + len(session.ratchetCalls) >= self.maxPendingCalls:
-            session.send(
-                _error(
-                    msg.request,
-                    msg.MESSAGE_TYPE,
-                    "wamp.error.too_many_calls",
-                    f"a session may have {self.maxPendingCalls} calls pending (maxPendingCalls); wait for results",
-                )
-            )
-            return None
-        realm = session.realm
-        assert realm is not None
-        registration = realm.dealer.lookup(msg.procedure)
-        if registration is not None:
-            options = raw[2] if isinstance(raw[2], dict) else {}
-            realm.dealer.call(session, msg, registration, options)
-            return None
-        if self._answersCalls and not isReserved(msg.procedure):
-            session.ratchetCalls.add(msg.request)
-            return self._hook(
-                "onCall", session.wampConnection, msg.request, msg.procedure, list(msg.args or ()), **(msg.kwargs or {})
-            )
-        session.send(
-            _error(
-                msg.request,
-                msg.MESSAGE_TYPE,
-                ApplicationError.NO_SUCH_PROCEDURE,
-                f"no procedure {msg.procedure} is registered",
-            )
-        )
-        return None
-
-    def _yield(self, session: WampSession, msg: m.Yield) -> object:
-        pending = session.invocations.get(msg.request)
-        if pending is None:
-            raise Violation(f"YIELD for invocation {msg.request}, which is not pending")
-        assert session.realm is not None
-        session.realm.dealer.yielded(pending, msg.args, msg.kwargs, bool(msg.progress))
-        return None
-
-    def _calleeError(self, session: WampSession, msg: m.Error) -> object:
-        if msg.request_type != m.Invocation.MESSAGE_TYPE:
-            raise Violation(f"ERROR for a request of type {msg.request_type}; a client answers only INVOCATION")
-        pending = session.invocations.get(msg.request)
-        if pending is None:
-            raise Violation(f"ERROR for invocation {msg.request}, which is not pending")
-        assert session.realm is not None
-        session.realm.dealer.failed(pending, msg.error, msg.args, msg.kwargs)
-        return None
-
-    def _cancel(self, session: WampSession, msg: m.Cancel) -> object:
-        pending = session.calls.get(msg.request)
-        if pending is not None:
-            assert session.realm is not None
-            session.realm.dealer.cancel(pending, msg.mode)
-        elif msg.request in session.ratchetCalls:
-            session.ratchetCalls.discard(msg.request)
-            session.send(_error(msg.request, m.Call.MESSAGE_TYPE, ApplicationError.CANCELED, "the call was canceled"))
-        return None
-
     # The connection
 
     def open(self, conn: IConnection, codec: Codec) -> WampSession:
-        return WampSession(conn, codec)
+        session = WampSession(conn, codec)
+        self.armJoinTimer(session)
+        return session
+
+    def armJoinTimer(self, session: WampSession) -> None:
+        """
+        Give C{session} L{joinTimeout} seconds to join a realm.
+        """
+        if self.joinTimeout:
+            session.joinTimer = session.conn.io.reactor.callLater(self.joinTimeout, self._joinTimedOut, session)
+
+    def _cancelJoinTimer(self, session: WampSession) -> None:
+        timer, session.joinTimer = session.joinTimer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _joinTimedOut(self, session: WampSession) -> None:
+        session.joinTimer = None
+        if session.state in (ESTABLISHING, CHALLENGING):
+            _problems.info(
+                "wamp-join-timeout",
+                "WAMP connection from {address} did not join a realm within {timeout} seconds; closed",
+                address=session.conn.remoteAddress,
+                timeout=self.joinTimeout,
+            )
+            self.abort(
+                session, ApplicationError.TIMEOUT, f"join a realm within {self.joinTimeout} seconds (joinTimeout)", 1000
+            )
 
     def lost(self, session: WampSession) -> object:
         """
@@ -484,16 +330,7 @@ class Router:
         """
         if session.goodbyeTimer is not None and session.goodbyeTimer.active():
             session.goodbyeTimer.cancel()
+        self._cancelJoinTimer(session)
         result = self.leave(session)
         session.state = CLOSED
         return result
-
-
-_HANDLERS = {
-    m.Publish: Router._publish,
-    m.Subscribe: Router._subscribe,
-    m.Unsubscribe: Router._unsubscribe,
-    m.Call: Router._call,
-    m.Register: Router._register,
-    m.Unregister: Router._unregister,
-}

@@ -6,7 +6,7 @@ router's own peer in it, and who may join it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .broker import Broker
@@ -32,6 +32,12 @@ class Realm:
     @param authenticators: the L{ratchetpy.wamp.auth} authenticators a
         session may use (C{ticket}, C{wampcra}), tried by the HELLO's
         C{authmethods}.
+    @param authorize: C{authorize(conn, action, uri)}, called before each
+        C{"subscribe"}, C{"publish"}, C{"register"} and C{"call"} of a
+        session (C{conn} an L{IWampConnection}: C{conn.authid},
+        C{conn.authrole}, C{conn.user}); a false result refuses it with
+        C{wamp.error.not_authorized} (as does an exception, logged). Must not
+        block. C{None}: everything is allowed.
     """
 
     def __init__(
@@ -40,6 +46,7 @@ class Realm:
         *,
         anonymous: bool = True,
         authenticators: Sequence[Any] = (),
+        authorize: Callable[[Any, str, str], object] | None = None,
         reactor: Any = None,
         callTimeout: float = CALL_TIMEOUT,
         maxPendingInvocations: int = MAX_PENDING_INVOCATIONS,
@@ -51,10 +58,14 @@ class Realm:
         self.name = name
         self.anonymous = anonymous
         self.authenticators = {a.authmethod: a for a in authenticators}
+        self.authorize = authorize
         self.broker = Broker()
         self.dealer = Dealer(reactor, callTimeout, maxPendingInvocations)
         self.local = LocalPeer(self.dealer)
         self.sessions: dict[int, WampSession] = {}
+        #: The L{ratchetpy.wamp.protocol.Router} serving this realm (set by
+        #: its L{WampServer}).
+        self.router: Any = None
         from .meta import installMeta
 
         self.meta = installMeta(self)

@@ -21,6 +21,7 @@ from .fanout import FanOut
 from .limits import (
     CALL_TIMEOUT,
     GOODBYE_TIMEOUT,
+    JOIN_TIMEOUT,
     MAX_PENDING_CALLS,
     MAX_PENDING_INVOCATIONS,
     MAX_REGISTRATIONS,
@@ -78,6 +79,9 @@ class WampServer:
         shorter C{timeout}; C{0}: no limit. Then C{wamp.error.timeout}.
     @param strictUris: apply the spec's strict URI rule (lower-case letters,
         digits, C{_}) rather than the loose one.
+    @param joinTimeout: seconds a connection gets to join a realm (HELLO and
+        authentication) after it opened or left one; then ABORT
+        C{wamp.error.timeout} and the connection is closed. C{0}: no limit.
     @param strictRequestIds: a request id that does not follow the last by
         one is a protocol violation (the spec's rule); C{False} accepts any.
     @param channels: the L{ratchetpy.Channels} that carries publications to
@@ -100,6 +104,7 @@ class WampServer:
         callTimeout: float = CALL_TIMEOUT,
         strictUris: bool = False,
         strictRequestIds: bool = True,
+        joinTimeout: float = JOIN_TIMEOUT,
         channels: Any = None,
         reactor: Any = None,
     ) -> None:
@@ -111,8 +116,9 @@ class WampServer:
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} is a positive int, not {value!r}")
-        if not isinstance(callTimeout, (int, float)) or callTimeout < 0:
-            raise ValueError(f"callTimeout is seconds (0: none), not {callTimeout!r}")
+        for name, seconds in (("callTimeout", callTimeout), ("joinTimeout", joinTimeout)):
+            if not isinstance(seconds, (int, float)) or seconds < 0:
+                raise ValueError(f"{name} is seconds (0: none), not {seconds!r}")
         self.realms: dict[str, Realm] = {}
         entries: Iterable[Any]
         if realms is None:
@@ -134,6 +140,10 @@ class WampServer:
             raise ValueError("a WampServer needs at least one realm")
         self.defaultRealm = next(iter(self.realms.values()))
         self.component = component
+        #: What answers plain HTTP requests to the WebSocket's URL (a page
+        #: for browsers): the component's own C{httpComponent}, which
+        #: L{ratchetpy.WsServer} looks for here.
+        self.httpComponent = getattr(component, "httpComponent", None)
         self.router = Router(
             self.realms,
             component,
@@ -142,7 +152,10 @@ class WampServer:
             maxPendingCalls=maxPendingCalls,
             strictUris=strictUris,
             strictRequestIds=strictRequestIds,
+            joinTimeout=joinTimeout,
         )
+        for realm in self.realms.values():
+            realm.router = self.router
         self._sessions: dict[IConnection, WampSession] = {}
         self.fanOuts = [
             FanOut(realm, c) for c in [_channels(channels)] if c is not None for realm in self.realms.values()

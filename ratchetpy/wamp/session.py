@@ -67,6 +67,7 @@ class WampSession:
         self.ratchetCalls: set[int] = set()
         self.pendingAuth: Any = None
         self.goodbyeTimer: Any = None
+        self.joinTimer: Any = None
 
     def feature(self, role: str, name: str) -> bool:
         """

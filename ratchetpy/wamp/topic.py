@@ -93,7 +93,9 @@ class Topic:
         Send C{msg} as an event (its only positional argument) to this
         topic's subscribers, but those in C{exclude}, and only those in
         C{eligible} unless it is C{None}. Both hold connections or session
-        ids. As in Ratchet, the sender is not excluded unless listed; unlike
+        ids. The subscribers of this process only (Ratchet's semantics; for
+        every process sharing the broker, publish with C{self.wamp.publish}).
+        As in Ratchet, the sender is not excluded unless listed; unlike
         Ratchet's C{array()}, an empty C{eligible} means nobody (WAMP v2's
         meaning), and C{None} means everybody.
         """

@@ -39,9 +39,12 @@ class Client(ApplicationSession):
     def onChallenge(self, challenge: Any) -> str:
         if challenge.method == "ticket":
             return self.secret or ""
-        from autobahn.wamp.auth import compute_wcs
+        from autobahn.wamp.auth import compute_wcs, derive_key
 
-        return compute_wcs(self.secret.encode(), challenge.extra["challenge"].encode()).decode()
+        key = self.secret.encode()
+        if "salt" in challenge.extra:
+            key = derive_key(key, challenge.extra["salt"], challenge.extra["iterations"], challenge.extra["keylen"])
+        return compute_wcs(key, challenge.extra["challenge"].encode()).decode()
 
     def onJoin(self, details: Any) -> None:
         self.details = details

@@ -6,6 +6,8 @@ registrations and events.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
@@ -154,3 +156,63 @@ def test_badArguments():
         WampServer(maxPendingCalls=0)
     with pytest.raises(ValueError, match="callTimeout"):
         WampServer(callTimeout=-1)
+
+
+class Pusher(WampComponent):
+    """
+    Ratchet's push tutorial over WAMP: posts arrive on a Channels channel
+    (as ratchetpy.push sends them) and go to the subscribers of their
+    category's topic, if it has any.
+    """
+
+    def __init__(self) -> None:
+        self.subscribedTopics: dict = {}
+
+    def onSubscribe(self, conn, topic):
+        self.subscribedTopics[topic.getId()] = topic
+
+    def onBlogEntry(self, entry):
+        data = json.loads(entry)
+        topic = self.subscribedTopics.get(data["category"])
+        if topic is not None and len(topic):
+            topic.broadcast(data)
+
+
+def test_pushTutorial(router):
+    """
+    self.wamp.listen feeds Channels messages (ratchetpy.push's) to the
+    component, which broadcasts them to the topic's subscribers.
+    """
+    from ratchetpy import Channels
+
+    app = Pusher()
+    server = router(app)
+    channels = Channels()
+    listener = app.wamp.listen("blog", app.onBlogEntry, channels=channels)
+    client = connect(server.port)
+    got: list = []
+    pytest_twisted.blockon(client.subscribe(got.append, "kittensCategory"))
+    pytest_twisted.blockon(channels.publish("blog", json.dumps({"category": "other", "title": "no"})))
+    pytest_twisted.blockon(channels.publish("blog", json.dumps({"category": "kittensCategory", "title": "yes"})))
+    waitUntil(lambda: got)
+    assert got == [{"category": "kittensCategory", "title": "yes"}]
+    listener.close()
+    leave(client)
+
+
+def test_kill(router):
+    """
+    self.wamp.kill ends sessions by id or authrole with GOODBYE; the others stay.
+    """
+    app = WampComponent()
+    server = router(app)
+    a, b = connect(server.port), connect(server.port)
+    assert app.wamp.kill(a.session_id, message="bye now") == 1
+    pytest_twisted.blockon(a.closed)
+    assert a.leaveDetails.reason == "wamp.close.killed"
+    assert pytest_twisted.blockon(b.call("wamp.session.count")) == 1
+    assert app.wamp.kill(authrole="anonymous") == 1
+    pytest_twisted.blockon(b.closed)
+    assert server.sessionCount == 0
+    with pytest.raises(TypeError):
+        app.wamp.kill()

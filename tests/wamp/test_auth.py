@@ -7,7 +7,10 @@ logged without the secret.
 
 from __future__ import annotations
 
+import pytest
 import pytest_twisted
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import PublishOptions
 from twisted.internet.defer import succeed
 
 from ratchetpy import HttpServer, WsServer
@@ -51,6 +54,19 @@ def test_ticket(router, logged):
     assert lines and all(wrong not in line and TICKET not in line for line in logged())
 
 
+def test_staticTickets(router):
+    """
+    TicketAuth takes a table of authid to ticket (and authrole).
+    """
+    server = router(realms=[Realm("r1", anonymous=False, authenticators=[TicketAuth({"ann": (TICKET, "editor")})])])
+    client = connect(server.port, "r1", authmethods=["ticket"], authid="ann", secret=TICKET)
+    assert (client.details.authid, client.details.authrole) == ("ann", "editor")
+    leave(client)
+    for authid, ticket in (("ann", TICKET[:-1]), ("bob", TICKET)):
+        refused = connect(server.port, "r1", authmethods=["ticket"], authid=authid, secret=ticket)
+        assert refused.leaveDetails.reason == "wamp.error.authentication_failed"
+
+
 def test_wampcra(router):
     """
     WAMP-CRA: the right secret joins (authrole from the table); a wrong
@@ -64,6 +80,24 @@ def test_wampcra(router):
     assert bad.leaveDetails.reason == "wamp.error.authentication_failed"
     unknown = connect(server.port, "secure", authmethods=["wampcra"], authid="eve", secret=CRA_SECRET)
     assert unknown.leaveDetails.reason == "wamp.error.authentication_failed"
+
+
+def test_saltedWampcra(router):
+    """
+    Salted WAMP-CRA: the router keeps the derived key only; a client that
+    knows the password joins, one that does not is refused.
+    """
+    from autobahn.wamp.auth import derive_key
+
+    password = remember("password-of-carl-0123456789")
+    derived = derive_key(password, "pepper", 100, 32)
+    entry = {"secret": derived, "authrole": "salted", "salt": "pepper", "iterations": 100, "keylen": 32}
+    server = router(realms=[Realm("r1", anonymous=False, authenticators=[WampCraAuth({"carl": entry})])])
+    client = connect(server.port, "r1", authmethods=["wampcra"], authid="carl", secret=password)
+    assert (client.details.authid, client.details.authrole) == ("carl", "salted")
+    leave(client)
+    refused = connect(server.port, "r1", authmethods=["wampcra"], authid="carl", secret=remember("wrong-password-0123"))
+    assert refused.leaveDetails.reason == "wamp.error.authentication_failed"
 
 
 def test_jwtTicket(router):
@@ -109,3 +143,34 @@ def test_websocketAuthenticateCarriesThrough(listen):
     assert (client.details.authid, client.details.authmethod) == ("u-7", "websocket")
     assert pytest_twisted.blockon(client.call("com.whoami")) == ["u-7", "u-7"]
     leave(client)
+
+
+def test_authorize(router):
+    """
+    A realm's authorize refuses actions with not_authorized: here only the
+    role "member" may publish and call com.private.*; the meta API is off
+    for everyone.
+    """
+
+    def authorize(conn, action, uri):
+        if uri.startswith("wamp.session."):
+            return False
+        if uri.startswith("com.private.") and action in ("publish", "call"):
+            return conn.authrole == "member"
+        return True
+
+    realm = Realm("realm1", authenticators=[TicketAuth(tickets)], authorize=authorize)
+    server = router(realms=[realm])
+    member = connect(server.port, authmethods=["ticket"], authid="ann", secret=TICKET)
+    guest = connect(server.port)
+    pytest_twisted.blockon(member.register(lambda: "secret", "com.private.data"))
+    assert pytest_twisted.blockon(member.call("com.private.data")) == "secret"
+    for client, uri in ((guest, "com.private.data"), (member, "wamp.session.count")):
+        with pytest.raises(ApplicationError) as error:
+            pytest_twisted.blockon(client.call(uri))
+        assert error.value.error == "wamp.error.not_authorized"
+    with pytest.raises(ApplicationError) as error:
+        pytest_twisted.blockon(guest.publish("com.private.news", options=PublishOptions(acknowledge=True)))
+    assert error.value.error == "wamp.error.not_authorized"
+    leave(member)
+    leave(guest)

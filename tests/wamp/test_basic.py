@@ -142,3 +142,37 @@ def test_calleeLeaves(router):
     assert error.value.error == "wamp.error.canceled"
     assert "com.example.slow" not in server.defaultRealm.dealer.exact
     leave(caller)
+
+
+def test_routerSaysGoodbye(router):
+    """
+    WampServer.shutdown says GOODBYE (system_shutdown) to every session; the
+    client answers and the connection closes.
+    """
+    server = router()
+    client = connect(server.port, serializer="msgpack")
+    server.shutdown()
+    pytest_twisted.blockon(client.closed)
+    assert client.leaveDetails.reason == "wamp.close.system_shutdown"
+    assert server.sessionCount == 0
+
+
+@pytest.mark.parametrize("serializer", SERIALIZER_NAMES)
+def test_binaryPayloads(router, serializer):
+    """
+    bytes in arguments arrive as bytes, whichever serializers publisher and
+    subscriber use (JSON carries them as "\\u0000"+base64).
+    """
+    server = router()
+    publisher = connect(server.port, serializer=serializer)
+    subscribers = [connect(server.port, serializer=s) for s in SERIALIZER_NAMES]
+    got: list = []
+    for s in subscribers:
+        pytest_twisted.blockon(s.subscribe(lambda *a, **k: got.append((a, k)), "com.bin"))
+    pytest_twisted.blockon(
+        publisher.publish("com.bin", b"\x00\xffraw", "text", k=b"\x01", options=PublishOptions(acknowledge=True))
+    )
+    waitUntil(lambda: len(got) == 3)
+    assert got == [((b"\x00\xffraw", "text"), {"k": b"\x01"})] * 3
+    for client in [publisher, *subscribers]:
+        leave(client)

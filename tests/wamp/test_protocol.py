@@ -11,12 +11,15 @@ import json
 
 import msgpack
 import pytest
+import pytest_twisted
+from autobahn.wamp.exception import ApplicationError
+from twisted.internet import threads
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as wsConnect
 
-from tests.helpers import closeCodeAfter, inThread
+from tests.helpers import closeCodeAfter, inThread, waitUntil
 
-from .clients import hello
+from .clients import connect, hello, leave
 
 SUBSCRIBE, PUBLISH, CALL, REGISTER, YIELD, ERROR = 32, 16, 48, 64, 70, 8
 
@@ -107,6 +110,16 @@ def test_invalidUri(router, request_):
     assert code is None
 
 
+def test_invalidUriUnacknowledged(router):
+    """
+    An unacknowledged PUBLISH with an invalid URI gets no answer (and counts
+    as a request).
+    """
+    server = router()
+    answers, code = inThread(exchange, server.port, [PUBLISH, 1, {}, "com..x"], [SUBSCRIBE, 2, {}, "com.a"], expect=1)
+    assert answers[0][:2] == [33, 2]
+
+
 def test_noSubprotocol(router):
     """
     A client that agreed no WAMP subprotocol is closed with 1002.
@@ -174,3 +187,62 @@ def test_pendingCallLimit(router):
     assert answers[0][0] == 65
     assert answers[1][0] == 68  # the invocation to ourselves
     assert answers[2][0] == ERROR and "maxPendingCalls" in answers[2][5][0]
+
+
+def test_joinTimeout(router):
+    """
+    A connection that does not join within joinTimeout is ABORTed
+    (wamp.error.timeout) and closed.
+    """
+    server = router(joinTimeout=0.2)
+    answers, code = inThread(exchange, server.port, joined=False)
+    assert answers[0][0] == 3 and answers[0][2] == "wamp.error.timeout"
+    assert "joinTimeout" in answers[0][1]["message"]
+
+
+def test_calleeWithoutCanceling(router):
+    """
+    A callee that did not announce call_canceling (autobahn-js) is never
+    sent INTERRUPT: a timed-out call fails for its caller, and the callee's
+    late YIELD is discarded, not a violation.
+    """
+    server = router(callTimeout=0.2)
+
+    def calleeSide(port):
+        with wsConnect(f"ws://127.0.0.1:{port}/", subprotocols=["wamp.2.json"], open_timeout=10) as ws:
+            ws.send(json.dumps([1, "realm1", {"roles": {"callee": {"features": {"progressive_call_results": True}}}}]))
+            assert json.loads(ws.recv(timeout=10))[0] == 2
+            ws.send(json.dumps([REGISTER, 1, {}, "com.late"]))
+            assert json.loads(ws.recv(timeout=10))[0] == 65
+            invocation = json.loads(ws.recv(timeout=10))
+            assert invocation[0] == 68
+            try:
+                extra = ws.recv(timeout=0.6)  # the call times out meanwhile
+            except TimeoutError:
+                extra = None
+            ws.send(json.dumps([YIELD, invocation[1], {}, ["late"]]))
+            ws.send(json.dumps([REGISTER, 2, {}, "com.still.here"]))
+            return extra, json.loads(ws.recv(timeout=10))
+
+    done = threads.deferToThread(calleeSide, server.port)
+    waitUntil(lambda: "com.late" in server.defaultRealm.dealer.exact)
+    caller = connect(server.port)
+    with pytest.raises(ApplicationError) as error:
+        pytest_twisted.blockon(caller.call("com.late"))
+    assert error.value.error == "wamp.error.timeout"
+    extra, registered = pytest_twisted.blockon(done)
+    assert extra is None  # no INTERRUPT
+    assert registered[:2] == [65, 2]
+    leave(caller)
+
+
+def test_clientAbort(router):
+    """
+    A client's ABORT is not answered: the session ends and the connection
+    closes.
+    """
+    server = router()
+    answers, code = inThread(exchange, server.port, [3, {}, "wamp.error.leaving"], expect=1)
+    assert answers == []
+    assert code == 1000
+    assert server.sessionCount == 0
