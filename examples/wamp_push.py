@@ -3,7 +3,7 @@ Ratchet's push-integration tutorial over WAMP v2: a web application (or any
 script) publishes a blog post through ratchetpy.push, and every browser
 subscribed to the post's category with autobahn-js shows it.
 
-    twistd -n ratchetpy --component examples.wamp_push:PushServer --broker redis://127.0.0.1:6379/0
+    twistd -n ratchetpy --component examples.wamp_push:Pusher --broker redis://127.0.0.1:6379/0
     then open http://127.0.0.1:8080/ (category "blog"; http://127.0.0.1:8080/#kittens follows "kittens")
     and publish a post from a script or a web application:
     python examples/post_blog.py "Hello, world" --url redis://127.0.0.1:6379/0 --channel wamp-push
@@ -24,7 +24,7 @@ from examples.wamp_pubsub import PAGES
 from ratchetpy import Channels, StaticFiles
 from ratchetpy.interfaces import IWampConnection
 from ratchetpy.pubsub import envelope
-from ratchetpy.wamp import Topic, WampComponent, WampServer
+from ratchetpy.wamp import Topic, WampComponent
 
 #: The ratchetpy channel (ratchetpy.push, examples/post_blog.py --channel) the posts arrive on.
 CHANNEL = "wamp-push"
@@ -34,6 +34,8 @@ CATEGORY = "blog"
 
 class Pusher(WampComponent):
     log = Logger()
+    # A browser opening the server's address gets the page.
+    httpComponent = StaticFiles(PAGES, index="push.html")
 
     def __init__(self) -> None:
         # The topics browsers subscribed to, by name (Ratchet's $subscribedTopics).
@@ -87,14 +89,3 @@ class Pusher(WampComponent):
     ) -> None:
         # Posts come from the web application, not from browsers (the router has delivered this one already).
         conn.close()
-
-
-class PushServer(WampServer):
-    """
-    The router with the Pusher's hooks; a browser opening the server's address gets the page.
-    """
-
-    httpComponent = StaticFiles(PAGES, index="push.html")
-
-    def __init__(self) -> None:
-        super().__init__(Pusher())

@@ -3,7 +3,7 @@ Remote procedure calls both ways over WAMP v2: a browser calls procedures that
 Python code registered, and Python calls a procedure that the browser
 registered (with autobahn-js).
 
-    twistd -n ratchetpy --component examples.wamp_rpc:RpcServer
+    twistd -n ratchetpy --component examples.wamp_rpc:Rpc
     then open http://127.0.0.1:8080/
 
 The page registers com.example.page.<its session id>.describe, then calls
@@ -17,10 +17,13 @@ from typing import Any
 
 from examples.wamp_pubsub import PAGES
 from ratchetpy import StaticFiles
-from ratchetpy.wamp import ApplicationError, WampComponent, WampServer, procedure
+from ratchetpy.wamp import ApplicationError, WampComponent, procedure
 
 
 class Rpc(WampComponent):
+    # A browser opening the server's address gets the page.
+    httpComponent = StaticFiles(PAGES, index="rpc.html")
+
     @procedure("com.example.add")
     def add(self, a: float, b: float) -> float:
         if not all(isinstance(x, (int, float)) for x in (a, b)):
@@ -32,14 +35,3 @@ class Rpc(WampComponent):
         # A procedure the browser registered, called from Python: a Deferred of its result.
         page: Any = await self.wamp.call(f"com.example.page.{int(session)}.describe", options={"timeout": 5000})
         return f"Hello {name}: your page says {page!r}"
-
-
-class RpcServer(WampServer):
-    """
-    The router with the Rpc component's procedures; a browser opening the server's address gets the page.
-    """
-
-    httpComponent = StaticFiles(PAGES, index="rpc.html")
-
-    def __init__(self) -> None:
-        super().__init__(Rpc())

@@ -51,7 +51,7 @@ def test_pubSubInBrowser(twistd, browser):
     Two tabs of examples/wamp_pubsub.py: what one publishes appears in the other (once: the router delivers it,
     BasicPubSub.onPublish adds nothing) and not as an event in its own; a tab on another topic gets nothing.
     """
-    _process, port = serve(twistd, "examples.wamp_pubsub:PubSubServer")
+    _process, port = serve(twistd, "examples.wamp_pubsub:BasicPubSub")
     context = browser.new_context()
     errors: list[str] = []
     try:
@@ -79,7 +79,7 @@ def test_pubSubInBrowser(twistd, browser):
 
 def test_pubSubCallInBrowser(twistd, browser):
     """The page's "Try a call" gets BasicPubSub.onCall's error: Ratchet's "RPC not supported on this demo"."""
-    _process, port = serve(twistd, "examples.wamp_pubsub:PubSubServer")
+    _process, port = serve(twistd, "examples.wamp_pubsub:BasicPubSub")
     context = browser.new_context()
     errors: list[str] = []
     try:
@@ -99,7 +99,7 @@ def test_pushInBrowser(twistd, redisServer, browser):
     Pages of examples/wamp_push.py follow a category each; examples/post_blog.py publishes a post through
     Redis and the "blog" page shows it, as text; a post with a category reaches only that category's page.
     """
-    process, port = serve(twistd, "examples.wamp_push:PushServer", "--broker", redisServer.url)
+    process, port = serve(twistd, "examples.wamp_push:Pusher", "--broker", redisServer.url)
     process.readUntil("connected to Redis")
     context = browser.new_context()
     errors: list[str] = []
@@ -146,7 +146,7 @@ def test_rpcInBrowser(twistd, browser):
     The page of examples/wamp_rpc.py calls com.example.add (Python) and gets the sum or its error; for
     com.example.hello, Python calls the procedure the page registered and answers with what it said.
     """
-    _process, port = serve(twistd, "examples.wamp_rpc:RpcServer")
+    _process, port = serve(twistd, "examples.wamp_rpc:Rpc")
     context = browser.new_context()
     errors: list[str] = []
     try:

@@ -57,9 +57,9 @@ def served(command: str) -> str:
 def test_everyTwistdCommandIsChecked():
     assert [served(c) for c in twistdCommands()] == [
         "--wamp",
-        "examples.wamp_pubsub:PubSubServer",
-        "examples.wamp_push:PushServer",
-        "examples.wamp_rpc:RpcServer",
+        "examples.wamp_pubsub:BasicPubSub",
+        "examples.wamp_push:Pusher",
+        "examples.wamp_rpc:Rpc",
     ]
 
 
@@ -84,12 +84,12 @@ def test_twistdCommandRuns(twistd, node, request, command):  # noqa: F811
         subscriber.expect("subscribed")
         node(url, ["publish", "com.example.chat", ["hello"]])
         assert subscriber.expect("event")["args"] == ["hello"]
-    elif component == "examples.wamp_pubsub:PubSubServer":
+    elif component == "examples.wamp_pubsub:BasicPubSub":
         subscriber = node(url, ["subscribe", "com.example.chat"])
         subscriber.expect("subscribed")
         node(url, ["publish", "com.example.chat", ["hi"]])
         assert subscriber.expect("event")["args"] == ["hi"]
-    elif component == "examples.wamp_push:PushServer":
+    elif component == "examples.wamp_push:Pusher":
         process.readUntil("connected to Redis")
         reader = node(url, ["subscribe", "blog"])
         reader.expect("subscribed")
@@ -102,7 +102,7 @@ def test_twistdCommandRuns(twistd, node, request, command):  # noqa: F811
         event = reader.expect("event")
         assert event["args"][0]["title"] == "Hello, world"
         assert event["args"][0]["url"].startswith("https://")
-    elif component == "examples.wamp_rpc:RpcServer":
+    elif component == "examples.wamp_rpc:Rpc":
         client = node(url, ["call", "com.example.add", [2, 3]])
         assert client.expect("result")["args"] == [5]
     else:
@@ -111,7 +111,7 @@ def test_twistdCommandRuns(twistd, node, request, command):  # noqa: F811
 
 def test_pubSubTurnsCallsDown(twistd, node):  # noqa: F811
     """examples/wamp_pubsub.py answers a call with BasicPubSub.onCall's error, as the page says."""
-    process = twistd("--component", "examples.wamp_pubsub:PubSubServer", "--port", "tcp:0:interface=127.0.0.1")
+    process = twistd("--component", "examples.wamp_pubsub:BasicPubSub", "--port", "tcp:0:interface=127.0.0.1")
     caller = node(f"ws://127.0.0.1:{process.waitForPort()}/", ["call", "com.example.anything", [1]])
     error = caller.expect("error", target="com.example.anything", timeout=5)
     assert (error["error"], error["args"]) == ("com.example.anything", ["RPC not supported on this demo"])

@@ -231,7 +231,7 @@ def rpcExample():
     """twistd serving examples/wamp_rpc.py: its ws:// URL."""
     from tests.helpers import Twistd
 
-    process = Twistd("--component", "examples.wamp_rpc:RpcServer", "--port", "tcp:0:interface=127.0.0.1")
+    process = Twistd("--component", "examples.wamp_rpc:Rpc", "--port", "tcp:0:interface=127.0.0.1")
     try:
         yield f"ws://127.0.0.1:{process.waitForPort()}/"
     finally:
@@ -299,7 +299,7 @@ def test_pushExampleReadersOnlyRead(node, twistd):
     examples/wamp_push.py's Pusher, as Ratchet's: a session that calls gets "You are not allowed to make calls"
     and is disconnected; one that publishes is disconnected.
     """
-    process = twistd("--component", "examples.wamp_push:PushServer", "--port", "tcp:0:interface=127.0.0.1")
+    process = twistd("--component", "examples.wamp_push:Pusher", "--port", "tcp:0:interface=127.0.0.1")
     url = f"ws://127.0.0.1:{process.waitForPort()}/"
     caller = node(url, ["call", "com.example.anything"])
     error = caller.expect("error", target="com.example.anything")
