@@ -21,9 +21,8 @@ from typing import Any
 from twisted.logger import Logger
 
 from examples.wamp_pubsub import PAGES
-from ratchetpy import Channels, StaticFiles
+from ratchetpy import StaticFiles
 from ratchetpy.interfaces import IWampConnection
-from ratchetpy.pubsub import envelope
 from ratchetpy.wamp import Topic, WampComponent
 
 #: The ratchetpy channel (ratchetpy.push, examples/post_blog.py --channel) the posts arrive on.
@@ -41,9 +40,13 @@ class Pusher(WampComponent):
         # The topics browsers subscribed to, by name (Ratchet's $subscribedTopics).
         self.subscribedTopics: dict[str, Topic] = {}
         self.liveTopics = 64
-        # Posts pushed to CHANNEL (ratchetpy.push.publish) through the servers' broker.
-        self.channels = Channels()
-        self.channels.broker.subscribe(envelope.brokerChannel(CHANNEL), self.onBrokerMessage)
+        self.listener: Any = None
+
+    def onOpen(self, conn: IWampConnection) -> None:
+        # Posts pushed to CHANNEL (ratchetpy.push.publish) through the servers' broker, from the first reader on:
+        # before that, nobody could have subscribed to them (Ratchet's ZeroMQ pull socket).
+        if self.listener is None:
+            self.listener = self.wamp.listen(CHANNEL, self.onBlogEntry)
 
     def onSubscribe(self, conn: IWampConnection, topic: Topic) -> None:
         self.subscribedTopics[str(topic)] = topic
@@ -56,13 +59,6 @@ class Pusher(WampComponent):
     def onUnSubscribe(self, conn: IWampConnection, topic: Topic) -> None:
         if len(topic) == 0:
             self.subscribedTopics.pop(str(topic), None)
-
-    def onBrokerMessage(self, channel: str, data: bytes) -> None:
-        try:
-            _origin, entry = envelope.decode(data)
-        except envelope.BadEnvelope:
-            return
-        self.onBlogEntry(entry)
 
     def onBlogEntry(self, entry: str | bytes) -> None:
         try:
