@@ -162,7 +162,7 @@ def sectionRows(heading: str) -> list[list[str]]:
 def test_limitsTable():
     """The Limits table is WampServer's keyword arguments and their defaults."""
     parameters = inspect.signature(WampServer).parameters.items()
-    defaults = {name: p.default for name, p in parameters if name.startswith(("max", "call"))}
+    defaults = {name: p.default for name, p in parameters if name.startswith(("max", "call", "join"))}
     shown = {row[0].strip("`"): float(row[1]) for row in sectionRows("Limits")}
     assert shown == {name: float(value) for name, value in defaults.items()}
 
