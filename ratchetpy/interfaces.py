@@ -63,6 +63,8 @@ __all__ = [
     "IHttpRequest",
     "IBroker",
     "IClientConnection",
+    "IWampComponent",
+    "IWampConnection",
 ]
 
 
@@ -789,4 +791,97 @@ class IClientConnection(IConnection):
         @return: a L{Deferred} that fires with C{(closeCode, closeReason)}
             once the connection is closed and the component's C{onClose} has
             run.
+class IWampConnection(Interface):
+    """
+    A WAMP session's connection, as the hooks of an L{IWampComponent} get it
+    (PHP Ratchet's C{WampConnection}); provided by
+    L{ratchetpy.wamp.WampConnection}. The same object for every hook of one
+    session; a session that leaves and joins again gets a new one.
+    """
+
+    sessionId: int = Attribute("The WAMP session id.")
+    realm: str = Attribute("The name of the realm the session joined.")
+    authid: str = Attribute("Who the session authenticated as (C{conn.user.id} behind an Authenticate layer).")
+    authrole: str = Attribute('Its role: C{"anonymous"}, C{"user"}, or what an authenticator said.')
+
+    def callResult(id: int, data: Any = None) -> IWampConnection:
+        """
+        Answer the call C{id} that C{onCall} received: a RESULT whose one
+        positional argument is C{data} (none if C{None}). Ignored for an id
+        that is not pending.
+        """
+
+    def callError(id: int, errorUri: str, desc: str = "", details: Any = None) -> IWampConnection:
+        """
+        Answer the call C{id} with an ERROR: URI C{errorUri}, positional
+        arguments C{desc} and (if given) C{details}.
+        """
+
+    def event(topic: Any, msg: Any) -> IWampConnection:
+        """
+        Send C{msg} as an event of C{topic} (a topic or its URI) to this
+        session alone, if it is subscribed to it.
+        """
+
+    def close(code: int = 1000, reason: str = "") -> None:
+        """
+        Close the connection; the session ends with it.
+        """
+
+
+class IWampComponent(Interface):
+    """
+    A WAMP application behind L{ratchetpy.wamp.WampServer} (PHP Ratchet's
+    C{WampServerInterface}), usually a L{ratchetpy.wamp.WampComponent}.
+
+    The router routes between clients by itself; these hooks observe the
+    sessions, and C{onCall} answers the calls to procedures nobody
+    registered. C{conn} is an L{IWampConnection}. C{onOpen} is a session
+    joining a realm, C{onClose} it leaving (once per C{onOpen}). Every hook
+    may return C{None}, a L{Deferred} or a coroutine; the session's next
+    messages wait for it.
+    """
+
+    def onOpen(conn: IWampConnection) -> object:
+        """
+        A session joined a realm (WELCOME was sent).
+        """
+
+    def onClose(conn: IWampConnection) -> object:
+        """
+        The session left its realm (GOODBYE, ABORT, or its connection lost);
+        once per C{onOpen}.
+        """
+
+    def onError(conn: IWampConnection, exc: BaseException) -> object:
+        """
+        One of this component's hooks failed for C{conn} with C{exc}; it is
+        logged, and the connection is closed after this returns.
+        """
+
+    def onCall(conn: IWampConnection, id: int, topic: str, params: list[Any], **kwargs: Any) -> object:
+        """
+        C{conn} called C{topic}, a procedure nobody registered, with C{params}
+        (and C{kwargs}); answer with C{conn.callResult} or C{conn.callError}.
+        """
+
+    def onSubscribe(conn: IWampConnection, topic: Any) -> object:
+        """
+        C{conn} subscribed to C{topic} (a L{ratchetpy.wamp.Topic}).
+        """
+
+    def onUnSubscribe(conn: IWampConnection, topic: Any) -> object:
+        """
+        C{conn} unsubscribed from C{topic}.
+        """
+
+    def onPublish(
+        conn: IWampConnection, topic: Any, event: Any, exclude: list[int], eligible: list[int] | None, **kwargs: Any
+    ) -> object:
+        """
+        C{conn} published C{event} to C{topic}, already delivered by the
+        router: C{exclude} holds the session ids excluded (the publisher's,
+        unless it published with C{exclude_me=False}), C{eligible} the
+        whitelist (C{None}: none). Keyword arguments of the publication come
+        as keyword arguments.
         """

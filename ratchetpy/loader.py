@@ -64,6 +64,12 @@ def _suggestNames(module: Any) -> str:
     return "check the spelling (names are case-sensitive)"
 
 
+def _isWampComponent(target: object) -> bool:
+    from .interfaces import IWampComponent
+
+    return not isinstance(target, type) and IWampComponent.providedBy(target)
+
+
 def loadComponent(spec: str) -> Any:
     """
     Load the component C{spec} names: C{"MODULE:NAME"}, where NAME (dotted
@@ -102,6 +108,11 @@ def loadComponent(spec: str) -> Any:
             raise ComponentError(
                 spec, f"calling {name}() failed: {type(exc).__name__}: {exc}", userTraceback(exc)
             ) from None
+    if _isWampComponent(target):
+        # A WAMP application is served by a router of its own.
+        from .wamp import WampServer
+
+        target = WampServer(target)
     if componentKind(target) is None:
         raise ComponentError(spec, f"{target!r} is not a component; {NOT_A_COMPONENT}")
     return target

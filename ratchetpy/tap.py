@@ -115,6 +115,7 @@ class Options(usage.Options):
         ["raw", None, "Serve the component over plain TCP (IoServer alone), without HTTP or WebSocket."],
         ["reuse-port", None, "Listen with SO_REUSEPORT, beside other processes on the same port (as --workers does)."],
         ["auth-tickets", None, "Accept one-time tickets (?ticket=...) minted into the broker's Redis (mintTicket)."],
+        ["wamp", None, "Serve a WAMP v2 router (realm realm1, anonymous); with --component, a WampComponent on it."],
     ]
     optParameters = [
         ["component", "c", None, "The component to serve, as MODULE:NAME."],
@@ -167,8 +168,10 @@ class Options(usage.Options):
             raise SystemExit(2) from None
 
     def postOptions(self) -> None:
-        if not self["component"]:
-            raise usage.UsageError("--component MODULE:NAME is required, e.g. --component examples.chat:Chat")
+        if not self["component"] and not self["wamp"]:
+            raise usage.UsageError(
+                "--component MODULE:NAME is required, e.g. --component examples.chat:Chat (or --wamp for a WAMP router)"
+            )
         #: Whether --port was given: an App is served where it says otherwise.
         self.portGiven = self["port"] is not None
         self["port"] = plainPort(self["port"] if self.portGiven else DEFAULT_PORT)
@@ -514,10 +517,12 @@ def makeService(options: Options) -> IService:
         dieWithParent()
         numberWorkerConnections()
     try:
-        component = loadComponent(options["component"])
+        component = loadComponent(options["component"]) if options["component"] else _wampRouter()
     except ComponentError as exc:
         detail = f"\n{exc.traceback}" if exc.traceback else ""
         raise SystemExit(f"ratchetpy: --component {exc.spec}: {exc.reason}{detail}") from None
+    if options["wamp"] and options["component"] and not _isWampServer(component):
+        raise SystemExit(f"ratchetpy: --wamp: --component {options['component']} is not a WAMP component")
     _whereAnAppListens(component, options)
     try:
         parseEndpoint(reactor, options["port"])
@@ -535,6 +540,21 @@ def makeService(options: Options) -> IService:
     service.announce = lambda port: _announce(component, options, port)
     service.broker = broker
     return service
+
+
+def _isWampServer(component: object) -> bool:
+    from .wamp import WampServer
+
+    return isinstance(component, WampServer)
+
+
+def _wampRouter() -> Any:
+    """
+    A plain WAMP router: C{--wamp} without C{--component}.
+    """
+    from .wamp import WampServer
+
+    return WampServer()
 
 
 def logQuietly(application: Any, options: Any) -> None:
@@ -665,6 +685,6 @@ def buildServer(component: Any, options: Options) -> IoServer:
         publishSecret=getattr(options, "publishSecret", None),
         auth=_authenticators(options),
         allowedOrigins=_originsFor(component, options),
-        name=options["component"],
+        name=options["component"] or "wamp",
         names=_flag,
     )
