@@ -791,6 +791,9 @@ class IClientConnection(IConnection):
         @return: a L{Deferred} that fires with C{(closeCode, closeReason)}
             once the connection is closed and the component's C{onClose} has
             run.
+        """
+
+
 class IWampConnection(Interface):
     """
     A WAMP session's connection, as the hooks of an L{IWampComponent} get it
