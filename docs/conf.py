@@ -58,6 +58,7 @@ PAGES = [
     "channels",
     "users",
     "push",
+    "wamp",
     "scaling",
     "limits",
     "performance",

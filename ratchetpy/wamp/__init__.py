@@ -1,6 +1,6 @@
 """
 WAMP v2 in the same process: a router (broker and dealer) as a ratchetpy
-component, with PHP Ratchet's C{WampServer} API on top.
+component, with PHP Ratchet's C{WampServer} API on top::
 
     from ratchetpy import App
     from ratchetpy.wamp import WampComponent, WampServer, procedure

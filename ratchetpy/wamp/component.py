@@ -49,7 +49,8 @@ def procedure(uri: str, *, match: str = "exact", invoke: str = "single") -> Call
     Mark a L{WampComponent} method as the procedure C{uri}: the
     L{WampServer} registers it in its default realm when it starts, as
     C{self.wamp.register(uri, self.method)} would. Its return value (or
-    Deferred, or coroutine) is the call's result; an L{ApplicationError} it
+    Deferred, or coroutine) is the call's result; an
+    L{ApplicationError<autobahn.wamp.exception.ApplicationError>} it
     raises is the call's error.
     """
 
@@ -64,7 +65,7 @@ def procedure(uri: str, *, match: str = "exact", invoke: str = "single") -> Call
 class WampComponent:
     """
     A WAMP application: override the hooks you need (plain, C{async def},
-    or returning a L{Deferred}); C{self.wamp} (set by L{WampServer}) is the
+    or returning a L{Deferred<twisted.internet.defer.Deferred>}); C{self.wamp} (set by L{WampServer}) is the
     server-side API: register procedures, publish, call, subscribe.
 
     A hook's pending result holds that session's next messages back, as the

@@ -104,7 +104,7 @@ class Router(RequestHandlers):
     def receive(self, session: WampSession, payload: str | bytes) -> object:
         """
         Handle one WebSocket message of C{session}; return what the
-        component's hook returned (a L{Deferred} or coroutine the WebSocket
+        component's hook returned (a L{Deferred<twisted.internet.defer.Deferred>} or coroutine the WebSocket
         layer waits for before the connection's next message), if one ran.
         """
         if session.state == CLOSED:
