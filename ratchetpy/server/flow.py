@@ -83,9 +83,14 @@ class SendLimit:
     @ivar maxSendBuffer: bytes a connection may be sent while its transport's
         own buffer is full before C{policy} applies.
     @ivar policy: C{"close"} or C{"drop"}.
+    @ivar slowClosed: connections closed for falling behind (C{"close"}).
+    @ivar slowDropping: times a connection fell behind and had what is sent
+        to it dropped (C{"drop"}).
+    @ivar droppedMessages: messages dropped so, and C{droppedBytes} their
+        bytes.
     """
 
-    __slots__ = ("maxSendBuffer", "policy", "_dropping")
+    __slots__ = ("maxSendBuffer", "policy", "_dropping", "slowClosed", "slowDropping", "droppedMessages", "droppedBytes")
 
     def __init__(self, maxSendBuffer: int = MAX_SEND_BUFFER, policy: str = SLOW_CONSUMER_POLICY) -> None:
         checkSendLimit(maxSendBuffer, policy)
@@ -93,13 +98,16 @@ class SendLimit:
         self.policy = policy
         # Only connections dropping messages now: [messages, bytes, since].
         self._dropping: dict[FlowControl, list[float]] = {}
+        self.slowClosed = self.slowDropping = self.droppedMessages = self.droppedBytes = 0
 
     def _fellBehind(self, conn: FlowControl) -> None:
         if self.policy == "drop":
             conn._unsent = _DROPPING
             self._dropping[conn] = [0, 0, time.monotonic()]
+            self.slowDropping += 1
             return
         conn._unsent = _CUT
+        self.slowClosed += 1
         _slowConsumers.info(
             "slow-consumer",
             "connection {resourceId} from {peer} is more than {limit} bytes behind: {how}",
@@ -121,6 +129,8 @@ class SendLimit:
         if counts is not None:
             counts[0] += 1
             counts[1] += size
+            self.droppedMessages += 1
+            self.droppedBytes += size
 
     def _stopDropping(self, conn: FlowControl, outcome: str) -> None:
         counts = self._dropping.pop(conn, None)

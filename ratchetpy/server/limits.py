@@ -31,13 +31,14 @@ def defaultMaxConnections() -> int:
 class ConnectionCounter:
     """
     The connections one server has open: C{count} in all, and how many from
-    each address.
+    each address; C{everOpened}: how many it has counted since it was made.
     """
 
-    __slots__ = ("count", "_perAddress")
+    __slots__ = ("count", "everOpened", "_perAddress")
 
     def __init__(self) -> None:
         self.count = 0
+        self.everOpened = 0
         self._perAddress: dict[str, int] = {}
 
     def opened(self, address: str) -> None:
@@ -46,6 +47,7 @@ class ConnectionCounter:
         UNIX socket, which counts only toward the total) was opened.
         """
         self.count += 1
+        self.everOpened += 1
         if address:
             self._perAddress[address] = self._perAddress.get(address, 0) + 1
 
