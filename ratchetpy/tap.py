@@ -127,6 +127,11 @@ class Options(usage.Options):
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
         ["workers", None, 1, "Run N server processes on --port (SO_REUSEPORT); N > 1 needs --broker redis://...", int],
         ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
+        [
+            "metrics", None, None,
+            "Serve Prometheus metrics (/metrics), /healthz and /readyz on this endpoint of their own, e.g. "
+            "tcp:9100:interface=127.0.0.1 (default: off; needs prometheus_client).",
+        ],
         ["publish-path", None, None, "Serve a publish endpoint: POST PATH/CHANNEL or PATH/user/ID (default: off)."],
         ["publish-secret-file", None, None, "File with the publish endpoint's secret (or RATCHETPY_PUBLISH_SECRET)."],
         ["auth-jwt-key-file", None, None, "Require a JWT signed with this file's key (HMAC secret or PEM public key)."],
@@ -452,6 +457,8 @@ class _TapService(IoServerService):
     options: Any = None
     #: What to log once listening, beside the address: C{announce(port)} returns C{port}.
     announce: Any = None
+    #: The L{ratchetpy.metrics.MetricsServer} of C{--metrics}, or C{None}.
+    metrics: Any = None
 
     def startService(self) -> None:
         super().startService()
@@ -474,11 +481,16 @@ class _TapService(IoServerService):
         return super().setServiceParent(parent)  # type: ignore[no-untyped-call]  # Twisted's, unannotated: super() escapes untyped_calls_exclude
 
     def stopService(self) -> Any:
+        if self.metrics is not None:
+            # /readyz says so while the connections close.
+            self.metrics.drain()
         stopping = super().stopService()
-        if self.broker is None:
-            return stopping
-        # After the connections: their onClose may still unsubscribe.
-        return stopping.addBoth(lambda _: self.broker.stop())
+        if self.broker is not None:
+            # After the connections: their onClose may still unsubscribe.
+            stopping.addBoth(lambda _: self.broker.stop())
+        if self.metrics is not None:
+            stopping.addBoth(lambda _: self.metrics.shutdown())
+        return stopping
 
     @staticmethod
     def _notifyReady(port: Any) -> Any:
@@ -491,6 +503,49 @@ class _TapService(IoServerService):
         except CannotListenError as exc:
             removeOwnPidfile(self.options)
             raise cannotListen(self.endpoint, exc.socketError) from None
+        listenForMetrics(self.metrics, self.options)
+
+
+def listenForMetrics(metrics: Any, options: Any) -> None:
+    """
+    Start C{metrics} (a L{ratchetpy.metrics.MetricsServer}, or C{None}),
+    with one line and exit status 1 if its endpoint cannot be listened on.
+    """
+    if metrics is None:
+        return
+    from .server.io import raiseIfFailedNow
+
+    try:
+        raiseIfFailedNow(metrics.listen())
+    except CannotListenError as exc:
+        removeOwnPidfile(options)
+        raise cannotListen(metrics.endpoint, exc.socketError, "choose another with --metrics") from None
+
+
+_INSTALL_METRICS = "pip install 'ratchetpy[metrics]'"
+
+
+def metricsServer(servers: list[Any], endpoint: str | None, **kwargs: Any) -> Any:
+    """
+    The L{ratchetpy.metrics.MetricsServer} of C{servers} on C{endpoint}, or
+    C{None} without one.
+
+    @raise SystemExit: C{prometheus_client} is not installed, or the
+        endpoint is not one.
+    """
+    if endpoint is None:
+        return None
+    try:
+        from .metrics.endpoint import MetricsServer
+    except ImportError as exc:
+        raise SystemExit(f"ratchetpy: --metrics needs prometheus_client ({exc}): {_INSTALL_METRICS}") from None
+    from twisted.internet import reactor
+
+    try:
+        parseEndpoint(reactor, endpoint)
+    except BadEndpoint as exc:
+        raise SystemExit(f"ratchetpy: --metrics: {exc}") from None
+    return MetricsServer(servers, endpoint, **kwargs)
 
 
 def makeService(options: Options) -> IService:
@@ -531,6 +586,7 @@ def makeService(options: Options) -> IService:
         return _SupervisorService(options)
     endpoint = ReusePortEndpoint(reactor, options["port"]) if options["reuse-port"] else options["port"]
     service = _TapService(server, endpoint)
+    service.metrics = metricsServer([server], _metricsEndpoint(options), broker=broker)
     service.options = options
     service.announce = lambda port: _announce(component, options, port)
     service.broker = broker
@@ -609,12 +665,54 @@ def _whereAnAppListens(component: Any, options: Options) -> None:
     log.info("serving the App on {says}, as its App(...) says (--port to listen elsewhere)", says=says)
 
 
+def _metricsEndpoint(options: Options) -> str | None:
+    """
+    Where this process serves metrics: C{--metrics}, or in a worker of
+    C{--workers}, the socket its supervisor reads (a stale one, of the worker
+    this one replaces, removed).
+    """
+    from .workers import METRICS_ENVIRONMENT
+
+    if not os.environ.get(WORKER_ENVIRONMENT):
+        return options["metrics"]  # type: ignore[no-any-return]
+    endpoint = os.environ.get(METRICS_ENVIRONMENT) or None
+    if endpoint is not None and endpoint.startswith("unix:"):
+        try:
+            os.remove(endpoint[len("unix:") :])
+        except OSError:
+            pass
+    return endpoint
+
+
 class _SupervisorService(WorkerSupervisor):
     """
     The twistd process of C{--workers N}: SIGTERM is a graceful stop of every
     worker and exit status 0; an address that cannot be listened on is one
-    line and exit status 1.
+    line and exit status 1. With C{--metrics}, it serves the sum of its
+    workers' metrics (L{ratchetpy.metrics.aggregate}).
     """
+
+    def __init__(self, options: Any, reactor: Any = None) -> None:
+        super().__init__(options, reactor)
+        self.metrics: Any = None
+        if options["metrics"] is not None:
+            try:
+                from prometheus_client import CollectorRegistry
+
+                from .metrics.aggregate import WorkerMetrics
+            except ImportError as exc:
+                raise SystemExit(f"ratchetpy: --metrics needs prometheus_client ({exc}): {_INSTALL_METRICS}") from None
+
+            workers = WorkerMetrics(self.runningWorkers, self.readyWorkers, self.reactor)
+            self.metrics = metricsServer(
+                [],
+                options["metrics"],
+                registry=CollectorRegistry(auto_describe=False),
+                collector=workers,
+                ready=workers.notReady,
+                refresh=workers.refresh,
+                reactor=self.reactor,
+            )
 
     def privilegedStartService(self) -> None:
         try:
@@ -622,10 +720,17 @@ class _SupervisorService(WorkerSupervisor):
         except OSError as exc:
             removeOwnPidfile(self.options)
             raise cannotListen(self.options["port"], exc) from None
+        listenForMetrics(self.metrics, self.options)
 
     def startService(self) -> None:
         super().startService()
         stopOnTerminate(self.reactor, "received {signal}: stopping the workers")
+
+    def stopService(self) -> Any:
+        if self.metrics is None:
+            return super().stopService()
+        self.metrics.drain()
+        return super().stopService().addBoth(lambda _: self.metrics.shutdown())
 
 
 def _given(options: Options, layer: str) -> dict[str, Any]:

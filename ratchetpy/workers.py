@@ -43,6 +43,10 @@ WORKER_ENVIRONMENT = "RATCHETPY_WORKER"
 WORKERS_ENVIRONMENT = "RATCHETPY_WORKERS"
 #: Set in a worker's environment: the supervisor's socket for L{notifyReady}.
 NOTIFY_ENVIRONMENT = "RATCHETPY_NOTIFY_SOCKET"
+#: Set in a worker's environment with C{--metrics}: the endpoint (a UNIX
+#: socket of the supervisor's directory) the worker serves its metrics on,
+#: for the supervisor to add them up.
+METRICS_ENVIRONMENT = "RATCHETPY_METRICS_ENDPOINT"
 
 #: A worker that dies is started again after this long, doubling up to the
 #: most while it keeps dying within HEALTHY_RUN of starting.
@@ -183,7 +187,8 @@ def workerArguments(options: Any, port: int) -> list[str]:
     args = ["--port", endpoint, "--reuse-port"]
     for name, _, default, *_ in options.optParameters:
         value = options[name]
-        if name in ("port", "workers") or value is None or value == default:
+        # --metrics is the supervisor's: each worker gets a socket of its own.
+        if name in ("port", "workers", "metrics") or value is None or value == default:
             continue
         if isinstance(value, tuple):
             # A list of addresses (--trusted-proxies), as it was typed.
@@ -392,8 +397,35 @@ class WorkerSupervisor(ProcessMonitor):
         environment[WORKERS_ENVIRONMENT] = str(self.workers)
         for number in range(1, self.workers + 1):
             environment[WORKER_ENVIRONMENT] = str(number)
+            if self.options.get("metrics"):
+                environment[METRICS_ENVIRONMENT] = f"unix:{self.metricsSocket(number)}"
             self.addProcess(f"worker {number}", argv, env=dict(environment), cwd=os.getcwd())
         super().startService()
+
+    def metricsSocket(self, number: int) -> str:
+        """
+        The path of the UNIX socket worker C{number} serves its metrics on.
+        """
+        assert self._notifyDirectory is not None
+        return os.path.join(self._notifyDirectory, f"metrics-{number}")
+
+    def runningWorkers(self) -> dict[str, tuple[int, str]]:
+        """
+        The workers running now, by name: their process id and metrics
+        socket.
+        """
+        running = {}
+        for name, worker in self.protocols.items():
+            pid = getattr(worker.transport, "pid", None)
+            if pid is not None and self._notifyDirectory is not None:
+                running[name] = (pid, self.metricsSocket(int(name.rsplit(" ", 1)[-1])))
+        return running
+
+    def readyWorkers(self) -> set[str]:
+        """
+        The names of the workers that said they are ready.
+        """
+        return set(self._ready)
 
     def workerReady(self, pid: int) -> None:
         """

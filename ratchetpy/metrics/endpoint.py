@@ -69,14 +69,28 @@ class MetricsHandler(HttpHandler):
     @param registry: what C{/metrics} exposes.
     @param ready: C{ready()} is why the server is not ready, or C{None}
         (see L{Health.notReady}).
+    @param refresh: called before C{/metrics} and C{/readyz} are answered;
+        the answer waits for the L{Deferred} it returns (the supervisor of
+        C{--workers} reads its workers' metrics then).
     """
 
-    def __init__(self, registry: CollectorRegistry, ready: Callable[[], str | None]) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        ready: Callable[[], str | None],
+        refresh: Callable[[], defer.Deferred[None]] | None = None,
+    ) -> None:
         super().__init__(maxBodySize=0)
         self.registry = registry
         self.ready = ready
+        self.refresh = refresh
 
-    def onRequest(self, request: IHttpRequest) -> Response:
+    def onRequest(self, request: IHttpRequest) -> Response | defer.Deferred[Response]:
+        if self.refresh is not None and request.path in (METRICS_PATH, READY_PATH):
+            return self.refresh().addCallback(lambda _: self._answer(request))
+        return self._answer(request)
+
+    def _answer(self, request: IHttpRequest) -> Response:
         path = request.path
         if path not in (METRICS_PATH, HEALTH_PATH, READY_PATH):
             return Response(404, f"not found: the metrics endpoint serves {METRICS_PATH}, {HEALTH_PATH}, {READY_PATH}\n")
@@ -113,6 +127,7 @@ class MetricsServer:
         registry: CollectorRegistry | None = None,
         collector: Collector | None = None,
         ready: Callable[[], str | None] | None = None,
+        refresh: Callable[[], defer.Deferred[None]] | None = None,
         reactor: Any = None,
     ) -> None:
         """
@@ -129,6 +144,7 @@ class MetricsServer:
             gives its aggregation of the workers.
         @param ready: why the servers are not ready, or C{None} (default:
             their L{Health}).
+        @param refresh: see L{MetricsHandler}.
         """
         self.servers = [servers] if isinstance(servers, IoServer) else list(servers)
         self.endpoint = endpoint
@@ -137,7 +153,7 @@ class MetricsServer:
         self.health = Health(self.servers, broker)
         self._ready = self.health.notReady if ready is None else ready
         self.ioServer = IoServer(
-            HttpServer(MetricsHandler(self.registry, self.notReady)), endpoint, reactor=reactor, shutdownTimeout=1.0
+            HttpServer(MetricsHandler(self.registry, self.notReady, refresh)), endpoint, reactor=reactor, shutdownTimeout=1.0
         )
         enable()
 
