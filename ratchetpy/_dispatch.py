@@ -18,6 +18,7 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from .metrics.recorder import recording
+from .server.logs import connectionFields
 from .websocket.codes import INTERNAL_ERROR
 
 log = Logger(namespace="ratchetpy")
@@ -123,8 +124,8 @@ class HookDispatcher:
             failure,
             component=type(self._component).__name__,
             hook=name,
-            resourceId=self._connection.resourceId,
             level=LogLevel.error,
+            **connectionFields(self._connection),
         )
         if name == "onError" or self._hooksFailed:
             self._closeAfterFailure()

@@ -15,6 +15,7 @@ one, a chat message would stay in the process it was sent to.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ from twisted.python.failure import Failure
 from twisted.runner.procmon import ProcessMonitor
 from zope.interface import implementer
 
+from .server.logs import JSON_ENVIRONMENT, eventAsJSONLine, jsonLogObserver
 from .server.proxy import PREFIX as PROXY_PREFIX
 from .server.proxy import ProxyHeaderFactory
 
@@ -202,6 +204,16 @@ def workerArguments(options: Any, port: int) -> list[str]:
     return args
 
 
+def logsJSON(options: Any) -> bool:
+    """
+    Whether twistd logs JSON lines (C{--logger} L{jsonLogObserver}).
+    """
+    parent = getattr(options, "parent", None)
+    logger = parent.get("logger") if parent is not None else None
+    # twistd has imported it by now: the function itself, or its name.
+    return logger is jsonLogObserver or (isinstance(logger, str) and logger.endswith(".jsonLogObserver"))
+
+
 def parseNotification(datagram: bytes) -> dict[str, str]:
     """
     The assignments of an C{sd_notify} message: lines of C{NAME=VALUE}, such
@@ -261,12 +273,32 @@ def _cut(line: str) -> str:
     return data[:MAX_LINE].decode("utf-8", "ignore") + f" [... {len(data) - MAX_LINE} bytes cut]"
 
 
+def _jsonLine(event: dict[str, Any]) -> str | None:
+    """
+    C{event} as a JSON line (L{eventAsJSONLine}) of at most L{MAX_LINE}
+    bytes: a longer one has its message, traceback and fields cut.
+    """
+    text = eventAsJSONLine(event)
+    if text is None or len(text.encode("utf-8")) <= MAX_LINE:
+        return text
+    record = json.loads(text)
+    record.pop("fields", None)
+    for name in ("message", "traceback"):
+        if name in record:
+            record[name] = _cut(record[name][: MAX_LINE // 4])
+    return json.dumps(record, ensure_ascii=False)
+
+
 def workerLogObserver() -> FileLogObserver:
     """
     The log observer of a worker (twistd's C{--logger}): twistd's text on
     standard output, without the timestamp (the supervisor's log adds its
-    own) and with lines cut at L{MAX_LINE} bytes.
+    own) and with lines cut at L{MAX_LINE} bytes; or, when the supervisor
+    logs JSON (L{JSON_ENVIRONMENT}), one JSON object per line, which the
+    supervisor passes on with the worker's name.
     """
+    if os.environ.get(JSON_ENVIRONMENT):
+        return FileLogObserver(sys.stdout, lambda event: (line := _jsonLine(event)) and line + "\n")
 
     def formatEvent(event: dict[str, Any]) -> str | None:
         text = eventAsText(event, includeTimestamp=False)
@@ -294,7 +326,25 @@ class _WorkerOutput(Logger):
                 # gives an empty line.
                 return
             format = "{tag}: {line}"
+            line = kwargs["line"]
+            if isinstance(line, str) and line.startswith('{"time"'):
+                level, format = self._fromJSON(level, kwargs)
         super().emit(level, format, **kwargs)
+
+    @staticmethod
+    def _fromJSON(level: LogLevel, fields: dict[str, Any]) -> tuple[LogLevel, str]:
+        # A worker's JSON line (workerLogObserver): its message, level and
+        # connection fields, for the supervisor's own JSON log.
+        try:
+            record = json.loads(fields["line"])
+        except ValueError:
+            return level, "{tag}: {line}"
+        fields["line"] = record.get("message", "")
+        for name in ("resourceId", "remoteAddress", "route", "traceback"):
+            if name in record:
+                fields[name] = record[name]
+        fields["worker"] = fields["tag"]
+        return LogLevel.levelWithName(record.get("level", "info")), "{tag}: {line}"
 
 
 class _Notifications(protocol.DatagramProtocol):
@@ -395,6 +445,8 @@ class WorkerSupervisor(ProcessMonitor):
         environment = {name: value for name, value in os.environ.items() if name != "NOTIFY_SOCKET"}
         environment[NOTIFY_ENVIRONMENT] = notifySocket
         environment[WORKERS_ENVIRONMENT] = str(self.workers)
+        if logsJSON(self.options):
+            environment[JSON_ENVIRONMENT] = "1"
         for number in range(1, self.workers + 1):
             environment[WORKER_ENVIRONMENT] = str(number)
             if self.options.get("metrics"):

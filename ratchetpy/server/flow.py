@@ -40,6 +40,7 @@ from ..options import MAX_SEND_BUFFER, SLOW_CONSUMER_POLICIES, SLOW_CONSUMER_POL
 from ..websocket.codes import POLICY_VIOLATION
 from . import batch
 from .addresses import describeClient, describePeer
+from .logs import connectionFields
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IProducer
@@ -111,8 +112,8 @@ class SendLimit:
         _slowConsumers.info(
             "slow-consumer",
             "connection {resourceId} from {peer} is more than {limit} bytes behind: {how}",
-            resourceId=conn.resourceId,
             peer=describeConnection(conn),
+            **connectionFields(conn),
             limit=self.maxSendBuffer,
             # Only a protocol layer's connection (a WebSocket) has close codes.
             how="closed" if conn._upgraded is None else f"closed ({POLICY_VIOLATION})",
@@ -141,8 +142,8 @@ class SendLimit:
             "slow-consumer",
             "connection {resourceId} from {peer} fell more than {limit} bytes behind: {messages} messages "
             "({size} bytes) to it were dropped in {seconds:.1f} s, until it {outcome}",
-            resourceId=conn.resourceId,
             peer=describeConnection(conn),
+            **connectionFields(conn),
             limit=self.maxSendBuffer,
             messages=int(messages),
             size=int(size),
