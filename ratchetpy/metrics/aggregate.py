@@ -60,8 +60,8 @@ class _Get(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.received += data
         if len(self.received) > MAX_METRICS_SIZE:
-            assert self.transport is not None
-            self.transport.abortConnection()
+            transport: Any = self.transport
+            transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         head, _, body = bytes(self.received).partition(b"\r\n\r\n")
@@ -144,7 +144,8 @@ class WorkerMetrics(Collector):
             # A worker starting up (not listening yet) or on its way out.
             log.debug("no metrics from {name}: {why}", name=name, why=failure.getErrorMessage())
 
-        return d.addCallbacks(read, failed)
+        result: defer.Deferred[None] = d.addCallbacks(read, failed)
+        return result
 
     def _retire(self, name: str) -> None:
         scrape = self._last.pop(name)
@@ -205,9 +206,8 @@ class WorkerMetrics(Collector):
             scrape = self._last.get(name)
             up.add_sample("ratchetpy_worker_up", {"worker": number}, 1 if scrape is not None else 0)
             if scrape is not None:
-                count = sum(
-                    value for (sample, _), (_, value) in scrape.samples.items() if sample == "ratchetpy_connections_open"
-                )
+                samples = scrape.samples.items()
+                count = sum(value for (sample, _), (_, value) in samples if sample == "ratchetpy_connections_open")
                 open_.add_sample("ratchetpy_worker_connections_open", {"worker": number}, count)
         restarts = Metric("ratchetpy_worker_restarts", "Workers that ended and were started again.", "counter")
         restarts.add_sample("ratchetpy_worker_restarts_total", {}, self.restarts)

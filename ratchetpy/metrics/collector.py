@@ -144,11 +144,19 @@ class ServerCollector(Collector):
                 "WebSocket messages sent with send() (broadcasts: ratchetpy_broadcast_deliveries_total).",
                 "outgoingWebSocketMessages",
             ),
-            ("websocket_sent_bytes", "Payload bytes of the WebSocket messages sent with send().", "outgoingOctetsAppLevel"),
+            (
+                "websocket_sent_bytes",
+                "Payload bytes of the WebSocket messages sent with send().",
+                "outgoingOctetsAppLevel",
+            ),
         ):
             yield CounterMetricFamily(PREFIX + name, help, value=traffic[field])
         for name, help, counts in (
-            ("websocket_closes_sent", "WebSocket close codes sent (none: the connection was dropped).", recorded.closesSent),
+            (
+                "websocket_closes_sent",
+                "WebSocket close codes sent (none: the connection was dropped).",
+                recorded.closesSent,
+            ),
             ("websocket_closes_received", "WebSocket close codes received (none: no close frame came).",
              recorded.closesReceived),
         ):

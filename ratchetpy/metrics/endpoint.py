@@ -93,7 +93,8 @@ class MetricsHandler(HttpHandler):
     def _answer(self, request: IHttpRequest) -> Response:
         path = request.path
         if path not in (METRICS_PATH, HEALTH_PATH, READY_PATH):
-            return Response(404, f"not found: the metrics endpoint serves {METRICS_PATH}, {HEALTH_PATH}, {READY_PATH}\n")
+            paths = f"{METRICS_PATH}, {HEALTH_PATH}, {READY_PATH}"
+            return Response(404, f"not found: the metrics endpoint serves {paths}\n")
         if request.method not in ("GET", "HEAD"):
             return Response(405, "only GET and HEAD\n", headers=[("Allow", "GET, HEAD")])
         if path == METRICS_PATH:
@@ -152,9 +153,8 @@ class MetricsServer:
         self.registry.register(ServerCollector(self.servers, broker) if collector is None else collector)
         self.health = Health(self.servers, broker)
         self._ready = self.health.notReady if ready is None else ready
-        self.ioServer = IoServer(
-            HttpServer(MetricsHandler(self.registry, self.notReady, refresh)), endpoint, reactor=reactor, shutdownTimeout=1.0
-        )
+        handler = MetricsHandler(self.registry, self.notReady, refresh)
+        self.ioServer = IoServer(HttpServer(handler), endpoint, reactor=reactor, shutdownTimeout=1.0)
         enable()
 
     def notReady(self) -> str | None:

@@ -55,8 +55,8 @@ class Health:
 
             broker = defaultBroker()
         if not getattr(broker, "connected", True):
-            address = getattr(broker, "address", None)
-            where = f" at {address.display()}" if hasattr(address, "display") else ""
+            display = getattr(getattr(broker, "address", None), "display", None)
+            where = f" at {display()}" if display is not None else ""
             return f"broker{where} not connected"
         return None
 

@@ -91,7 +91,9 @@ class SendLimit:
         bytes.
     """
 
-    __slots__ = ("maxSendBuffer", "policy", "_dropping", "slowClosed", "slowDropping", "droppedMessages", "droppedBytes")
+    __slots__ = (
+        "maxSendBuffer", "policy", "_dropping", "slowClosed", "slowDropping", "droppedMessages", "droppedBytes"
+    )
 
     def __init__(self, maxSendBuffer: int = MAX_SEND_BUFFER, policy: str = SLOW_CONSUMER_POLICY) -> None:
         checkSendLimit(maxSendBuffer, policy)

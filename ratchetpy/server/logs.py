@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from twisted.logger import (
@@ -157,7 +157,7 @@ def eventAsJSONLine(event: dict[str, Any]) -> str | None:
     when = event.get("log_time") or time.time()
     level = event.get("log_level", LogLevel.info)
     record: dict[str, Any] = {
-        "time": datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="milliseconds"),
+        "time": datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds"),
         "level": _LEVEL_NAMES.get(level, str(level)),
         "namespace": event.get("log_namespace") or "",
         "message": message,
