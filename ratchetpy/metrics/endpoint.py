@@ -10,8 +10,10 @@ From Python::
     from ratchetpy.metrics import serveMetrics
 
     server = IoServer(HttpServer(WsServer(Chat())), "tcp:8080")
-    metrics = serveMetrics(server, "tcp:9100:interface=127.0.0.1")
+    serveMetrics(server, "tcp:9100:interface=127.0.0.1")
     server.run()
+
+(an L{ratchetpy.App} too: C{serveMetrics(app, ...)} before C{app.run()}).
 
 From twistd: C{--metrics tcp:9100:interface=127.0.0.1}.
 """
@@ -132,7 +134,8 @@ class MetricsServer:
         reactor: Any = None,
     ) -> None:
         """
-        @param servers: the servers (L{IoServer}s) to report.
+        @param servers: the server (an L{IoServer}, or an L{ratchetpy.App})
+            or servers to report.
         @param endpoint: a Twisted endpoint description, e.g.
             C{tcp:9100:interface=127.0.0.1}.
         @param broker: the broker to report and to need for readiness
@@ -147,6 +150,8 @@ class MetricsServer:
             their L{Health}).
         @param refresh: see L{MetricsHandler}.
         """
+        # An App: its IoServer.
+        servers = getattr(servers, "server", servers)
         self.servers = [servers] if isinstance(servers, IoServer) else list(servers)
         self.endpoint = endpoint
         self.registry = processRegistry() if registry is None else registry
