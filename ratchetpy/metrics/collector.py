@@ -179,8 +179,8 @@ class ServerCollector(Collector):
         durations = HistogramMetricFamily(
             PREFIX + "hook_duration_seconds", "Seconds a hook took (an async one: until it settled).", labels=["hook"]
         )
-        for name, value in sorted(recorded.hookCalls.items()):
-            calls.add_metric([name], value)
+        for name, timings in sorted(recorded.hookTimings.items()):
+            calls.add_metric([name], timings.calls)
         for name, value in sorted(recorded.hookFailures.items()):
             failures.add_metric([name], value)
         for name, timings in sorted(recorded.hookTimings.items()):

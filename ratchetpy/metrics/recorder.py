@@ -54,13 +54,15 @@ def closeCodeLabel(code: int | None) -> str:
 class Timings:
     """
     A histogram without labels: how many observations fell into each
-    bucket (not cumulative), and their sum.
+    bucket (not cumulative), and their sum; and C{calls}, how many were
+    started (for hooks: some may not have settled yet).
     """
 
-    __slots__ = ("bounds", "counts", "sum")
+    __slots__ = ("bounds", "counts", "sum", "calls")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
+        self.calls = 0
         # One more for +Inf.
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
@@ -92,6 +94,10 @@ TRAFFIC = (
 )
 
 
+#: Not looked up yet (L{Recording._hooksOf}).
+_UNKNOWN: Any = object()
+
+
 class Recording:
     """
     The counts of the hot path's events; L{recording} is the process's one.
@@ -108,9 +114,9 @@ class Recording:
         """
         Forget every count (for tests).
         """
-        self.hookCalls: dict[str, int] = {}
-        self.hookFailures: dict[str, int] = {}
+        #: Each hook's calls and durations, by name.
         self.hookTimings: dict[str, Timings] = {}
+        self.hookFailures: dict[str, int] = {}
         self.handshakes = Timings(HANDSHAKE_BUCKETS)
         self.closesSent: dict[str, int] = {}
         self.closesReceived: dict[str, int] = {}
@@ -118,7 +124,7 @@ class Recording:
         self.closedTraffic = dict.fromkeys(TRAFFIC, 0)
         self.broadcasts = 0
         self.deliveries = 0
-        self._userTypes: dict[type, bool] = {}
+        self._userTypes: dict[type, dict[str, Timings] | None] = {}
 
     # Hooks
 
@@ -128,12 +134,18 @@ class Recording:
         ratchetpy layer's (whose hooks call the application's: timing both
         would count every message twice).
         """
-        kind = type(component)
-        known = self._userTypes.get(kind)
-        if known is None:
+        return self._hooksOf(type(component)) is not None
+
+    def _hooksOf(self, kind: type) -> dict[str, Timings] | None:
+        # The timings of the hooks of components of class kind, or None if
+        # they are ratchetpy's own layers.
+        try:
+            return self._userTypes[kind]
+        except KeyError:
             module = kind.__module__ or ""
-            known = self._userTypes[kind] = not (module == "ratchetpy" or module.startswith("ratchetpy."))
-        return known
+            isOurs = module == "ratchetpy" or module.startswith("ratchetpy.")
+            hooks = self._userTypes[kind] = None if isOurs else self.hookTimings
+            return hooks
 
     def callHook(self, component: Any, name: str, connection: Any, args: tuple[object, ...]) -> Any:
         """
@@ -141,36 +153,40 @@ class Recording:
         that returns a L{Deferred} or a coroutine is timed until it settles
         (a coroutine is returned as a L{Deferred}).
         """
-        hook = getattr(component, name)
-        if not self.isUserComponent(component):
-            return hook(connection, *args)
-        start = self.clock()
-        self.hookCalls[name] = self.hookCalls.get(name, 0) + 1
+        kind = type(component)
+        hooks = self._userTypes.get(kind, _UNKNOWN)
+        if hooks is _UNKNOWN:
+            hooks = self._hooksOf(kind)
+        if hooks is None:
+            return getattr(component, name)(connection, *args)
+        timings = hooks.get(name)
+        if timings is None:
+            timings = hooks[name] = Timings(HOOK_BUCKETS)
+        timings.calls += 1
+        clock = self.clock
+        start = clock()
         try:
-            result = hook(connection, *args)
+            result = getattr(component, name)(connection, *args)
         except BaseException:
-            self._timed(name, start)
+            timings.observe(clock() - start)
             raise
         if result is None:
-            self._timed(name, start)
+            # Timings.observe, inline: this is every message's path.
+            elapsed = clock() - start
+            timings.counts[bisect_left(timings.bounds, elapsed)] += 1
+            timings.sum += elapsed
             return None
         if iscoroutine(result):
             result = Deferred.fromCoroutine(result)
         if isinstance(result, Deferred):
-            result.addBoth(self._settled, name, start)
+            result.addBoth(self._settled, timings, start)
         else:
-            self._timed(name, start)
+            timings.observe(clock() - start)
         return result
 
-    def _settled(self, result: object, name: str, start: float) -> object:
-        self._timed(name, start)
-        return result
-
-    def _timed(self, name: str, start: float) -> None:
-        timings = self.hookTimings.get(name)
-        if timings is None:
-            timings = self.hookTimings[name] = Timings(HOOK_BUCKETS)
+    def _settled(self, result: object, timings: Timings, start: float) -> object:
         timings.observe(self.clock() - start)
+        return result
 
     def hookFailed(self, component: object, name: str) -> None:
         """

@@ -168,7 +168,7 @@ def test_counts(listen: Any, metrics: Any) -> None:
 
     ws = inThread(openWebSocket, server.portNumber)
     inThread(ws.sendall, frame(0x1, b"x"))
-    waitUntil(lambda: recording.hookCalls["onMessage"] == 8, what="the message")
+    waitUntil(lambda: recording.hookTimings["onMessage"].calls == 8, what="the message")
     samples = scrape(served)
     assert value(samples, "ratchetpy_connections_open", kind="websocket") == 1
     # The open connection's traffic counts before it closes, and does not count twice after.

@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ratchetpy import HttpServer, WsServer
-from tests.metrics.test_endpoint import Echoing, get, metrics, talk  # noqa: F401  (metrics: a fixture)
 from tests.helpers import inThread
+from tests.metrics.test_endpoint import Echoing, get, metrics, talk  # noqa: F401  (metrics: a fixture)
 from tests.test_docs import codeBlocks, tableRows
 
 PAGE = "operations.md"

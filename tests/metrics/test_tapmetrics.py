@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-
 from tests.helpers import freePort, openWebSocket
 from tests.test_tap import runToExit
 
