@@ -9,9 +9,8 @@ call on a path that is not hot), so that a server without metrics pays one
 attribute test per event. L{enable} turns it on; the collector of
 L{ratchetpy.metrics.collector} reads what it counted at scrape time.
 
-This module imports nothing but the standard library (and ratchetpy's
-L{Deferred}-free helpers), so that the layers can import it whether
-C{prometheus_client} is installed or not.
+This module imports nothing but the standard library and Twisted, so that
+the layers can import it whether C{prometheus_client} is installed or not.
 """
 
 from __future__ import annotations

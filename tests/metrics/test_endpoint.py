@@ -11,14 +11,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import pytest
 import pytest_twisted
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from ratchetpy import ConnectionGroup, HttpServer, MessageComponent, WsServer
-from ratchetpy.metrics.endpoint import MetricsServer
-from ratchetpy.metrics.recorder import disable, recording
+from ratchetpy.metrics.recorder import recording
 from tests.helpers import exchange, frame, inThread, openWebSocket, serveWebSocket, waitUntil
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"
@@ -48,28 +46,6 @@ class Echoing(MessageComponent):
 
     def onClose(self, conn: Any) -> None:
         self.group.discard(conn)
-
-
-@pytest.fixture
-def metrics():
-    """
-    C{metrics(server)}: a listening L{MetricsServer} of C{server}; its URL is C{.url}. Recording stops after.
-    """
-    started: list[MetricsServer] = []
-    recording.reset()
-
-    def _serve(server: Any, **kwargs: Any) -> MetricsServer:
-        served = MetricsServer(server, LOOPBACK, **kwargs)
-        port = pytest_twisted.blockon(served.listen())
-        served.url = f"http://127.0.0.1:{port.getHost().port}"  # type: ignore[attr-defined]
-        started.append(served)
-        return served
-
-    yield _serve
-    for served in started:
-        pytest_twisted.blockon(served.shutdown())
-    disable()
-    recording.reset()
 
 
 def get(url: str) -> tuple[int, str, str]:

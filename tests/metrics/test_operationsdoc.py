@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ratchetpy import HttpServer, WsServer
 from tests.helpers import inThread
-from tests.metrics.test_endpoint import Echoing, get, metrics, talk  # noqa: F401  (metrics: a fixture)
+from tests.metrics.test_endpoint import Echoing, get, talk
 from tests.test_docs import codeBlocks, tableRows
 
 PAGE = "operations.md"
@@ -38,7 +38,7 @@ def documentedNames() -> set[str]:
     return names
 
 
-def test_everyMetricIsDocumented(listen: Any, metrics: Any) -> None:  # noqa: F811
+def test_everyMetricIsDocumented(listen: Any, metrics: Any) -> None:
     """
     The table lists exactly the ratchetpy_ metrics a server exposes once clients have used it.
     """
