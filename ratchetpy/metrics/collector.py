@@ -136,6 +136,11 @@ class ServerCollector(Collector):
         )
         handshakes.add_metric([], recorded.handshakes.cumulative(), sum_value=recorded.handshakes.sum)
         yield handshakes
+        yield CounterMetricFamily(
+            PREFIX + "websocket_handshakes_started",
+            "WebSocket requests handed to the engine (those that did not open failed or were cut).",
+            value=recorded.handshakesStarted,
+        )
         for name, help, field in (
             ("websocket_messages_received", "WebSocket messages received.", "incomingWebSocketMessages"),
             ("websocket_received_bytes", "Payload bytes of the WebSocket messages received.", "incomingOctetsAppLevel"),

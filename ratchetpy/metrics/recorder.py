@@ -117,6 +117,7 @@ class Recording:
         self.hookTimings: dict[str, Timings] = {}
         self.hookFailures: dict[str, int] = {}
         self.handshakes = Timings(HANDSHAKE_BUCKETS)
+        self.handshakesStarted = 0
         self.closesSent: dict[str, int] = {}
         self.closesReceived: dict[str, int] = {}
         #: The L{TRAFFIC} counts of WebSocket connections that have gone.
@@ -200,6 +201,7 @@ class Recording:
         """
         The WebSocket engine C{protocol} was handed a request head.
         """
+        self.handshakesStarted += 1
         protocol._metricsStarted = self.clock()
 
     def handshakeDone(self, protocol: Any) -> None:

@@ -135,6 +135,7 @@ def test_counts(listen: Any, metrics: Any) -> None:
     assert value(samples, "ratchetpy_hook_duration_seconds_count", hook="onMessage") == 7
     assert value(samples, "ratchetpy_hook_duration_seconds_bucket", hook="onMessage", le="+Inf") == 7
     assert value(samples, "ratchetpy_websocket_handshake_duration_seconds_count") == 4
+    assert value(samples, "ratchetpy_websocket_handshakes_started_total") == 4
     # Two clients closed, with 1000, and the server answered so; the others answered the server's close.
     for code, count in (("1000", 2), ("1011", 1), ("4000-4999", 1)):
         assert value(samples, "ratchetpy_websocket_closes_sent_total", code=code) == count
