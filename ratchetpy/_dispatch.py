@@ -79,7 +79,7 @@ class HookDispatcher:
         if self._hooksFailed and name != "onClose" and name != "onError":
             return
         try:
-            if recording.on:
+            if recording.on and type(self._component) not in recording.layers:
                 result = recording.callHook(self._component, name, self._connection, args)
             else:
                 result = getattr(self._component, name)(self._connection, *args)

@@ -125,6 +125,9 @@ class Recording:
         self.broadcasts = 0
         self.deliveries = 0
         self._userTypes: dict[type, dict[str, Timings] | None] = {}
+        #: The classes of ratchetpy's own layers met so far: the sites call
+        #: their hooks without timing them, and without a call here.
+        self.layers: set[type] = set()
 
     # Hooks
 
@@ -145,6 +148,8 @@ class Recording:
             module = kind.__module__ or ""
             isOurs = module == "ratchetpy" or module.startswith("ratchetpy.")
             hooks = self._userTypes[kind] = None if isOurs else self.hookTimings
+            if isOurs:
+                self.layers.add(kind)
             return hooks
 
     def callHook(self, component: Any, name: str, connection: Any, args: tuple[object, ...]) -> Any:
