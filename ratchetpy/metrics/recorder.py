@@ -25,6 +25,9 @@ from twisted.internet.defer import Deferred
 
 #: Upper bounds, in seconds, of the buckets of hook durations.
 HOOK_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: One call of a hook in this many is timed, by hook (every call of the
+#: others): a power of two. The calls are all counted.
+HOOK_SAMPLING = {"onMessage": 8}
 #: Upper bounds, in seconds, of the buckets of WebSocket handshake durations.
 HANDSHAKE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -57,11 +60,13 @@ class Timings:
     started (for hooks: some may not have settled yet).
     """
 
-    __slots__ = ("bounds", "counts", "sum", "calls")
+    __slots__ = ("bounds", "counts", "sum", "calls", "mask")
 
-    def __init__(self, bounds: tuple[float, ...]) -> None:
+    def __init__(self, bounds: tuple[float, ...], every: int = 1) -> None:
         self.bounds = bounds
         self.calls = 0
+        #: Calls whose number (from 0) has none of these bits set are timed.
+        self.mask = every - 1
         # One more for +Inf.
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
@@ -166,8 +171,12 @@ class Recording:
             return getattr(component, name)(connection, *args)
         timings = hooks.get(name)
         if timings is None:
-            timings = hooks[name] = Timings(HOOK_BUCKETS)
-        timings.calls += 1
+            timings = hooks[name] = Timings(HOOK_BUCKETS, HOOK_SAMPLING.get(name, 1))
+        calls = timings.calls
+        timings.calls = calls + 1
+        if calls & timings.mask:
+            # Not one of the calls timed.
+            return getattr(component, name)(connection, *args)
         clock = self.clock
         start = clock()
         try:
