@@ -21,6 +21,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from .loader import ComponentError, loadComponent
+from .metrics.service import listenForMetrics, serverMetrics
 from .options import HTTP_SERVER, IO_SERVER, OPTIONS, WS_SERVER, Option, option, useCommandLineNames
 from .pubsub import setDefaultBroker
 from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, cannotListen, parseEndpoint, plainPort
@@ -503,49 +504,7 @@ class _TapService(IoServerService):
         except CannotListenError as exc:
             removeOwnPidfile(self.options)
             raise cannotListen(self.endpoint, exc.socketError) from None
-        listenForMetrics(self.metrics, self.options)
-
-
-def listenForMetrics(metrics: Any, options: Any) -> None:
-    """
-    Start C{metrics} (a L{ratchetpy.metrics.MetricsServer}, or C{None}),
-    with one line and exit status 1 if its endpoint cannot be listened on.
-    """
-    if metrics is None:
-        return
-    from .server.io import raiseIfFailedNow
-
-    try:
-        raiseIfFailedNow(metrics.listen())
-    except CannotListenError as exc:
-        removeOwnPidfile(options)
-        raise cannotListen(metrics.endpoint, exc.socketError, "choose another with --metrics") from None
-
-
-_INSTALL_METRICS = "pip install 'ratchetpy[metrics]'"
-
-
-def metricsServer(servers: list[Any], endpoint: str | None, **kwargs: Any) -> Any:
-    """
-    The L{ratchetpy.metrics.MetricsServer} of C{servers} on C{endpoint}, or
-    C{None} without one.
-
-    @raise SystemExit: C{prometheus_client} is not installed, or the
-        endpoint is not one.
-    """
-    if endpoint is None:
-        return None
-    try:
-        from .metrics.endpoint import MetricsServer
-    except ImportError as exc:
-        raise SystemExit(f"ratchetpy: --metrics needs prometheus_client ({exc}): {_INSTALL_METRICS}") from None
-    from twisted.internet import reactor
-
-    try:
-        parseEndpoint(reactor, endpoint)
-    except BadEndpoint as exc:
-        raise SystemExit(f"ratchetpy: --metrics: {exc}") from None
-    return MetricsServer(servers, endpoint, **kwargs)
+        listenForMetrics(self.metrics, self.options, removeOwnPidfile)
 
 
 def makeService(options: Options) -> IService:
@@ -586,7 +545,7 @@ def makeService(options: Options) -> IService:
         return _SupervisorService(options)
     endpoint = ReusePortEndpoint(reactor, options["port"]) if options["reuse-port"] else options["port"]
     service = _TapService(server, endpoint)
-    service.metrics = metricsServer([server], _metricsEndpoint(options), broker=broker)
+    service.metrics = serverMetrics(server, options, broker)
     service.options = options
     service.announce = lambda port: _announce(component, options, port)
     service.broker = broker
@@ -665,25 +624,6 @@ def _whereAnAppListens(component: Any, options: Options) -> None:
     log.info("serving the App on {says}, as its App(...) says (--port to listen elsewhere)", says=says)
 
 
-def _metricsEndpoint(options: Options) -> str | None:
-    """
-    Where this process serves metrics: C{--metrics}, or in a worker of
-    C{--workers}, the socket its supervisor reads (a stale one, of the worker
-    this one replaces, removed).
-    """
-    from .workers import METRICS_ENVIRONMENT
-
-    if not os.environ.get(WORKER_ENVIRONMENT):
-        return options["metrics"]  # type: ignore[no-any-return]
-    endpoint = os.environ.get(METRICS_ENVIRONMENT) or None
-    if endpoint is not None and endpoint.startswith("unix:"):
-        try:
-            os.remove(endpoint[len("unix:") :])
-        except OSError:
-            pass
-    return endpoint
-
-
 class _SupervisorService(WorkerSupervisor):
     """
     The twistd process of C{--workers N}: SIGTERM is a graceful stop of every
@@ -694,25 +634,9 @@ class _SupervisorService(WorkerSupervisor):
 
     def __init__(self, options: Any, reactor: Any = None) -> None:
         super().__init__(options, reactor)
-        self.metrics: Any = None
-        if options["metrics"] is not None:
-            try:
-                from prometheus_client import CollectorRegistry
+        from .metrics.service import supervisorMetrics
 
-                from .metrics.aggregate import WorkerMetrics
-            except ImportError as exc:
-                raise SystemExit(f"ratchetpy: --metrics needs prometheus_client ({exc}): {_INSTALL_METRICS}") from None
-
-            workers = WorkerMetrics(self.runningWorkers, self.readyWorkers, self.reactor)
-            self.metrics = metricsServer(
-                [],
-                options["metrics"],
-                registry=CollectorRegistry(auto_describe=False),
-                collector=workers,
-                ready=workers.notReady,
-                refresh=workers.refresh,
-                reactor=self.reactor,
-            )
+        self.metrics = supervisorMetrics(self, options["metrics"])
 
     def privilegedStartService(self) -> None:
         try:
@@ -720,7 +644,7 @@ class _SupervisorService(WorkerSupervisor):
         except OSError as exc:
             removeOwnPidfile(self.options)
             raise cannotListen(self.options["port"], exc) from None
-        listenForMetrics(self.metrics, self.options)
+        listenForMetrics(self.metrics, self.options, removeOwnPidfile)
 
     def startService(self) -> None:
         super().startService()
