@@ -226,3 +226,25 @@ def test_brokerDown(listen: Any, metrics: Any, redisServer: Any) -> None:
         assert inThread(get, served.url + "/readyz")[0] == 200
     finally:
         pytest_twisted.blockon(broker.stop())
+
+
+def test_app(metrics: Any) -> None:
+    """
+    An App's metrics: MetricsServer takes the App itself, and counts its routes' connections.
+    """
+    from ratchetpy import App
+
+    app = App("127.0.0.1", endpoint=LOOPBACK)
+    app.route("/echo", Echoing())
+    port = pytest_twisted.blockon(app.listen())
+    try:
+        served = metrics(app)
+        assert served.servers == [app.server]
+        url = f"ws://127.0.0.1:{port.getHost().port}/echo"
+        assert inThread(roundTrip, url, "hello") == "hello"
+        waitUntil(lambda: app.server.connectionCount == 0, what="the connection closed")
+        samples = scrape(served)
+        assert value(samples, "ratchetpy_websocket_messages_received_total") == 1
+        assert value(samples, "ratchetpy_hook_calls_total", hook="onMessage") == 1
+    finally:
+        pytest_twisted.blockon(app.shutdown())
