@@ -117,6 +117,11 @@ def test_prometheus(twistd: Any, redisServer: Any, tmp_path: Path) -> None:
             match = workers.readUntil(r"worker (\d) is ready \(pid (\d+)\)")
             pids[match.group(1)] = int(match.group(2))
 
+        # The supervisor is ready once its workers are.
+        for target in (singleMetrics, workersMetrics):
+            with urllib.request.urlopen(f"http://127.0.0.1:{target}/readyz", timeout=10) as response:
+                assert response.status == 200 and response.read() == b"ready\n"
+
         # Both targets up, with the process's own metrics.
         prometheus.waitFor('count(up{job=~"single|workers"} == 1)', 2)
         assert (prometheus.value('process_resident_memory_bytes{job="single"}') or 0) > 0
