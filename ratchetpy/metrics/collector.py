@@ -100,6 +100,12 @@ class ServerCollector(Collector):
         limit = GaugeMetricFamily(
             PREFIX + "connections_limit", "The most connections the server serves at once (0: no limit)."
         )
+        overLimit = CounterMetricFamily(
+            PREFIX + "connection_limit_refusals",
+            "Connections refused with 503 for a limit: total (--max-connections) or per_ip (--max-connections-per-ip).",
+            labels=["limit"],
+        )
+        full = perIp = 0
         counts = {"websocket": 0, "http": 0, "raw": 0}
         openedBy = {"http": 0, "raw": 0}
         maxConnections = 0
@@ -111,14 +117,19 @@ class ServerCollector(Collector):
                 counts["websocket" if upgraded is not None else kind] += 1
             limits = getattr(server.component, "limits", None)
             maxConnections += getattr(limits, "maxConnections", 0) or 0
+            full += getattr(limits, "refusedFull", 0)
+            perIp += getattr(limits, "refusedPerIp", 0)
         for kind, value in openedBy.items():
             opened.add_metric([kind], value)
         for kind, value in counts.items():
             open_.add_metric([kind], value)
         limit.add_metric([], maxConnections)
+        overLimit.add_metric(["total"], full)
+        overLimit.add_metric(["per_ip"], perIp)
         yield opened
         yield open_
         yield limit
+        yield overLimit
 
     def _webSocket(self) -> Iterator[Metric]:
         recorded = self.recorded

@@ -170,6 +170,8 @@ def test_refusals(listen: Any, metrics: Any) -> None:
         inThread(exchange, server.portNumber, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     inThread(exchange, server.portNumber, b"NOT HTTP\r\n\r\n")
     samples = scrape(served)
+    assert value(samples, "ratchetpy_connection_limit_refusals_total", limit="per_ip") == 1
+    assert value(samples, "ratchetpy_connection_limit_refusals_total", limit="total") == 0
     for reason, status in (("over_limit", "503"), ("bad_request", "400")):
         labels = {"reason": reason, "status": status}
         assert value(samples, "ratchetpy_connections_refused_total", **labels) == (
