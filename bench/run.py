@@ -24,6 +24,7 @@ Servers, each started fresh for every scenario and repetition:
   twisted-floor-wt    the same with --write-through (send at once when nothing is queued)
   ratchetpy-baseline  with --baseline DIR only: as ratchetpy, but ratchetpy and examples imported
                       from DIR (env -C DIR PYTHONPATH=DIR twistd ...), another checkout
+  ratchetpy-metrics   with --metrics only: as ratchetpy, with --metrics tcp:0:interface=127.0.0.1
 
 Scenarios (bench/load/loadgen.js): echo (100 conns x 32 B, closed loop), pipelined
 echo (16 in flight per conn), 4 KiB echo, broadcast to 1,000 receivers, handshakes/s and RSS
@@ -63,13 +64,15 @@ FLOOR_WT = "twisted-floor-wt"
 FLOOR_SERVER = REPO / "bench" / "twisted_floor.py"
 RATCHETPY = "ratchetpy"
 BASELINE = "ratchetpy-baseline"
+# With --metrics: ratchetpy with --metrics on (a metrics endpoint of its own, and the hot path recording).
+METRICS = "ratchetpy-metrics"
 
 
 def server_specs(python: str, twistd: str, extra: list[str], baseline: Path | None = None,
-                 baseline_first: bool = False) -> list[str]:
+                 baseline_first: bool = False, metrics: bool = False) -> list[str]:
     """run_baselines.sh --server specs: NAME|MODES|COMMAND (run from bench/)."""
 
-    def ratchetpy(component: str, root: Path = REPO, pythonpath: Path | None = None) -> str:
+    def ratchetpy(component: str, root: Path = REPO, pythonpath: Path | None = None, more: tuple = ()) -> str:
         # env -C: examples.* are imported from the repository root (the plugin puts the
         # current directory on sys.path after ratchetpy itself is imported, so the
         # installed ratchetpy is the one measured). exec'ed: its PID is the server's.
@@ -78,7 +81,7 @@ def server_specs(python: str, twistd: str, extra: list[str], baseline: Path | No
         env = [f"PYTHONPATH={pythonpath}"] if pythonpath else []
         argv = ["env", "-C", str(root), *env, twistd, "-n", "--pidfile=", "ratchetpy",
                 "--component", component, "--port", "tcp:{port}:interface=127.0.0.1",
-                "--max-connections-per-ip", "0", "--shutdown-timeout", "0", *extra]
+                "--max-connections-per-ip", "0", "--shutdown-timeout", "0", *extra, *more]
         return " ".join(shlex.quote(a) if "{port}" not in a else a for a in argv)
 
     peer = f"{shlex.quote(python)} servers/autobahn_server.py {{port}} {{mode}}"
@@ -91,6 +94,10 @@ def server_specs(python: str, twistd: str, extra: list[str], baseline: Path | No
             # not always favour the same one.
             b = f"{BASELINE}|{mode}|{ratchetpy(component, baseline, baseline)}"
             pair = [b, *pair] if baseline_first else [*pair, b]
+        if metrics:
+            # Beside ratchetpy, in the same alternating order as the baseline.
+            m = f"{METRICS}|{mode}|{ratchetpy(component, more=('--metrics', 'tcp:0:interface=127.0.0.1'))}"
+            pair = [m, *pair] if baseline_first else [*pair, m]
         ours += pair
     floor = f"{shlex.quote(python)} {shlex.quote(str(FLOOR_SERVER))} {{port}} {{mode}}"
     return [
@@ -255,7 +262,8 @@ def run(args) -> Path:
               f"{BASELINE} = {b['dir']} at {b['commit']}: ratchetpy {b['ratchetpy']} ({b['ratchetpy_file']}), "
               f"examples from {os.path.dirname(b['examples'][0])}", flush=True)
     for rep in range(1, args.reps + 1):
-        specs = server_specs(python, twistd, args.ratchetpy_arg, args.baseline, baseline_first=rep % 2 == 0)
+        specs = server_specs(python, twistd, args.ratchetpy_arg, args.baseline, baseline_first=rep % 2 == 0,
+                             metrics=args.metrics)
         cmd = ["bash", str(RUN_BASELINES)]
         for s in specs:
             cmd += ["--server", s]
@@ -352,10 +360,11 @@ def summarize(out: Path, max_send_buffer: int | None, baseline: dict | None = No
     # The baseline's columns only for a --baseline run: otherwise the table is as it always was.
     with_baseline = bool(baseline) or any(server == BASELINE for server, _ in groups)
     with_floor = any(server in (FLOOR, FLOOR_WT) for server, _ in groups)
-    servers = [RATCHETPY, *([BASELINE] if with_baseline else []), BASE, PREPARED,
-               *([FLOOR, FLOOR_WT] if with_floor else [])]
+    with_metrics = any(server == METRICS for server, _ in groups)
+    servers = [RATCHETPY, *([METRICS] if with_metrics else []), *([BASELINE] if with_baseline else []), BASE,
+               PREPARED, *([FLOOR, FLOOR_WT] if with_floor else [])]
     ratio_heads = ["ratchetpy / autobahn", "ratchetpy / prepared", *(["vs baseline"] if with_baseline else []),
-                   *(["ratchetpy / floor"] if with_floor else [])]
+                   *(["ratchetpy / floor"] if with_floor else []), *(["metrics on / off"] if with_metrics else [])]
     lines = ["| scenario | " + " | ".join(servers + ratio_heads) + " | target |",
              "|---|" + "---:|" * (len(servers) + len(ratio_heads)) + "---|"]
     for label, bench, path, scale, _unit, _higher, targets in ROWS:
@@ -383,6 +392,9 @@ def summarize(out: Path, max_send_buffer: int | None, baseline: dict | None = No
             ratios[BASELINE] = ratio(BASELINE)
         if with_floor:
             ratios[FLOOR] = ratio(FLOOR)
+        if with_metrics:
+            on, off = meds[METRICS], meds[RATCHETPY]
+            ratios[METRICS] = None if on is None or not off else on / off
         verdicts = []
         for vs_name, op, bound in targets:
             if vs_name == FLOOR and not with_floor:
@@ -451,6 +463,8 @@ def main(argv=None):
     ap.add_argument("--baseline", metavar="DIR",
                     help="another ratchetpy checkout (e.g. a `git worktree` of an older commit): also run "
                     f"its echo and chat servers as {BASELINE} and add a `vs baseline` column")
+    ap.add_argument("--metrics", action="store_true",
+                    help=f"also run ratchetpy with --metrics on, as {METRICS}, and add a `metrics on / off` column")
     ap.add_argument("--out", help="results directory (default $TMPDIR/ratchetpy-bench/<timestamp>)")
     ap.add_argument("--summarize", metavar="DIR", help="only print the table for an earlier run's results directory")
     args = ap.parse_args(argv)

@@ -61,6 +61,7 @@ PAGES = [
     "wamp",
     "scaling",
     "limits",
+    "operations",
     "performance",
     "api/index",
 ]

@@ -17,6 +17,8 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from .metrics.recorder import recording
+from .server.logs import connectionFields
 from .websocket.codes import INTERNAL_ERROR
 
 log = Logger(namespace="ratchetpy")
@@ -77,7 +79,10 @@ class HookDispatcher:
         if self._hooksFailed and name != "onClose" and name != "onError":
             return
         try:
-            result = getattr(self._component, name)(self._connection, *args)
+            if recording.on and type(self._component) not in recording.layers:
+                result = recording.callHook(self._component, name, self._connection, args)
+            else:
+                result = getattr(self._component, name)(self._connection, *args)
         except Exception:
             self._hookFailed(name, Failure())
             return
@@ -113,13 +118,14 @@ class HookDispatcher:
             self._connection.io.pauseReading()
 
     def _hookFailed(self, name: str, failure: Failure) -> None:
+        recording.hookFailed(self._component, name)
         log.failure(
             "{component}.{hook} failed on connection {resourceId}",
             failure,
             component=type(self._component).__name__,
             hook=name,
-            resourceId=self._connection.resourceId,
             level=LogLevel.error,
+            **connectionFields(self._connection),
         )
         if name == "onError" or self._hooksFailed:
             self._closeAfterFailure()

@@ -36,6 +36,13 @@ class _Window:
 _budgets: weakref.WeakSet[LogBudget] = weakref.WeakSet()
 
 
+def allBudgets() -> list[LogBudget]:
+    """
+    Every L{LogBudget} alive in the process.
+    """
+    return list(_budgets)
+
+
 def resetAllBudgets() -> None:
     """
     Give every L{LogBudget} of the process a fresh start, as if nothing had
@@ -68,6 +75,10 @@ class LogBudget:
         self.window = window
         self._clock = clock
         self._windows: dict[str, _Window] = {}
+        #: Lines of each kind since the budget was made, logged or not, and
+        #: those not logged in all (for metrics; never reset).
+        self.totals: dict[str, int] = {}
+        self.suppressedTotal = 0
         _budgets.add(self)
 
     def reset(self) -> None:
@@ -109,10 +120,12 @@ class LogBudget:
                     seconds=self.window,
                 )
             window = self._windows[kind] = _Window(now)
+        self.totals[kind] = self.totals.get(kind, 0) + 1
         if window.logged < self.burst:
             window.logged += 1
             return True
         window.suppressed += 1
+        self.suppressedTotal += 1
         return False
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .interfaces import IConnection
+from .metrics.recorder import recording
 
 
 class SharedMessage:
@@ -84,7 +85,10 @@ class ConnectionGroup:
         shared = SharedMessage(msg)
         # A copy: a send may end up changing the group (a decorator's send,
         # or a component reacting to a close).
-        for conn in tuple(self._members):
+        members = tuple(self._members)
+        if recording.on:
+            recording.broadcast(len(members) - sum(1 for conn in excluded if conn in self._members))
+        for conn in members:
             if conn in excluded:
                 continue
             sendShared = getattr(conn, "sendShared", None)

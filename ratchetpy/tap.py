@@ -21,6 +21,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from .loader import ComponentError, loadComponent
+from .metrics.service import listenForMetrics, serverMetrics
 from .options import HTTP_SERVER, IO_SERVER, OPTIONS, WS_SERVER, Option, option, useCommandLineNames
 from .pubsub import setDefaultBroker
 from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, cannotListen, parseEndpoint, plainPort
@@ -128,6 +129,11 @@ class Options(usage.Options):
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
         ["workers", None, 1, "Run N server processes on --port (SO_REUSEPORT); N > 1 needs --broker redis://...", int],
         ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
+        [
+            "metrics", None, None,
+            "Serve Prometheus metrics (/metrics), /healthz and /readyz on this endpoint of their own, e.g. "
+            "tcp:9100:interface=127.0.0.1 (default: off; needs prometheus_client).",
+        ],
         ["publish-path", None, None, "Serve a publish endpoint: POST PATH/CHANNEL or PATH/user/ID (default: off)."],
         ["publish-secret-file", None, None, "File with the publish endpoint's secret (or RATCHETPY_PUBLISH_SECRET)."],
         ["auth-jwt-key-file", None, None, "Require a JWT signed with this file's key (HMAC secret or PEM public key)."],
@@ -455,6 +461,8 @@ class _TapService(IoServerService):
     options: Any = None
     #: What to log once listening, beside the address: C{announce(port)} returns C{port}.
     announce: Any = None
+    #: The L{ratchetpy.metrics.MetricsServer} of C{--metrics}, or C{None}.
+    metrics: Any = None
 
     def startService(self) -> None:
         super().startService()
@@ -477,11 +485,16 @@ class _TapService(IoServerService):
         return super().setServiceParent(parent)  # type: ignore[no-untyped-call]  # Twisted's, unannotated: super() escapes untyped_calls_exclude
 
     def stopService(self) -> Any:
+        if self.metrics is not None:
+            # /readyz says so while the connections close.
+            self.metrics.drain()
         stopping = super().stopService()
-        if self.broker is None:
-            return stopping
-        # After the connections: their onClose may still unsubscribe.
-        return stopping.addBoth(lambda _: self.broker.stop())
+        if self.broker is not None:
+            # After the connections: their onClose may still unsubscribe.
+            stopping.addBoth(lambda _: self.broker.stop())
+        if self.metrics is not None:
+            stopping.addBoth(lambda _: self.metrics.shutdown())
+        return stopping
 
     @staticmethod
     def _notifyReady(port: Any) -> Any:
@@ -494,6 +507,7 @@ class _TapService(IoServerService):
         except CannotListenError as exc:
             removeOwnPidfile(self.options)
             raise cannotListen(self.endpoint, exc.socketError) from None
+        listenForMetrics(self.metrics, self.options, removeOwnPidfile)
 
 
 def makeService(options: Options) -> IService:
@@ -536,6 +550,7 @@ def makeService(options: Options) -> IService:
         return _SupervisorService(options)
     endpoint = ReusePortEndpoint(reactor, options["port"]) if options["reuse-port"] else options["port"]
     service = _TapService(server, endpoint)
+    service.metrics = serverMetrics(server, options, broker)
     service.options = options
     service.announce = lambda port: _announce(component, options, port)
     service.broker = broker
@@ -633,8 +648,15 @@ class _SupervisorService(WorkerSupervisor):
     """
     The twistd process of C{--workers N}: SIGTERM is a graceful stop of every
     worker and exit status 0; an address that cannot be listened on is one
-    line and exit status 1.
+    line and exit status 1. With C{--metrics}, it serves the sum of its
+    workers' metrics (L{ratchetpy.metrics.aggregate}).
     """
+
+    def __init__(self, options: Any, reactor: Any = None) -> None:
+        super().__init__(options, reactor)
+        from .metrics.service import supervisorMetrics
+
+        self.metrics = supervisorMetrics(self, options["metrics"])
 
     def privilegedStartService(self) -> None:
         try:
@@ -642,10 +664,17 @@ class _SupervisorService(WorkerSupervisor):
         except OSError as exc:
             removeOwnPidfile(self.options)
             raise cannotListen(self.options["port"], exc) from None
+        listenForMetrics(self.metrics, self.options, removeOwnPidfile)
 
     def startService(self) -> None:
         super().startService()
         stopOnTerminate(self.reactor, "received {signal}: stopping the workers")
+
+    def stopService(self) -> Any:
+        if self.metrics is None:
+            return super().stopService()
+        self.metrics.drain()
+        return super().stopService().addBoth(lambda _: self.metrics.shutdown())
 
 
 def _given(options: Options, layer: str) -> dict[str, Any]:

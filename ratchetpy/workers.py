@@ -15,6 +15,7 @@ one, a chat message would stay in the process it was sent to.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ from twisted.python.failure import Failure
 from twisted.runner.procmon import ProcessMonitor
 from zope.interface import implementer
 
+from .server.logs import JSON_ENVIRONMENT, eventAsJSONLine, jsonLogObserver
 from .server.proxy import PREFIX as PROXY_PREFIX
 from .server.proxy import ProxyHeaderFactory
 
@@ -43,6 +45,10 @@ WORKER_ENVIRONMENT = "RATCHETPY_WORKER"
 WORKERS_ENVIRONMENT = "RATCHETPY_WORKERS"
 #: Set in a worker's environment: the supervisor's socket for L{notifyReady}.
 NOTIFY_ENVIRONMENT = "RATCHETPY_NOTIFY_SOCKET"
+#: Set in a worker's environment with C{--metrics}: the endpoint (a UNIX
+#: socket of the supervisor's directory) the worker serves its metrics on,
+#: for the supervisor to add them up.
+METRICS_ENVIRONMENT = "RATCHETPY_METRICS_ENDPOINT"
 
 #: A worker that dies is started again after this long, doubling up to the
 #: most while it keeps dying within HEALTHY_RUN of starting.
@@ -183,7 +189,8 @@ def workerArguments(options: Any, port: int) -> list[str]:
     args = ["--port", endpoint, "--reuse-port"]
     for name, _, default, *_ in options.optParameters:
         value = options[name]
-        if name in ("port", "workers") or value is None or value == default:
+        # --metrics is the supervisor's: each worker gets a socket of its own.
+        if name in ("port", "workers", "metrics") or value is None or value == default:
             continue
         if isinstance(value, tuple):
             # A list of addresses (--trusted-proxies), as it was typed.
@@ -195,6 +202,16 @@ def workerArguments(options: Any, port: int) -> list[str]:
         if options[name] and name != "reuse-port":
             args.append(f"--{name}")
     return args
+
+
+def logsJSON(options: Any) -> bool:
+    """
+    Whether twistd logs JSON lines (C{--logger} L{jsonLogObserver}).
+    """
+    parent = getattr(options, "parent", None)
+    logger = parent.get("logger") if parent is not None else None
+    # twistd has imported it by now: the function itself, or its name.
+    return logger is jsonLogObserver or (isinstance(logger, str) and logger.endswith(".jsonLogObserver"))
 
 
 def parseNotification(datagram: bytes) -> dict[str, str]:
@@ -256,12 +273,32 @@ def _cut(line: str) -> str:
     return data[:MAX_LINE].decode("utf-8", "ignore") + f" [... {len(data) - MAX_LINE} bytes cut]"
 
 
+def _jsonLine(event: dict[str, Any]) -> str | None:
+    """
+    C{event} as a JSON line (L{eventAsJSONLine}) of at most L{MAX_LINE}
+    bytes: a longer one has its message, traceback and fields cut.
+    """
+    text = eventAsJSONLine(event)
+    if text is None or len(text.encode("utf-8")) <= MAX_LINE:
+        return text
+    record = json.loads(text)
+    record.pop("fields", None)
+    for name in ("message", "traceback"):
+        if name in record:
+            record[name] = _cut(record[name][: MAX_LINE // 4])
+    return json.dumps(record, ensure_ascii=False)
+
+
 def workerLogObserver() -> FileLogObserver:
     """
     The log observer of a worker (twistd's C{--logger}): twistd's text on
     standard output, without the timestamp (the supervisor's log adds its
-    own) and with lines cut at L{MAX_LINE} bytes.
+    own) and with lines cut at L{MAX_LINE} bytes; or, when the supervisor
+    logs JSON (L{JSON_ENVIRONMENT}), one JSON object per line, which the
+    supervisor passes on with the worker's name.
     """
+    if os.environ.get(JSON_ENVIRONMENT):
+        return FileLogObserver(sys.stdout, lambda event: (line := _jsonLine(event)) and line + "\n")
 
     def formatEvent(event: dict[str, Any]) -> str | None:
         text = eventAsText(event, includeTimestamp=False)
@@ -289,7 +326,25 @@ class _WorkerOutput(Logger):
                 # gives an empty line.
                 return
             format = "{tag}: {line}"
+            line = kwargs["line"]
+            if isinstance(line, str) and line.startswith('{"time"'):
+                level, format = self._fromJSON(level, kwargs)
         super().emit(level, format, **kwargs)
+
+    @staticmethod
+    def _fromJSON(level: LogLevel, fields: dict[str, Any]) -> tuple[LogLevel, str]:
+        # A worker's JSON line (workerLogObserver): its message, level and
+        # connection fields, for the supervisor's own JSON log.
+        try:
+            record = json.loads(fields["line"])
+        except ValueError:
+            return level, "{tag}: {line}"
+        fields["line"] = record.get("message", "")
+        for name in ("resourceId", "remoteAddress", "route", "traceback"):
+            if name in record:
+                fields[name] = record[name]
+        fields["worker"] = fields["tag"]
+        return LogLevel.levelWithName(record.get("level", "info")), "{tag}: {line}"
 
 
 class _Notifications(protocol.DatagramProtocol):
@@ -390,10 +445,39 @@ class WorkerSupervisor(ProcessMonitor):
         environment = {name: value for name, value in os.environ.items() if name != "NOTIFY_SOCKET"}
         environment[NOTIFY_ENVIRONMENT] = notifySocket
         environment[WORKERS_ENVIRONMENT] = str(self.workers)
+        if logsJSON(self.options):
+            environment[JSON_ENVIRONMENT] = "1"
         for number in range(1, self.workers + 1):
             environment[WORKER_ENVIRONMENT] = str(number)
+            if self.options.get("metrics"):
+                environment[METRICS_ENVIRONMENT] = f"unix:{self.metricsSocket(number)}"
             self.addProcess(f"worker {number}", argv, env=dict(environment), cwd=os.getcwd())
         super().startService()
+
+    def metricsSocket(self, number: int) -> str:
+        """
+        The path of the UNIX socket worker C{number} serves its metrics on.
+        """
+        assert self._notifyDirectory is not None
+        return os.path.join(self._notifyDirectory, f"metrics-{number}")
+
+    def runningWorkers(self) -> dict[str, tuple[int, str]]:
+        """
+        The workers running now, by name: their process id and metrics
+        socket.
+        """
+        running = {}
+        for name, worker in self.protocols.items():
+            pid = getattr(worker.transport, "pid", None)
+            if pid is not None and self._notifyDirectory is not None:
+                running[name] = (pid, self.metricsSocket(int(name.rsplit(" ", 1)[-1])))
+        return running
+
+    def readyWorkers(self) -> set[str]:
+        """
+        The names of the workers that said they are ready.
+        """
+        return set(self._ready)
 
     def workerReady(self, pid: int) -> None:
         """

@@ -307,9 +307,12 @@ class Twistd:
     A C{twistd -n ratchetpy ...} subprocess, started from the repository root.
     """
 
-    def __init__(self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, twistdOptions: tuple[str, ...] = ()
+    ) -> None:
+        # twistdOptions: twistd's own (--logger=...), before the plugin's name.
         twistd = Path(sys.executable).with_name("twistd")
-        self.argv = [str(twistd), "-n", "--pidfile=", "ratchetpy", *args]
+        self.argv = [str(twistd), "-n", "--pidfile=", *twistdOptions, "ratchetpy", *args]
         self.process = subprocess.Popen(
             self.argv,
             cwd=cwd,

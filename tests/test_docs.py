@@ -78,6 +78,7 @@ PAGES = (
     "push.md",
     "scaling.md",
     "performance.md",
+    "operations.md",
     "identity.md",
     "testing.md",
     "client.md",

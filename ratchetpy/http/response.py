@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from .._ratelimit import LogBudget
 from ..interfaces import IConnection
 from ..server.addresses import describeClient
+from ..server.logs import connectionFields
 
 log = Logger(namespace="ratchetpy")
 _refusals = LogBudget(log)
@@ -209,7 +210,7 @@ def respondWithError(
         "answered {status} to {peer} (connection {resourceId}): {message}",
         status=status,
         peer=describeClient(conn),
-        resourceId=conn.resourceId,
         message=message or phrase,
+        **connectionFields(conn),
     )
     Response(status, body, headers=headers).writeTo(conn)

@@ -40,6 +40,7 @@ from ..options import MAX_SEND_BUFFER, SLOW_CONSUMER_POLICIES, SLOW_CONSUMER_POL
 from ..websocket.codes import POLICY_VIOLATION
 from . import batch
 from .addresses import describeClient, describePeer
+from .logs import connectionFields
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IProducer
@@ -83,9 +84,16 @@ class SendLimit:
     @ivar maxSendBuffer: bytes a connection may be sent while its transport's
         own buffer is full before C{policy} applies.
     @ivar policy: C{"close"} or C{"drop"}.
+    @ivar slowClosed: connections closed for falling behind (C{"close"}).
+    @ivar slowDropping: times a connection fell behind and had what is sent
+        to it dropped (C{"drop"}).
+    @ivar droppedMessages: messages dropped so, and C{droppedBytes} their
+        bytes.
     """
 
-    __slots__ = ("maxSendBuffer", "policy", "_dropping")
+    __slots__ = (
+        "maxSendBuffer", "policy", "_dropping", "slowClosed", "slowDropping", "droppedMessages", "droppedBytes"
+    )
 
     def __init__(self, maxSendBuffer: int = MAX_SEND_BUFFER, policy: str = SLOW_CONSUMER_POLICY) -> None:
         checkSendLimit(maxSendBuffer, policy)
@@ -93,18 +101,21 @@ class SendLimit:
         self.policy = policy
         # Only connections dropping messages now: [messages, bytes, since].
         self._dropping: dict[FlowControl, list[float]] = {}
+        self.slowClosed = self.slowDropping = self.droppedMessages = self.droppedBytes = 0
 
     def _fellBehind(self, conn: FlowControl) -> None:
         if self.policy == "drop":
             conn._unsent = _DROPPING
             self._dropping[conn] = [0, 0, time.monotonic()]
+            self.slowDropping += 1
             return
         conn._unsent = _CUT
+        self.slowClosed += 1
         _slowConsumers.info(
             "slow-consumer",
             "connection {resourceId} from {peer} is more than {limit} bytes behind: {how}",
-            resourceId=conn.resourceId,
             peer=describeConnection(conn),
+            **connectionFields(conn),
             limit=self.maxSendBuffer,
             # Only a protocol layer's connection (a WebSocket) has close codes.
             how="closed" if conn._upgraded is None else f"closed ({POLICY_VIOLATION})",
@@ -121,6 +132,8 @@ class SendLimit:
         if counts is not None:
             counts[0] += 1
             counts[1] += size
+            self.droppedMessages += 1
+            self.droppedBytes += size
 
     def _stopDropping(self, conn: FlowControl, outcome: str) -> None:
         counts = self._dropping.pop(conn, None)
@@ -131,8 +144,8 @@ class SendLimit:
             "slow-consumer",
             "connection {resourceId} from {peer} fell more than {limit} bytes behind: {messages} messages "
             "({size} bytes) to it were dropped in {seconds:.1f} s, until it {outcome}",
-            resourceId=conn.resourceId,
             peer=describeConnection(conn),
+            **connectionFields(conn),
             limit=self.maxSendBuffer,
             messages=int(messages),
             size=int(size),

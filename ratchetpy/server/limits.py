@@ -31,13 +31,14 @@ def defaultMaxConnections() -> int:
 class ConnectionCounter:
     """
     The connections one server has open: C{count} in all, and how many from
-    each address.
+    each address; C{everOpened}: how many it has counted since it was made.
     """
 
-    __slots__ = ("count", "_perAddress")
+    __slots__ = ("count", "everOpened", "_perAddress")
 
     def __init__(self) -> None:
         self.count = 0
+        self.everOpened = 0
         self._perAddress: dict[str, int] = {}
 
     def opened(self, address: str) -> None:
@@ -46,6 +47,7 @@ class ConnectionCounter:
         UNIX socket, which counts only toward the total) was opened.
         """
         self.count += 1
+        self.everOpened += 1
         if address:
             self._perAddress[address] = self._perAddress.get(address, 0) + 1
 
@@ -96,9 +98,11 @@ class ConnectionLimits:
         C{0}: no limit. Connections without an IP (UNIX sockets) only count
         toward the total.
     @ivar retryAfter: the seconds a refused client is asked to wait.
+    @ivar refusedFull: connections refused because the server was full, and
+        C{refusedPerIp} because their address had too many (for metrics).
     """
 
-    __slots__ = ("maxConnections", "maxConnectionsPerIp", "retryAfter")
+    __slots__ = ("maxConnections", "maxConnectionsPerIp", "retryAfter", "refusedFull", "refusedPerIp")
 
     def __init__(self, maxConnections: int, maxConnectionsPerIp: int, retryAfter: int = RETRY_AFTER) -> None:
         checkOptions(
@@ -110,6 +114,7 @@ class ConnectionLimits:
         self.maxConnections = maxConnections
         self.maxConnectionsPerIp = maxConnectionsPerIp
         self.retryAfter = retryAfter
+        self.refusedFull = self.refusedPerIp = 0
 
     def refusal(self, counter: ConnectionCounter, address: str) -> str | None:
         """
@@ -117,11 +122,13 @@ class ConnectionLimits:
         limit, in one line; C{None} if it is not.
         """
         if self.maxConnections and counter.count > self.maxConnections:
+            self.refusedFull += 1
             return (
                 f"server full: more than {self.maxConnections} connections "
                 f"(raise {optionName('maxConnections')} or ulimit -n)"
             )
         if self.maxConnectionsPerIp and address and counter.connectionsFrom(address) > self.maxConnectionsPerIp:
+            self.refusedPerIp += 1
             return (
                 f"more than {self.maxConnectionsPerIp} connections from {address} "
                 f"(raise {optionName('maxConnectionsPerIp')})"

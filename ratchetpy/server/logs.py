@@ -7,12 +7,16 @@ with Twisted's logger or the standard library's C{logging}).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from twisted.logger import (
+    FileLogObserver,
     FilteringLogObserver,
     ILogFilterPredicate,
     ILogObserver,
@@ -104,3 +108,91 @@ def withoutPortChatter(observer: Any) -> Any:
         return result
 
     return FilteringLogObserver(observer, [predicate])
+
+
+# JSON logs, for log pipelines
+
+#: Set in the environment of the workers of C{--workers}: their log lines
+#: are JSON objects too, which the supervisor passes on with their worker.
+JSON_ENVIRONMENT = "RATCHETPY_JSON_LOGS"
+
+#: The fields every JSON line has, and the connection fields a line about a
+#: connection has, in this order.
+_CONNECTION_FIELDS = ("resourceId", "remoteAddress", "route")
+_LEVEL_NAMES = {level: level.name for level in LogLevel.iterconstants()}
+
+
+def connectionFields(conn: Any) -> dict[str, Any]:
+    """
+    The fields that say which connection a log line is about, for the
+    JSON log (L{jsonLogObserver}; the text log shows what the format says):
+    C{resourceId}, C{remoteAddress} (the client, as a trusted proxy named
+    it) and C{route}, the path of the request the connection was opened
+    with (without the query, which may carry tokens), where there is one.
+    """
+    fields: dict[str, Any] = {"resourceId": conn.resourceId, "remoteAddress": conn.remoteAddress}
+    request = getattr(conn, "httpRequest", None)
+    path = getattr(request, "path", None)
+    if path is not None:
+        fields["route"] = path
+    return fields
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def eventAsJSONLine(event: dict[str, Any]) -> str | None:
+    """
+    C{event} as one line of JSON: C{time} (ISO 8601, UTC), C{level},
+    C{namespace}, C{message} (the text the human log shows), the connection
+    fields (L{connectionFields}) where the line is about one, C{traceback}
+    where it has one, and the event's other plain fields (strings, numbers)
+    under C{fields}. C{None} for an event with nothing to say.
+    """
+    message = formatEvent(event)
+    failure = event.get("log_failure")
+    if not message and failure is None:
+        return None
+    when = event.get("log_time") or time.time()
+    level = event.get("log_level", LogLevel.info)
+    record: dict[str, Any] = {
+        "time": datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds"),
+        "level": _LEVEL_NAMES.get(level, str(level)),
+        "namespace": event.get("log_namespace") or "",
+        "message": message,
+    }
+    for name in _CONNECTION_FIELDS:
+        if name in event and _plain(event[name]):
+            record[name] = event[name]
+    if "remoteAddress" not in record and isinstance(event.get("peer"), str):
+        record["remoteAddress"] = event["peer"]
+    if failure is not None:
+        record["traceback"] = failure.getTraceback()
+    elif isinstance(event.get("traceback"), str):
+        # Passed on from a worker's JSON line.
+        record["traceback"] = event["traceback"]
+    extra = {
+        name: value
+        for name, value in event.items()
+        if not name.startswith("log_") and name not in record and name not in ("format", "message") and _plain(value)
+    }
+    if extra:
+        record["fields"] = extra
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+def jsonLogObserver(stream: Any = None) -> FileLogObserver:
+    """
+    A log observer that writes every event as one JSON object per line
+    (L{eventAsJSONLine}) to C{stream} (standard output): for twistd, C{twistd
+    --logger ratchetpy.server.logs.jsonLogObserver -n ratchetpy ...}.
+    """
+    if stream is None:
+        stream = sys.stdout
+
+    def line(event: dict[str, Any]) -> str | None:
+        text = eventAsJSONLine(event)
+        return None if text is None else text + "\n"
+
+    return FileLogObserver(stream, line)

@@ -40,6 +40,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
 from .._ratelimit import LogBudget, RateLimitedLogger
+from ..metrics.recorder import recording
 from ..server.addresses import describeClient
 from ._frames import BINARY, MAX_PAYLOAD, TEXT, plainFrame, serverFrame, unmask
 from .timers import BucketTimer
@@ -181,6 +182,8 @@ class EngineProtocol(WebSocketServerProtocol):
         before it is fed: its per-connection state is made in
         C{connectionMade}.
         """
+        if recording.on:
+            recording.handshakeStarted(self)
         self.makeConnection(transport)  # type: ignore[no-untyped-call]  # Autobahn's, unannotated
         io = self._io
         if io.remoteAddress != io.peerAddress:
@@ -213,6 +216,8 @@ class EngineProtocol(WebSocketServerProtocol):
         # Autobahn's server side, without its debug line's arguments.
         WebSocketProtocol._connectionLost(self, reason)
         self.factory.countConnections -= 1
+        if recording.on:
+            recording.webSocketClosed(self)
 
     def _onOpen(self) -> None:
         # The handshake is over: what the engine kept of it is garbage now.

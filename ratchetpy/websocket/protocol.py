@@ -14,6 +14,7 @@ from typing import Any
 
 from .._dispatch import HookDispatcher
 from ..interfaces import IConnection
+from ..metrics.recorder import recording
 from ._autobahn import EngineProtocol
 from .connection import WsConnection
 
@@ -37,6 +38,8 @@ class WsProtocol(EngineProtocol, HookDispatcher):  # type: ignore[misc]  # Autob
         self.limitInflatedMessagesExactly()
         self._connection = WsConnection(self._ioConnection, self)
         self._io.upgradeTo(self._connection)
+        if recording.on:
+            recording.handshakeDone(self)
         self.callHook("onOpen")
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
