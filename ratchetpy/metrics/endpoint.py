@@ -72,7 +72,7 @@ class MetricsHandler(HttpHandler):
     @param ready: C{ready()} is why the server is not ready, or C{None}
         (see L{Health.notReady}).
     @param refresh: called before C{/metrics} and C{/readyz} are answered;
-        the answer waits for the L{Deferred} it returns (the supervisor of
+        the answer waits for the L{Deferred<twisted.internet.defer.Deferred>} it returns (the supervisor of
         C{--workers} reads its workers' metrics then).
     """
 
