@@ -249,10 +249,14 @@ class Authenticate(ComponentDecorator):
             # client may try again; the outage is logged by the broker too.
             _outages.warn("store", "could not check credentials on connection {resourceId}: {why}",
                           resourceId=conn.resourceId, why=error)
-            closeWithResponse(conn, 503, "the server cannot check credentials right now; try again shortly")
+            closeWithResponse(
+                conn, 503, "the server cannot check credentials right now; try again shortly", reason="auth_unavailable"
+            )
             return None
         if isinstance(error, TimeoutError):
-            closeWithResponse(conn, 503, f"authentication did not finish within {self.authTimeout:g} seconds")
+            closeWithResponse(
+                conn, 503, f"authentication did not finish within {self.authTimeout:g} seconds", reason="auth_timeout"
+            )
             return None
         # A bug in an authenticator: its traceback, but not its request.
         log.failure(

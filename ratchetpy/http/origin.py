@@ -115,5 +115,6 @@ class OriginCheck(ComponentDecorator):
             403,
             f"origin {request.headers.get('origin')!r} is not allowed; "
             "add it to the allowed origins (OriginCheck / App.route allowedOrigins)",
+            reason="origin",
         )
         return None

@@ -184,18 +184,32 @@ class Response:
 
 
 def closeWithResponse(
-    conn: IConnection, status: int, message: str = "", headers: Iterable[tuple[str, str]] = ()
+    conn: IConnection,
+    status: int,
+    message: str = "",
+    headers: Iterable[tuple[str, str]] = (),
+    *,
+    reason: str | None = None,
 ) -> None:
     """
     Answer C{conn} with a plain-text error response with C{status} saying
     C{message}, log it, and close the connection once it is written (the
     response says C{Connection: close}, also on a persistent connection).
+
+    @param reason: a short name for why (C{"origin"}), where the status
+        alone does not say it: refusals are counted by status and reason
+        (the metrics' C{ratchetpy_connections_refused_total}).
     """
-    respondWithError(conn, status, message, [*headers, ("Connection", "close")])
+    respondWithError(conn, status, message, [*headers, ("Connection", "close")], reason=reason)
 
 
 def respondWithError(
-    conn: IConnection, status: int, message: str = "", headers: Iterable[tuple[str, str]] = ()
+    conn: IConnection,
+    status: int,
+    message: str = "",
+    headers: Iterable[tuple[str, str]] = (),
+    *,
+    reason: str | None = None,
 ) -> None:
     """
     Answer C{conn} with a plain-text error response with C{status} saying
@@ -206,7 +220,7 @@ def respondWithError(
     phrase = HTTPStatus(status).phrase
     body = f"{status} {phrase}: {message}\n" if message else f"{status} {phrase}\n"
     _refusals.info(
-        f"http-{status}",
+        f"http-{status}" if reason is None else f"http-{status}-{reason}",
         "answered {status} to {peer} (connection {resourceId}): {message}",
         status=status,
         peer=describeClient(conn),

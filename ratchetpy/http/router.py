@@ -54,7 +54,7 @@ class Route:
     One route of a L{Router}.
     """
 
-    __slots__ = ("pattern", "component", "methods", "host", "_regex")
+    __slots__ = ("pattern", "component", "methods", "host", "opened", "_regex")
 
     def __init__(self, pattern: str, component: IHttpServerComponent, methods: Iterable[str], host: str | None) -> None:
         self.pattern = pattern
@@ -64,6 +64,8 @@ class Route:
             self.methods |= {"HEAD"}
         # As parseHost gives a Host header's host: IPv6 without brackets.
         self.host = host.strip().lower().removeprefix("[").removesuffix("]") if host else None
+        #: Requests (WebSocket upgrades among them) handed to this route.
+        self.opened = 0
         self._regex = compilePattern(pattern)
 
     def matchPath(self, path: str) -> dict[str, str] | None:
@@ -217,6 +219,7 @@ class Router(RequestSwitch):
         @raise HttpError: 404 or 405, saying why.
         """
         route, params = self.match(request)
+        route.opened += 1
         if params:
             request.routeParams = params
         return route.component

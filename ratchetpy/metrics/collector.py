@@ -30,7 +30,7 @@ REFUSAL_REASONS = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
-    408: "timeout",
+    408: "head_timeout",
     413: "body_too_large",
     414: "request_line_too_long",
     429: "too_many_failures",
@@ -46,6 +46,22 @@ def _isHttpStack(server: IoServer) -> bool:
     from ..http.server import HttpServer
 
     return isinstance(server.component, HttpServer)
+
+
+def _routersOf(server: IoServer) -> Iterator[Any]:
+    """
+    The L{Router}s in C{server}'s stack of layers (an L{App}'s, or one
+    built by hand), found through each layer's C{component}.
+    """
+    from ..http.router import Router
+
+    layer: Any = server.component
+    for _ in range(32):
+        if layer is None:
+            return
+        if isinstance(layer, Router):
+            yield layer
+        layer = getattr(layer, "component", None)
 
 
 def _engineOf(protocol: Any) -> Any:
@@ -84,6 +100,7 @@ class ServerCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._connections()
+        yield from self._routes()
         yield from self._webSocket()
         yield from self._hooks()
         yield from self._slowConsumers()
@@ -130,6 +147,38 @@ class ServerCollector(Collector):
         yield open_
         yield limit
         yield overLimit
+
+    def _routes(self) -> Iterator[Metric]:
+        # Labelled by route pattern: as many series as the application has
+        # routes, however many paths clients ask for.
+        opened = CounterMetricFamily(
+            PREFIX + "route_requests_opened",
+            "Requests (WebSocket connections among them) handed to a route of an App or Router.",
+            labels=["route"],
+        )
+        open_ = GaugeMetricFamily(
+            PREFIX + "route_requests_open",
+            "Requests (WebSocket connections among them) open now on a route of an App or Router.",
+            labels=["route"],
+        )
+        openedBy: dict[str, int] = {}
+        openBy: dict[str, int] = {}
+        for server in self.servers:
+            for router in _routersOf(server):
+                patterns = {}
+                for route in router.routes:
+                    openedBy[route.pattern] = openedBy.get(route.pattern, 0) + route.opened
+                    openBy.setdefault(route.pattern, 0)
+                    patterns.setdefault(id(route.component), route.pattern)
+                for component in list(router._routed.values()):
+                    pattern = patterns.get(id(component))
+                    if pattern is not None:
+                        openBy[pattern] += 1
+        for pattern in sorted(openedBy):
+            opened.add_metric([pattern], openedBy[pattern])
+            open_.add_metric([pattern], openBy[pattern])
+        yield opened
+        yield open_
 
     def _webSocket(self) -> Iterator[Metric]:
         recorded = self.recorded
@@ -247,9 +296,10 @@ class ServerCollector(Collector):
             labels=["reason", "status"],
         )
         for kind, value in sorted(response._refusals.totals.items()):
-            status = kind.removeprefix("http-")
-            reason = REFUSAL_REASONS.get(int(status), "other") if status.isdigit() else "other"
-            refused.add_metric([reason, status if status.isdigit() else ""], value)
+            status, _, named = kind.removeprefix("http-").partition("-")
+            if not status.isdigit():
+                status, named = "", "other"
+            refused.add_metric([named or REFUSAL_REASONS.get(int(status), "other"), status], value)
         refused.add_metric(["blocked", ""], blacklist._refusals.totals.get("blocked", 0))
         yield refused
         dropped = CounterMetricFamily(

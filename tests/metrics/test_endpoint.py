@@ -232,21 +232,43 @@ def test_brokerDown(listen: Any, metrics: Any, redisServer: Any) -> None:
 
 def test_app(metrics: Any) -> None:
     """
-    An App's metrics: MetricsServer takes the App itself, and counts its routes' connections.
+    An App's metrics: MetricsServer takes the App itself, and counts its
+    routes' connections by route pattern (not by path) and its origin
+    refusals by that reason.
     """
     from ratchetpy import App
 
     app = App("127.0.0.1", endpoint=LOOPBACK)
     app.route("/echo", Echoing())
+    app.route("/rooms/{room}", Echoing())
     port = pytest_twisted.blockon(app.listen())
     try:
         served = metrics(app)
         assert served.servers == [app.server]
-        url = f"ws://127.0.0.1:{port.getHost().port}/echo"
-        assert inThread(roundTrip, url, "hello") == "hello"
+        before = scrape(served)
+        base = f"ws://127.0.0.1:{port.getHost().port}"
+        assert inThread(roundTrip, base + "/echo", "hello") == "hello"
+        for room in ("a", "b"):
+            assert inThread(roundTrip, f"{base}/rooms/{room}", room) == room
         waitUntil(lambda: app.server.connectionCount == 0, what="the connection closed")
         samples = scrape(served)
-        assert value(samples, "ratchetpy_websocket_messages_received_total") == 1
-        assert value(samples, "ratchetpy_hook_calls_total", hook="onMessage") == 1
+        assert value(samples, "ratchetpy_websocket_messages_received_total") == 3
+        assert value(samples, "ratchetpy_hook_calls_total", hook="onMessage") == 3
+        assert value(samples, "ratchetpy_route_requests_opened_total", route="/echo") == 1
+        assert value(samples, "ratchetpy_route_requests_opened_total", route="/rooms/{room}") == 2
+        assert value(samples, "ratchetpy_route_requests_open", route="/echo") == 0
+
+        ws = inThread(openWebSocket, port.getHost().port, "/echo")
+        waitUntil(lambda: app.server.connectionCount == 1, what="the connection")
+        assert value(scrape(served), "ratchetpy_route_requests_open", route="/echo") == 1
+        ws.close()
+        waitUntil(lambda: app.server.connectionCount == 0, what="the connection closed")
+        assert value(scrape(served), "ratchetpy_route_requests_open", route="/echo") == 0
+        foreign = b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n"
+        assert inThread(exchange, port.getHost().port, foreign).startswith(b"HTTP/1.1 403")
+        labels = {"reason": "origin", "status": "403"}
+        assert value(scrape(served), "ratchetpy_connections_refused_total", **labels) == (
+            value(before, "ratchetpy_connections_refused_total", **labels) + 1
+        )
     finally:
         pytest_twisted.blockon(app.shutdown())
