@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
-from twisted.internet.defer import succeed
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from websockets.sync.client import connect
