@@ -84,8 +84,10 @@ class HttpRequest:
         """
         Whether the client asks to switch this connection to WebSocket.
         """
-        upgrade = self.headers.get("upgrade", "")
-        return "websocket" in (token.strip().lower() for token in upgrade.split(","))
+        upgrade = self.headers.get("upgrade", "").lower()
+        if upgrade == "websocket":
+            return True
+        return "websocket" in upgrade and "websocket" in (token.strip() for token in upgrade.split(","))
 
     def __repr__(self) -> str:
         # Query parameters that carry tokens are not shown: a request in a

@@ -213,8 +213,12 @@ def engineHead(request: IHttpRequest) -> tuple[str, dict[str, str], dict[str, in
     headers = request.headers
     if _PLAIN_HEAD.fullmatch(request.rawHead) is None or "content-length" in headers or "transfer-encoding" in headers:
         return None
-    values = {name: headers[name] for name in headers}
-    counts = {name: len(headers.getAll(name)) for name in values}
+    values: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for name in headers:
+        every = headers.getAll(name)
+        values[name] = ", ".join(every)
+        counts[name] = len(every)
     return f"{request.method} {request.target} HTTP/{request.version}", values, counts
 
 
