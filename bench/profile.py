@@ -160,7 +160,7 @@ def taskset(cpu: str | None) -> list[str]:
 
 
 def profileOne(name: str, path: str, args, out: Path) -> dict:
-    mode = "echo" if path == "echo" else "chat"
+    mode = "chat" if path == "broadcast" else "echo"
     extra = args.ratchetpy_arg if name == "ratchetpy" else []
     server = Server(name, max(2000, args.conns), args.server_cpu, out, extra, mode)
     raw = out / f"{name}-{path}.raw"
@@ -174,6 +174,7 @@ def profileOne(name: str, path: str, args, out: Path) -> dict:
              "--server-pid", str(server.pid), *loadgenArgs(path, args)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         opened = threading.Event()
+        allOpen = threading.Event()
         genLog: list[str] = []
 
         def readErr() -> None:
@@ -181,6 +182,8 @@ def profileOne(name: str, path: str, args, out: Path) -> dict:
                 genLog.append(line)
                 if "opened " in line:
                     opened.set()
+                if "ALL_OPEN" in line:
+                    allOpen.set()
 
         threading.Thread(target=readErr, daemon=True).start()
         if path != "connect" and not opened.wait(120):
@@ -199,6 +202,13 @@ def profileOne(name: str, path: str, args, out: Path) -> dict:
             spyOut = spy.communicate(timeout=args.seconds + 60)[0]
             cpu1, t1 = cpuSeconds(server.pid), time.monotonic()
             genOut = gen.communicate(timeout=120)[0]
+        elif path == "connect":
+            # Sampled while the connections open, not while they close at the end.
+            allOpen.wait(300)
+            cpu1, t1 = cpuSeconds(server.pid), time.monotonic()
+            spy.send_signal(signal.SIGINT)
+            spyOut = spy.communicate(timeout=60)[0]
+            genOut = gen.communicate(timeout=300)[0]
         else:
             genOut = gen.communicate(timeout=300)[0]
             cpu1, t1 = cpuSeconds(server.pid), time.monotonic()
