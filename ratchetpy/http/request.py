@@ -151,13 +151,12 @@ _FRAMING_HEADERS = frozenset((b"content-length", b"transfer-encoding"))
 def parsePlainUpgrade(head: bytes) -> HttpRequest | None:
     """
     A complete request head (request line to blank line) parsed, if it is a
-    plain WebSocket upgrade:
-    an HTTP/1.1 request of printable ASCII with exactly one C{Host} and no
-    C{Content-Length} or C{Transfer-Encoding}, asking to switch to
-    WebSocket. The request is the one L{parseRequest} makes of such a head
-    (h11 accepts it, and reads it the same: C{tests/http/test_request.py}
-    checks both on generated heads), at a fraction of the cost; C{None} for
-    any other head, which h11 then parses.
+    plain WebSocket upgrade: an HTTP/1.1 request of printable ASCII with
+    exactly one C{Host} and no C{Content-Length} or C{Transfer-Encoding},
+    asking to switch to WebSocket. The request is the one L{parseRequest}
+    makes of such a head (h11 accepts it, and reads it the same:
+    C{tests/http/test_request.py} checks both on generated heads), at a
+    fraction of the cost; C{None} for any other head, which h11 then parses.
     """
     if not head.isascii() or not head.endswith(b"\r\n\r\n"):
         return None
