@@ -6,12 +6,15 @@ Where a ratchetpy server's time goes under the echo and broadcast loads, by libr
     (cd bench/load && npm ci)                        # the load generator (Node.js ws), once
     python bench/profile.py                         # ratchetpy and bare Autobahn, echo and broadcast
     python bench/profile.py --server ratchetpy --paths echo --seconds 30
+    python bench/profile.py --paths connect          # a plain handshake, ratchetpy and bare Autobahn
 
 For each server and path, starts the server fresh (pinned to --server-cpu), drives it with
 bench/load/loadgen.js (pinned to --client-cpu) and samples it with py-spy once the
 load generator's connections are open: echo is 100 connections x 32-byte messages, closed loop,
 against examples.echo:Echo; broadcast is examples.chat:Chat relaying --messages 64-byte messages,
-all sent at once, to 1,000 receivers. Servers: ratchetpy (twistd plugin), bare Autobahn
+all sent at once, to 1,000 receivers; connect is --conns handshakes against examples.echo:Echo,
+100 in flight, sampled from the generator's start (the connections are then held idle, which
+py-spy does not sample). Servers: ratchetpy (twistd plugin), bare Autobahn
 (bench/servers/autobahn_server.py, framing per connection) and, for broadcast,
 Autobahn with prepareMessage (frame once).
 
@@ -49,9 +52,13 @@ from idle import REPO, SHARED_BENCH, Server, cpuSeconds  # noqa: E402
 
 LOADGEN = SHARED_BENCH / "load" / "loadgen.js"
 PARTS = ("Twisted", "Autobahn + txaio", "ratchetpy", "application", "Python stdlib", "other")
-PATHS = ("echo", "broadcast")
+PATHS = ("echo", "broadcast", "connect")
 # Which servers run which path, and in which server mode.
-SERVERS = {"echo": ("ratchetpy", "autobahn"), "broadcast": ("ratchetpy", "autobahn", "autobahn-prepared")}
+SERVERS = {
+    "echo": ("ratchetpy", "autobahn"),
+    "broadcast": ("ratchetpy", "autobahn", "autobahn-prepared"),
+    "connect": ("ratchetpy", "autobahn"),
+}
 STDLIB = sysconfig.get_paths()["stdlib"]
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -142,6 +149,8 @@ def loadgenArgs(path: str, args) -> list[str]:
         # The window runs past py-spy's: sampling starts once the connections are open.
         return ["--scenario", "echo", "--conns", "100", "--size", "32", "--warmup", "1",
                 "--duration", str(args.seconds + 2)]
+    if path == "connect":
+        return ["--scenario", "connect", "--conns", str(args.conns), "--concurrency", "100", "--hold", "1"]
     return ["--scenario", "broadcast", "--receivers", str(args.receivers), "--messages", str(args.messages),
             "--size", "64", "--rate", "0"]
 
@@ -151,8 +160,9 @@ def taskset(cpu: str | None) -> list[str]:
 
 
 def profileOne(name: str, path: str, args, out: Path) -> dict:
-    mode = "echo" if path == "echo" else "chat"
-    server = Server(name, 2000, args.server_cpu, out, args.ratchetpy_arg if name == "ratchetpy" else [], mode)
+    mode = "chat" if path == "broadcast" else "echo"
+    extra = args.ratchetpy_arg if name == "ratchetpy" else []
+    server = Server(name, max(2000, args.conns), args.server_cpu, out, extra, mode)
     raw = out / f"{name}-{path}.raw"
     result: dict = {"server": name, "path": path}
     spy = None
@@ -164,6 +174,7 @@ def profileOne(name: str, path: str, args, out: Path) -> dict:
              "--server-pid", str(server.pid), *loadgenArgs(path, args)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         opened = threading.Event()
+        allOpen = threading.Event()
         genLog: list[str] = []
 
         def readErr() -> None:
@@ -171,9 +182,11 @@ def profileOne(name: str, path: str, args, out: Path) -> dict:
                 genLog.append(line)
                 if "opened " in line:
                     opened.set()
+                if "ALL_OPEN" in line:
+                    allOpen.set()
 
         threading.Thread(target=readErr, daemon=True).start()
-        if not opened.wait(120):
+        if path != "connect" and not opened.wait(120):
             raise RuntimeError(f"the load generator opened no connections: {''.join(genLog)[-500:]}")
         spyArgs = [*taskset(args.client_cpu), args.py_spy, "record", "--pid", str(server.pid), "--rate",
                    str(args.rate), "--format", "raw", "--full-filenames", "-o", str(raw)]
@@ -189,6 +202,13 @@ def profileOne(name: str, path: str, args, out: Path) -> dict:
             spyOut = spy.communicate(timeout=args.seconds + 60)[0]
             cpu1, t1 = cpuSeconds(server.pid), time.monotonic()
             genOut = gen.communicate(timeout=120)[0]
+        elif path == "connect":
+            # Sampled while the connections open, not while they close at the end.
+            allOpen.wait(300)
+            cpu1, t1 = cpuSeconds(server.pid), time.monotonic()
+            spy.send_signal(signal.SIGINT)
+            spyOut = spy.communicate(timeout=60)[0]
+            genOut = gen.communicate(timeout=300)[0]
         else:
             genOut = gen.communicate(timeout=300)[0]
             cpu1, t1 = cpuSeconds(server.pid), time.monotonic()
@@ -200,7 +220,7 @@ def profileOne(name: str, path: str, args, out: Path) -> dict:
         load = json.loads(lines[-1]) if lines else {"error": "no output from the load generator"}
         result["load"] = load
         result["server_cpu_pct"] = None if cpu0 is None or cpu1 is None else 100 * (cpu1 - cpu0) / (t1 - t0)
-        rate = load.get("msgs_per_s") if path == "echo" else load.get("deliveries_per_s")
+        rate = load.get({"echo": "msgs_per_s", "connect": "conns_per_s"}.get(path, "deliveries_per_s"))
         result["rate"] = rate
         cpuPct = (load.get("server") or {}).get("cpu_pct") or result["server_cpu_pct"]
         result["us_per_msg"] = 1e4 * cpuPct / rate if rate and cpuPct else None
@@ -219,8 +239,11 @@ def report(results: list[dict], top: int) -> str:
         rs = [r for r in results if r["path"] == path]
         if not rs:
             continue
-        unit, units = ("msg", "msgs") if path == "echo" else ("delivery", "deliveries")
+        unit, units = {"echo": ("msg", "msgs"), "connect": ("handshake", "handshakes")}.get(
+            path, ("delivery", "deliveries"))
         what = ("echo, 100 connections x 32 B, closed loop" if path == "echo"
+                else f"connect, {rs[0]['load'].get('conns', '?')} handshakes, 100 in flight (then held idle)"
+                if path == "connect"
                 else f"broadcast, {rs[0]['load'].get('receivers', '?')} receivers x "
                 f"{rs[0]['load'].get('messages', '?')} messages of 64 B")
         lines += [f"## {what}", ""]
@@ -286,11 +309,13 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog="See bench/README.md.")
     ap.add_argument("--server", choices=["ratchetpy", "autobahn", "both"], default="both",
                     help="ratchetpy, bare Autobahn (with and without prepareMessage for broadcast), or both")
-    ap.add_argument("--paths", default=",".join(PATHS), help="comma list among: echo, broadcast")
+    ap.add_argument("--paths", default=",".join(PATHS), help="comma list among: echo, broadcast, connect")
     ap.add_argument("--seconds", type=int, default=15, help="seconds of echo load sampled (default 15)")
     ap.add_argument("--messages", type=int, default=1500,
                     help="broadcast: messages sent, all at once (default 1,500; sampled until all are delivered)")
     ap.add_argument("--receivers", type=int, default=1000, help="broadcast receivers (default 1,000)")
+    ap.add_argument("--conns", type=int, default=2000,
+                    help="connect: handshakes, 100 in flight, sampled from the first (default 2,000)")
     ap.add_argument("--rate", type=int, default=200, help="py-spy samples per second (default 200)")
     ap.add_argument("--native", action="store_true", help="py-spy --native: C frames too (charged as 'other')")
     ap.add_argument("--nonblocking", action="store_true",

@@ -35,7 +35,7 @@ from ..options import (
 from ..server.addresses import AddressSet, describeClient
 from ..server.limits import ConnectionLimits, defaultMaxConnections
 from .forwarded import parseHeader, resolveClient
-from .request import parseRequest
+from .request import parsePlainUpgrade, parseRequest
 from .response import HttpError, _exchanges, closeWithResponse
 
 # A line feed without its carriage return, or a line starting with a space or
@@ -546,6 +546,11 @@ class HttpServer:
             raise HttpError(431, f"request head longer than {self.maxHeadSize} bytes")
         if head.count(b"\n") - 2 > self.maxHeaders:
             raise HttpError(431, f"more than {self.maxHeaders} header lines")
+        # A plain upgrade needs no parser for a body: parsed without h11,
+        # exactly as h11 would.
+        upgrade = parsePlainUpgrade(head)
+        if upgrade is not None:
+            return upgrade, None
         request, parser = parseRequest(head)
         if not request.version.startswith("1."):
             raise HttpError(505, f"HTTP/{request.version} is not supported; use HTTP/1.1")

@@ -12,6 +12,15 @@ against the send limit, never straight to the transport); its per-connection
 option copies and per-read debug lines are skipped; its timers run on
 ratchetpy's L{BucketTimer}.
 
+The opening handshake is read once: the engine's own handshake code runs (its
+checks of the WebSocket headers, subprotocol and extension negotiation,
+permessage-deflate, its response), as a copy that takes the head as the HTTP
+layer parsed it (L{engineHead}) where Autobahn would parse the replayed bytes
+again, builds its debug lines' arguments only for a debug line written, and
+answers a C{onConnect} that returns at once without a Deferred.
+C{tests/websocket/test_handshake.py} checks that both readings put the same
+bytes on the wire.
+
 The lean path: on an open connection without compression, every complete
 plain data frame in a read (final, RSV clear, masked, text or binary, within
 the limits, valid UTF-8 for text) is unmasked, decoded and delivered here,
@@ -29,14 +38,22 @@ here, so that a new Autobahn that changes one fails there first.
 
 from __future__ import annotations
 
+import re
+import types
+from collections.abc import Callable
+from inspect import iscoroutinefunction
+from pprint import pformat
 from typing import TYPE_CHECKING, Any
 
+import txaio as _txaioModule
 from autobahn.twisted.util import create_transport_details
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.util import encode_truncate
+from autobahn.util import encode_truncate, hltype, hlval
 from autobahn.wamp.types import TransportDetails
-from autobahn.websocket.protocol import WebSocketProtocol
+from autobahn.websocket.protocol import WebSocketProtocol, parseHttpHeader
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .._ratelimit import LogBudget, RateLimitedLogger
@@ -47,7 +64,7 @@ from .timers import BucketTimer
 
 if TYPE_CHECKING:
     from ..broadcast import SharedMessage
-    from ..interfaces import IConnectionIO
+    from ..interfaces import IConnectionIO, IHttpRequest
 
 #: Autobahn's state of a connection past its opening handshake and before
 #: its closing one.
@@ -97,6 +114,177 @@ HANDSHAKE_ATTRS = (
     "websocket_extensions",
     "send_queue",
 )
+
+
+class _Lazy:
+    """
+    A debug line's argument, formatted only if the line is: C{function(*args)}
+    as text, computed when the line is written.
+    """
+
+    __slots__ = ("_function", "_args")
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self._function = function
+        self._args = args
+
+    def __str__(self) -> str:
+        return str(self._function(*self._args))
+
+    def __repr__(self) -> str:
+        return repr(self._function(*self._args))
+
+    def __format__(self, spec: str) -> str:
+        return format(self._function(*self._args), spec)
+
+
+def _lazily(function: Callable[..., Any]) -> Callable[..., _Lazy]:
+    def lazy(*args: Any) -> _Lazy:
+        return _Lazy(function, *args)
+
+    return lazy
+
+
+def withGlobals(function: Any, **names: Any) -> Any:
+    """
+    A copy of C{function} (one of the engine's) that finds C{names} in place
+    of the module globals of those names, or C{None} if C{function} does not
+    read every one of them (or has free variables, which a copy would not
+    have): the engine's code runs as it is, with a step of it done another
+    way.
+    """
+    code = getattr(function, "__code__", None)
+    if code is None or code.co_freevars or not set(names) <= set(code.co_names) & set(function.__globals__):
+        return None
+    namespace = dict(function.__globals__)
+    namespace.update(names)
+    copy = types.FunctionType(code, namespace, function.__name__, function.__defaults__)
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__qualname__ = function.__qualname__
+    copy.__doc__ = function.__doc__
+    return copy
+
+
+class _Handover:
+    """
+    The request head the HTTP layer parsed, while the engine reads it: the
+    head's bytes and the engine's view of them (L{engineHead}).
+    """
+
+    head: tuple[bytes, tuple[str, dict[str, str], dict[str, int]]] | None = None
+
+
+# txaio's functions are set when it is told the framework (use_twisted).
+_txaio: Any = _txaioModule
+_handover = _Handover()
+_PLAIN_HEAD = re.compile(rb"[\t\r\n\x20-\x7e]*")
+_parseHttpHeader = parseHttpHeader
+
+
+def _handedOverHead(data: bytes) -> tuple[str, dict[str, str], dict[str, int]]:
+    """
+    The engine's C{parseHttpHeader}, in its handshake: what the HTTP layer
+    parsed, if C{data} is that head; else the engine parses C{data} itself.
+    """
+    handed = _handover.head
+    if handed is not None:
+        _handover.head = None
+        if handed[0] == data:
+            return handed[1]
+    return _parseHttpHeader(data)
+
+
+def engineHead(request: IHttpRequest) -> tuple[str, dict[str, str], dict[str, int]] | None:
+    """
+    C{request} as the engine's C{parseHttpHeader} reads its head: the request
+    line, each header (lower-cased) with its values joined by C{", "}, and
+    how many times each came; C{None} for a head the two might read
+    differently.
+
+    For a head of printable ASCII (and tabs) that the HTTP layer accepted
+    (h11, and its own refusal of bare line feeds and folded lines), the two
+    parsers agree: the header names are tokens, the values are stripped of
+    the spaces and tabs around them, and the request line is three fields
+    separated by single spaces. Beyond that they may not (the engine's
+    parser splits lines at U+0085 and at some control characters, which h11
+    takes as part of a value, and strips U+00A0), nor where h11 rewrites a
+    value (C{Content-Length}, C{Transfer-Encoding}), so the engine reads
+    those heads itself, as before.
+    """
+    headers = request.headers
+    if _PLAIN_HEAD.fullmatch(request.rawHead) is None or "content-length" in headers or "transfer-encoding" in headers:
+        return None
+    values: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for name in headers:
+        every = headers.getAll(name)
+        values[name] = ", ".join(every)
+        counts[name] = len(every)
+    return f"{request.method} {request.target} HTTP/{request.version}", values, counts
+
+
+class _OnConnectAtOnce:
+    """
+    C{txaio} as the engine's handshake uses it, but with C{onConnect}'s
+    answer handled at once when it is not a Deferred (a subprotocol or
+    C{None}, as ratchetpy's is), as Twisted's C{succeed} would run it,
+    without making one: C{as_future} calls the function, C{add_callbacks}
+    runs the callback (or the errback, for an exception) in the same call.
+    An exception from either is logged as an unhandled error in a Deferred
+    would be. Everything else is C{txaio}'s.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_txaio, name)
+
+    @staticmethod
+    def as_future(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if iscoroutinefunction(function):
+            return _txaio.as_future(function, *args, **kwargs)
+        try:
+            result = function(*args, **kwargs)
+        except BaseException:
+            return _Outcome(Failure(), True)
+        if isinstance(result, (Deferred, Failure, types.CoroutineType)):
+            return _txaio.as_future(lambda: result)
+        return _Outcome(result, False)
+
+    @staticmethod
+    def add_callbacks(future: Any, callback: Callable[..., Any], errback: Callable[..., Any]) -> Any:
+        if type(future) is not _Outcome:
+            return _txaio.add_callbacks(future, callback, errback)
+        try:
+            (errback if future.failed else callback)(future.result)
+        except BaseException:
+            _log.failure("Unhandled error in Deferred:")
+        return None
+
+
+class _Outcome:
+    __slots__ = ("result", "failed")
+
+    def __init__(self, result: Any, failed: bool) -> None:
+        self.result = result
+        self.failed = failed
+
+
+_log = Logger(namespace="ratchetpy")
+
+#: The engine's opening handshake, reading the head the HTTP layer parsed
+#: rather than parsing it again, with its debug lines' arguments formatted
+#: only for a debug line written and C{onConnect} answered at once; or, if
+#: the engine's code is not as expected, the engine's own.
+_processHandshake = withGlobals(
+    WebSocketServerProtocol.processHandshake,
+    parseHttpHeader=_handedOverHead,
+    hltype=_lazily(hltype),
+    hlval=_lazily(hlval),
+    txaio=_OnConnectAtOnce(),
+)
+
+#: The engine's per-connection set-up, with its debug line's argument (the
+#: options, pretty-printed) formatted only for a debug line written.
+_connectionSetUp = withGlobals(WebSocketProtocol._connectionMade, pformat=_lazily(pformat))
 
 
 def prepare(data: str | bytes) -> bytes:
@@ -175,12 +363,14 @@ class EngineProtocol(WebSocketServerProtocol):
     # An option (CONFIG_ATTRS) that the configured class holds.
     tcpNoDelay: bool
 
-    def start(self, transport: Any, head: bytes) -> None:
+    def start(self, transport: Any, head: bytes, request: IHttpRequest | None = None) -> None:
         """
         Start the engine on C{transport} with the request head (and whatever
-        followed it) that the HTTP layer read. The engine must be connected
-        before it is fed: its per-connection state is made in
-        C{connectionMade}.
+        followed it) that the HTTP layer read, and parsed as C{request}. The
+        engine must be connected before it is fed: its per-connection state
+        is made in C{connectionMade}. It reads the head as C{request} says
+        rather than parsing it again (L{engineHead}), and does the rest of
+        the handshake as ever: checks it, negotiates, answers.
         """
         if recording.on:
             recording.handshakeStarted(self)
@@ -190,7 +380,15 @@ class EngineProtocol(WebSocketServerProtocol):
             # Autobahn's own log lines name the client a proxy said, as
             # ratchetpy's do (it took the peer from the transport).
             self.peer = describeClient(io)
-        self.dataReceived(head)
+        parsed = engineHead(request) if request is not None and _processHandshake is not None else None
+        if parsed is None:
+            self.dataReceived(head)
+            return
+        _handover.head = (request.rawHead, parsed)  # type: ignore[union-attr]  # not None: parsed
+        try:
+            self.dataReceived(head)
+        finally:
+            _handover.head = None
 
     def connectionMade(self) -> None:
         # What Autobahn's Twisted adapter does, without the arguments of its
@@ -208,9 +406,12 @@ class EngineProtocol(WebSocketServerProtocol):
         self._connectionMade()
 
     def _connectionMade(self) -> None:
-        # Autobahn's server side, without its debug line's arguments.
-        WebSocketProtocol._connectionMade(self)
+        # Autobahn's server side, without its debug lines' arguments.
+        (_connectionSetUp or WebSocketProtocol._connectionMade)(self)
         self.factory.countConnections += 1
+
+    if _processHandshake is not None:
+        processHandshake = _processHandshake
 
     def _connectionLost(self, reason: Any) -> None:
         # Autobahn's server side, without its debug line's arguments.

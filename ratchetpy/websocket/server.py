@@ -258,7 +258,7 @@ class WsServer:
         self._protocols[conn] = protocol
         # The engine gets the real transport (for TLS details); what it writes
         # goes through io.
-        protocol.start(io.transport, request.rawHead)
+        protocol.start(io.transport, request.rawHead, request)
         return None
 
     def onMessage(self, conn: IConnection, data: bytes) -> object:

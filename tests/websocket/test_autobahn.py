@@ -312,3 +312,64 @@ def test_maxMessageSizeExceeded():
     assert parameters == ["self", "msg_size", "max_msg_size", "reason"]
     assert "CLOSE_STATUS_CODE_MESSAGE_TOO_BIG" in inspect.getsource(WebSocketProtocol._max_message_size_exceeded)
     assert "self.maxMessagePayloadSize" in inspect.getsource(WebSocketProtocol.onFrameData)
+
+
+def test_theHandshakeCopiesStepsAsExpected():
+    """
+    The engine's handshake and per-connection set-up run as copies
+    (L{_autobahn.withGlobals}) with a few global names found elsewhere: the
+    copies exist on the installed Autobahn, the head is parsed by one call
+    of parseHttpHeader on what the engine kept of it, onConnect is called
+    and answered through txaio, and hltype, hlval and pformat only build
+    arguments of debug lines (so formatting them lazily changes nothing
+    else).
+    """
+    assert _autobahn._processHandshake is not None
+    assert _autobahn._connectionSetUp is not None
+    assert _autobahn.EngineProtocol.processHandshake is _autobahn._processHandshake
+    source = inspect.getsource(WebSocketServerProtocol.processHandshake)
+    assert source.count("parseHttpHeader(") == 1
+    assert "parseHttpHeader(self.http_request_data)" in source
+    assert "self.http_request_data = self.data[: end_of_header + 4]" in source
+    assert "f = txaio.as_future(self.onConnect, request)" in source
+    assert "txaio.add_callbacks(f, self.succeedHandshake, forward_error)" in source
+
+    def onlyInDebugLines(function, names):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        found = 0
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in names:
+                found += 1
+                while not (
+                    isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "debug"
+                ):
+                    assert node in parents, f"{node.id} used outside a debug line in {function.__qualname__}"
+                    node = parents[node]
+        return found
+
+    assert onlyInDebugLines(WebSocketServerProtocol.processHandshake, {"hltype", "hlval"}) >= 1
+    assert onlyInDebugLines(WebSocketProtocol._connectionMade, {"pformat"}) == 1
+    # Nothing else differs from the engine's own: the same code, the other names the same.
+    copy = _autobahn._processHandshake
+    assert copy.__code__ is WebSocketServerProtocol.processHandshake.__code__
+    replaced = {"parseHttpHeader", "hltype", "hlval", "txaio"}
+    original = WebSocketServerProtocol.processHandshake.__globals__
+    assert {name for name in original if copy.__globals__[name] is not original[name]} == replaced
+
+
+def test_withGlobalsRefusesWhatItCannotCopy():
+    """
+    A function without one of the names, or with free variables, is not copied (the engine's own is used).
+    """
+    def reads():
+        return inspect
+
+    assert _autobahn.withGlobals(reads, inspect=None)() is None
+    assert _autobahn.withGlobals(reads, textwrap=None) is None
+    value = 1
+
+    def closes():
+        return value, inspect
+
+    assert _autobahn.withGlobals(closes, inspect=None) is None
