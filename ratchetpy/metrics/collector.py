@@ -165,7 +165,7 @@ class ServerCollector(Collector):
         openBy: dict[str, int] = {}
         for server in self.servers:
             for router in _routersOf(server):
-                patterns = {}
+                patterns: dict[int, str] = {}
                 for route in router.routes:
                     openedBy[route.pattern] = openedBy.get(route.pattern, 0) + route.opened
                     openBy.setdefault(route.pattern, 0)
