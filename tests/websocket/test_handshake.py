@@ -26,6 +26,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import autobahn
 import pytest
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
@@ -295,12 +296,19 @@ def test_whatTheHandshakesDo():
         ("no-key", 400), ("short-key", 400), ("bad-key-character", 400), ("two-keys", 400), ("no-version", 400),
         ("version-12", 400), ("version-twice", 400), ("subprotocol-duplicated", 400), ("post", 405), ("http-1.0", 505),
         ("bad-port", 400), ("fragment", 400), ("extensions-two-lines", 400), ("deflate-bad-parameter", 400),
-        ("nel-in-a-value", 400), ("no-connection-upgrade", 400),
+        ("no-connection-upgrade", 400),
     ]:
         assert statusOf(written[refused]) == status, (refused, written[refused])
+    # Autobahn 26.11 parses the head strictly (its #2034): obs-text such as
+    # U+0085 is a value's byte like any other, a control character refuses
+    # the head; 26.10 split lines at U+0085 and let control characters by.
+    # Either way the parsed head must get what the engine's own parse gets.
+    strict = tuple(int(part) for part in autobahn.__version__.split(".")[:2]) >= (26, 11)
+    assert statusOf(written["nel-in-a-value"]) == (101 if strict else 400)
+    assert statusOf(written["control-character-in-a-value"]) == (400 if strict else 101)
     assert b"Sec-WebSocket-Version: 13" in written["version-12"]
     for accepted in ("spaces-and-tabs", "connection-list", "upgrade-list", "origin", "origin-null", "ipv6-host",
-                     "latin-1-value", "nbsp-around-the-key", "control-character-in-a-value", "query"):
+                     "latin-1-value", "nbsp-around-the-key", "query"):
         assert statusOf(written[accepted]) == 101, (accepted, written[accepted])
 
 
