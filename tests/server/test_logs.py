@@ -34,16 +34,20 @@ def runScript(tmp_path, setup: str, port: int, *, stopAfter: str | None) -> tupl
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output = []
-    if stopAfter is not None:
-        deadline = time.monotonic() + 20
-        for line in process.stdout:
-            output.append(line)
-            if stopAfter in line or time.monotonic() > deadline:
-                break
-        # The reactor installs its SIGINT handler as it starts running, just after listening.
-        time.sleep(0.5)
-        process.send_signal(signal.SIGINT)
-    rest, _ = process.communicate(timeout=20)
+    try:
+        if stopAfter is not None:
+            deadline = time.monotonic() + 20
+            for line in process.stdout:
+                output.append(line)
+                if stopAfter in line or time.monotonic() > deadline:
+                    break
+            # At once: a Ctrl-C before the reactor runs must stop the server too.
+            process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=20)
+    finally:
+        # Never leave a server behind for later tests.
+        process.kill()
+        process.wait()
     return process.returncode, "".join(output) + rest
 
 
