@@ -72,6 +72,10 @@ class ComponentDecorator:
         if refused is None:
             refused = self._refused = set()
         refused.add(conn)
+        # Its later bytes must come this way again, to be dropped here.
+        stop = getattr(getattr(conn, "io", None), "stopReceivingDirectly", None)
+        if stop is not None:
+            stop()
 
     def decorate(self, conn: IConnection) -> IConnection:
         """
@@ -97,6 +101,20 @@ class ComponentDecorator:
         if self._refused is not None and conn in self._refused:
             return None
         return self.component.onMessage(self._inner(conn), msg)
+
+    def passesBytes(self, conn: IConnection) -> tuple[Any, IConnection] | None:
+        """
+        Where L{onMessage} hands C{conn}'s messages, unchanged: the wrapped
+        component and the connection it sees; C{None} for a refused
+        connection (see L{ratchetpy.server.direct}).
+        """
+        if self._refused is not None and conn in self._refused:
+            return None
+        return self.component, self._inner(conn)
+
+    #: The C{onMessage} that L{passesBytes} describes: a subclass that
+    #: overrides C{onMessage} sees every message.
+    passesBytesOnMessage = onMessage
 
     def onClose(self, conn: IConnection) -> object:
         decorated = self._decorated

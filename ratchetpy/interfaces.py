@@ -511,6 +511,27 @@ class IConnectionIO(Interface):
         Cut the transport at once, discarding what has not been sent.
         """
 
+    def receiveDirectly(layer: Any, view: IConnection, receiver: Callable[[bytes], object]) -> bool:
+        """
+        From now on, hand the connection's bytes to C{receiver} in place of
+        the server's component, if each layer from that component down to
+        C{layer} would pass them on unchanged to C{layer} as C{view}: what
+        the WebSocket layer asks once its engine has the connection, so that
+        a frame does not walk down layers that only forward it. Layers say
+        so with C{passesBytes} (L{ratchetpy.server.direct}); one that looks
+        at the bytes (a decorator overriding C{onMessage}) keeps getting
+        them.
+
+        @return: whether the bytes now go to C{receiver}.
+        """
+
+    def stopReceivingDirectly() -> None:
+        """
+        Hand the connection's bytes to the server's component again, as
+        before L{receiveDirectly}: a layer in between now treats them
+        differently (a decorator refused the connection).
+        """
+
     def upgradeTo(connection: IConnection) -> None:
         """
         From now on, route the L{IConnection} methods of the connection

@@ -120,6 +120,17 @@ class RequestSwitch:
             return None
         return component.onMessage(conn, data)
 
+    def passesBytes(self, conn: IConnection) -> tuple[Any, IConnection] | None:
+        """
+        Where L{onMessage} hands C{conn}'s bytes unchanged: the component
+        chosen for it; C{None} if none is (see L{ratchetpy.server.direct}).
+        """
+        component = self._routed.get(conn)
+        return None if component is None else (component, conn)
+
+    #: The C{onMessage} that L{passesBytes} describes.
+    passesBytesOnMessage = onMessage
+
     def onClose(self, conn: IConnection) -> object:
         component = self._routed.pop(conn, None)
         if component is None:

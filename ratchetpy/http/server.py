@@ -518,6 +518,18 @@ class HttpServer:
             return self.component.onMessage(conn, data)
         return exchange.received(data, True)
 
+    def passesBytes(self, conn: IConnection) -> tuple[Any, IConnection] | None:
+        """
+        Where L{onMessage} hands C{conn}'s bytes unchanged: to the component,
+        once the connection is the component's (upgraded, with no request of
+        this layer's pending); C{None} before (see
+        L{ratchetpy.server.direct}).
+        """
+        return None if conn in self._serving else (self.component, conn)
+
+    #: The C{onMessage} that L{passesBytes} describes.
+    passesBytesOnMessage = onMessage
+
     def _checkHead(self, buffer: bytearray, searchFrom: int, size: int) -> None:
         # The first C{size} bytes of the buffer are head. Each way to refuse a
         # head before it is complete becomes certain at one byte of it; the

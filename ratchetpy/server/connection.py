@@ -6,6 +6,7 @@ every layer above shares.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import count
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from zope.interface import implementer
 from ..interfaces import IConnection, IConnectionIO
 from . import batch
 from .addresses import hostOf
+from .direct import passesBytesTo
 from .flow import DEFAULT_SEND_LIMIT, FlowControl, SendLimit
 from .limits import ConnectionCounter
 
@@ -70,6 +72,8 @@ class IoConnection(FlowControl):
         "_state",
         "_upgraded",
         "_readPauses",
+        "_component",
+        "_receiver",
     )
 
     def __init__(
@@ -79,6 +83,7 @@ class IoConnection(FlowControl):
         *,
         reactor: Any = None,
         openConnections: ConnectionCounter | None = None,
+        component: Any = None,
     ) -> None:
         FlowControl.__init__(self, sendLimit)
         self.resourceId: int = next(_resourceIds)
@@ -93,6 +98,11 @@ class IoConnection(FlowControl):
         self._state: SimpleNamespace | None = None
         self._upgraded: IConnection | None = None
         self._readPauses = 0
+        # The component the server hands this connection's bytes to.
+        self._component = component
+        # What takes this connection's bytes in place of the component's
+        # layers (receiveDirectly); None: the layers do.
+        self._receiver: Callable[[bytes], object] | None = None
 
     def setRemoteAddress(self, address: str) -> None:
         """
@@ -123,6 +133,27 @@ class IoConnection(FlowControl):
         self.user = None
         self.session = None
         self._state = None
+
+    def receiveDirectly(self, layer: Any, view: IConnection, receiver: Callable[[bytes], object]) -> bool:
+        """
+        From now on, hand this connection's bytes to C{receiver} in place of
+        the server's component, if each layer from that component down to
+        C{layer} would pass them on unchanged, to C{layer} as C{view}
+        (L{ratchetpy.server.direct}).
+
+        @return: whether it does.
+        """
+        if self._component is None or not passesBytesTo(self._component, self, layer, view):
+            return False
+        self._receiver = receiver
+        return True
+
+    def stopReceivingDirectly(self) -> None:
+        """
+        Hand this connection's bytes to the server's component again (a layer
+        in between now treats them differently).
+        """
+        self._receiver = None
 
     def upgradeTo(self, connection: IConnection) -> None:
         """

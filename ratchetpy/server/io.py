@@ -66,7 +66,11 @@ class IoProtocol(Protocol, HookDispatcher):
         server = self._server
         assert self.transport is not None
         self._connection = IoConnection(
-            self.transport, server._sendLimit, reactor=server.reactor, openConnections=server.openConnections
+            self.transport,
+            server._sendLimit,
+            reactor=server.reactor,
+            openConnections=server.openConnections,
+            component=self._component,
         )
         self._connection._startFlowControl()
         server._accepted(self)
@@ -100,6 +104,14 @@ class IoProtocol(Protocol, HookDispatcher):
             self._headerReceived()
         # What the read's messages send goes out once per connection, at the
         # end of it.
+        receiver = self._connection._receiver
+        if receiver is not None and self._waiting is None and not self._backlog and not self._hooksFailed:
+            # The layers would only pass the bytes on (receiveDirectly).
+            try:
+                dispatching(receiver, data)
+            except Exception:
+                self._hookFailed("onMessage", Failure())
+            return
         dispatching(self.callHook, "onMessage", data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]

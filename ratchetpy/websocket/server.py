@@ -259,6 +259,10 @@ class WsServer:
         # The engine gets the real transport (for TLS details); what it writes
         # goes through io.
         protocol.start(io.transport, request.rawHead, request)
+        if type(self).onMessage is WsServer.onMessage:
+            # Later reads go to the engine without the walk down the layers,
+            # where every layer above only passes them on.
+            io.receiveDirectly(self, conn, protocol.dataReceived)
         return None
 
     def onMessage(self, conn: IConnection, data: bytes) -> object:
