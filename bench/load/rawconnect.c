@@ -641,7 +641,7 @@ int main(int argc, char **argv)
         if (done_n >= K) break;
         double left = deadline - now_us();
         if (left <= 0) break;
-        int n = epoll_wait(ep, evs, 512, left > 1e3 ? 1000 : (int)(left / 1e3) + 1);
+        int n = epoll_wait(ep, evs, 512, left > 1e6 ? 1000 : (int)(left / 1e3) + 1);
         if (n < 0 && errno != EINTR) { perror("epoll_wait"); break; }
         for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events);
     }
@@ -668,7 +668,7 @@ int main(int argc, char **argv)
     int have_open = server_pid && proc_rss_kb(server_pid, &rss_open);
     double hold_end = now_us() + hold * 1e6;
     for (double left; (left = hold_end - now_us()) > 0;) { /* hold: drain pings */
-        int n = epoll_wait(ep, evs, 512, (int)(left / 1e3) + 1);
+        int n = epoll_wait(ep, evs, 512, left > 1e6 ? 1000 : (int)(left / 1e3) + 1);
         if (n < 0 && errno != EINTR) break;
         for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events);
     }
