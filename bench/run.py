@@ -28,7 +28,8 @@ Servers, each started fresh for every scenario and repetition:
 
 Scenarios (bench/load/loadgen.js): echo (100 conns x 32 B, closed loop), pipelined
 echo (16 in flight per conn), 4 KiB echo, broadcast to 1,000 receivers, handshakes/s and RSS
-per idle connection at 10,000 connections, slow reader (server RSS growth).
+per idle connection at 10,000 connections (from the ws client, from raw sockets, and from raw
+sockets in C: bench/load/rawconnect.c, compiled by run_baselines.sh), slow reader (server RSS growth).
 
 The runs themselves are done by bench/run_baselines.sh (server pinned to core
 SERVER_CPU, generator to CLIENT_CPU, waits for a quiet machine); this script calls it once
@@ -56,7 +57,8 @@ SHARED_BENCH = Path(os.environ["RATCHETPY_SHARED"]) / "bench" if os.environ.get(
 RUN_BASELINES = SHARED_BENCH / "run_baselines.sh"
 LOADGEN_DIR = SHARED_BENCH / "load"
 
-DEFAULT_SCENARIOS = ["echo", "echo-pipelined", "echo-4k", "broadcast", "connect", "connect-raw", "slow-reader"]
+DEFAULT_SCENARIOS = ["echo", "echo-pipelined", "echo-4k", "broadcast", "connect", "connect-raw", "connect-c",
+                     "slow-reader"]
 BASE = "autobahn"
 PREPARED = "autobahn-prepared"
 FLOOR = "twisted-floor"
@@ -105,7 +107,7 @@ def server_specs(python: str, twistd: str, extra: list[str], baseline: Path | No
         f"{BASE}|echo,chat|{peer}",
         f"{PREPARED}|chat|{peer} --prepared",
         # The toys have no limits: the slow reader would grow them without bound.
-        f"{FLOOR}|echo,chat|{floor}|echo,echo-pipelined,echo-4k,broadcast,connect,connect-raw",
+        f"{FLOOR}|echo,chat|{floor}|echo,echo-pipelined,echo-4k,broadcast,connect,connect-raw,connect-c",
         f"{FLOOR_WT}|echo,chat|{floor} --write-through|echo,echo-pipelined,echo-4k,broadcast",
     ]
 
@@ -306,6 +308,10 @@ ROWS = [
     # client's own cost per handshake no longer sets the rate.
     ("handshakes/s, raw-socket client", "connect-raw", "conns_per_s", 1, "", True, [(BASE, ">=", 1.5)]),
     ("connect-raw: server CPU µs per handshake", "connect-raw", "cpu_us_per_handshake", 1, "", False, []),
+    # And from bench/load/rawconnect.c (one epoll loop in C): the Node generator costs
+    # about as much CPU per handshake as the server, so on two cores it set the rate.
+    ("handshakes/s, C raw-socket client", "connect-c", "conns_per_s", 1, "", True, [(BASE, ">=", 1.5)]),
+    ("connect-c: server CPU µs per handshake", "connect-c", "cpu_us_per_handshake", 1, "", False, []),
     ("RSS per idle conn (KiB)", "connect", "server_rss_bytes_per_conn", 1 / 1024, "", False, [(BASE, "<=", 1.1)]),
     ("slow reader: server RSS growth (MB)", "slow-reader", "server_rss_growth_mb", 1, "", False, []),
 ]
@@ -415,7 +421,7 @@ def summarize(out: Path, max_send_buffer: int | None, baseline: dict | None = No
             ok = None if g is None else g <= limit_mb + 4
             verdicts.append(f"ratchetpy growth <= max-send-buffer ({limit_mb:.1f} MB) + 4 MB noise: "
                             + ("?" if ok is None else ("ok" if ok else "MISS")))
-        if bench in ("connect", "connect-raw", "broadcast"):
+        if bench in ("connect", "connect-raw", "connect-c", "broadcast"):
             label = label.replace(", 1,000 receivers", "")
             opened = [r.get("opened") for s in servers for r in groups.get((s, bench), []) if r.get("opened")]
             if opened:
@@ -431,7 +437,7 @@ def summarize(out: Path, max_send_buffer: int | None, baseline: dict | None = No
             inc = [r for r in rs if r.get("complete") is False]
             if inc:
                 notes.append(f"{server} broadcast: {len(inc)}/{n} runs did not deliver every message")
-        if bench in ("connect", "connect-raw"):
+        if bench in ("connect", "connect-raw", "connect-c"):
             for r in rs:
                 if r.get("opened") is not None and r.get("conns") and r["opened"] < r["conns"]:
                     notes.append(f"{server} connect: opened {r['opened']}/{r['conns']}")
