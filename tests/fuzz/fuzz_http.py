@@ -24,8 +24,11 @@ seeds how the rest is cut into reads, and the rest is what the client sends.
 The input is fed to an L{HttpServer} in memory whole, in those pieces, and one
 byte at a time around the limits; after every piece the connection must be
 opened with a request that is exactly its raw head, refused with a complete
-4xx (or 501) response, or waiting with at most C{maxHeadSize} buffered; and
-the three feedings must end the same way. A failed check or an exception is
+4xx (or 501) response, or waiting with at most C{maxHeadSize} buffered; the
+three feedings must end the same way; and the short path for plain upgrades
+(C{parsePlainUpgrade}) must read the head as h11 does, handing Autobahn's
+engine what its own parser reads (the check of
+C{tests/http/test_request.py}). A failed check or an exception is
 a crash: libFuzzer prints it and writes the input to C{crash-<sha1>}; replay
 it with C{python tests/fuzz/fuzz_http.py crash-<sha1>}.
 
@@ -51,8 +54,10 @@ with atheris.instrument_imports(include=["ratchetpy", "h11"]):
 
     import ratchetpy.http.request  # noqa: F401
     import ratchetpy.http.server  # noqa: F401
+    import ratchetpy.websocket._autobahn  # noqa: F401
 
 from tests.http.test_fuzz import Limits, oneByteAtATime, run  # noqa: E402
+from tests.http.test_request import shortPathAgrees  # noqa: E402
 
 SEEDS = [
     b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
@@ -104,7 +109,9 @@ def decode(data: bytes) -> tuple[Limits, list[int], bytes]:
     if header[0] & 1:
         limits = Limits()
     else:
-        limits = Limits(maxRequestLine=14 + header[1] % 187, maxHeadSize=30 + header[2] * 3, maxHeaders=header[0] >> 4)
+        limits = Limits(
+            maxRequestLine=14 + header[1] % 187, maxHeadSize=30 + header[2] * 3, maxHeaders=1 + (header[0] >> 4)
+        )
     payload = data[4:]
     chooser = random.Random(header[3])
     cuts = [chooser.randint(1, 64) for _ in range(chooser.randint(0, 16))]
@@ -120,6 +127,11 @@ def testOneInput(data: bytes) -> None:
     single = run(payload, oneByteAtATime(payload, limits), limits)
     if single != whole:
         raise AssertionError(f"one byte at a time: {single} but whole: {whole}")
+    # The short path for plain upgrades (parsePlainUpgrade) reads the head as
+    # h11 does, and hands the engine what its own parser would read.
+    end = payload.find(b"\r\n\r\n")
+    if end >= 0:
+        shortPathAgrees(payload[: end + 4])
 
 
 def withDefaults(argv: list[str]) -> list[str]:

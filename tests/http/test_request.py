@@ -186,11 +186,22 @@ def test_theShortPathReadsAsH11Does(head):
     same request; and the engine's view of the parsed head is what its own
     parser reads in the head, whenever the engine is given that view.
     """
+    event(shortPathAgrees(head))
+
+
+def shortPathAgrees(head: bytes) -> str:
+    """
+    Check, for the complete head C{head}, that the short path reads it as
+    h11 does and the engine's view of it is the engine's own parse
+    (L{test_theShortPathReadsAsH11Does}; also the atheris target's, in
+    C{tests/fuzz/fuzz_http.py}); return which way it was read.
+
+    @raise AssertionError: they differ.
+    """
     fast = parsePlainUpgrade(head)
     reference = h11Reading(head)
-    event("short path" if fast is not None else "h11 accepts" if reference is not None else "h11 refuses")
     if fast is not None:
-        assert reference is not None
+        assert reference is not None, "the short path parsed a head that h11 refuses"
         assert fields(fast) == fields(reference)
     if reference is not None and _BAD_LINE.search(head) is None:
         # What the HTTP layer hands on (it refuses bare LFs and folded lines before h11 reads them).
@@ -198,3 +209,4 @@ def test_theShortPathReadsAsH11Does(head):
         if view is not None:
             assert view == parseHttpHeader(head)
             assert engineHead(fast or reference) == view
+    return "short path" if fast is not None else "h11 accepts" if reference is not None else "h11 refuses"
