@@ -27,6 +27,7 @@ from .pubsub import setDefaultBroker
 from .server.io import ENDPOINT_EXAMPLES, BadEndpoint, IoServer, cannotListen, parseEndpoint, plainPort
 from .service import IoServerService
 from .stack import StackError, buildStack
+from .tapaccess import allowedOrigins, authenticators, djangoAuth, jwtAuth, originsFor, publishSecret
 from .workers import (
     WORKER_ENVIRONMENT,
     ReusePortEndpoint,
@@ -128,9 +129,16 @@ class Options(usage.Options):
         ],
         ["static", None, None, "Serve this directory's files to plain HTTP requests (a browser opening the page)."],
         ["workers", None, 1, "Run N server processes on --port (SO_REUSEPORT); N > 1 needs --broker redis://...", int],
-        ["broker", None, "memory://", "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db]."],
         [
-            "metrics", None, None,
+            "broker",
+            None,
+            "memory://",
+            "Broker for Channels: memory:// (this process) or redis://[:password@]host[:port][/db].",
+        ],
+        [
+            "metrics",
+            None,
+            None,
             "Serve Prometheus metrics (/metrics), /healthz and /readyz on this endpoint of their own, e.g. "
             "tcp:9100:interface=127.0.0.1 (default: off; needs prometheus_client).",
         ],
@@ -141,11 +149,15 @@ class Options(usage.Options):
         ["auth-jwt-audience", None, None, "The 'aud' the JWTs must name (default: not checked)."],
         ["auth-jwt-issuer", None, None, "The 'iss' the JWTs must have (default: not checked)."],
         [
-            "auth-django-settings", None, None,
+            "auth-django-settings",
+            None,
+            None,
             "Recognise the users logged in to a Django site by its session cookie, with this settings module.",
         ],
         [
-            "allowed-origins", None, None,
+            "allowed-origins",
+            None,
+            None,
             "Refuse (403) pages of other sites than these (comma-separated host names or origins) and the server's.",
         ],
         *(_optParameter(o) for o in _LAYER_OPTIONS),
@@ -192,12 +204,12 @@ class Options(usage.Options):
             raise usage.UsageError(f"--static {self['static']}: no such directory")
         if self["static"] is not None and self["raw"]:
             raise usage.UsageError("--static needs HTTP: it cannot be combined with --raw")
-        self.publishSecret = _publishSecret(self)
-        self.jwtAuth = _jwtAuth(self)
+        self.publishSecret = publishSecret(self)
+        self.jwtAuth = jwtAuth(self)
         # The settings module of --auth-django-settings is imported now.
         importFromHere()
-        self.djangoAuth = _djangoAuth(self)
-        self.allowedOrigins = _allowedOrigins(self)
+        self.djangoAuth = djangoAuth(self)
+        self.allowedOrigins = allowedOrigins(self)
         if self["auth-tickets"]:
             if self["raw"]:
                 raise usage.UsageError("--auth-tickets needs HTTP: it cannot be combined with --raw")
@@ -259,84 +271,6 @@ def removeOwnPidfile(options: Any) -> None:
         pass
 
 
-def _publishSecret(options: Options) -> str | None:
-    """
-    The publish endpoint's secret, if C{--publish-path} is given.
-
-    @raise usage.UsageError: the options for the endpoint do not go together.
-    """
-    path, secretFile = options["publish-path"], options["publish-secret-file"]
-    if path is None:
-        if secretFile is not None:
-            raise usage.UsageError("--publish-secret-file needs --publish-path, e.g. --publish-path /publish")
-        return None
-    if not path.startswith("/") or path.rstrip("/") == "":
-        raise usage.UsageError(f"--publish-path must start with / and name something, e.g. /publish, not {path!r}")
-    if options["raw"]:
-        raise usage.UsageError("--publish-path needs HTTP: it cannot be combined with --raw")
-    if secretFile is not None:
-        try:
-            with open(secretFile, encoding="utf-8") as f:
-                secret = f.read().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise usage.UsageError(f"--publish-secret-file: cannot read {secretFile}: {exc}") from None
-    else:
-        secret = os.environ.get("RATCHETPY_PUBLISH_SECRET", "").strip()
-        if not secret:
-            raise usage.UsageError(
-                "--publish-path needs a secret: --publish-secret-file FILE or the environment variable "
-                "RATCHETPY_PUBLISH_SECRET (at least 16 random bytes)"
-            )
-    from .pubsub.endpoint import MIN_SECRET
-
-    if len(secret.encode("utf-8")) < MIN_SECRET:
-        raise usage.UsageError(
-            f"the publish secret is shorter than {MIN_SECRET} bytes: use a long random one, "
-            'e.g. python -c "import secrets; print(secrets.token_urlsafe(32))"'
-        )
-    return secret
-
-
-def _jwtAuth(options: Options) -> Any:
-    """
-    The L{ratchetpy.auth.JWTAuth} the C{--auth-jwt-*} options describe, or
-    C{None} without C{--auth-jwt-key-file}.
-
-    @raise usage.UsageError: the options do not go together.
-    """
-    keyFile, algorithm = options["auth-jwt-key-file"], options["auth-jwt-algorithm"]
-    if keyFile is None:
-        for flag in ("auth-jwt-algorithm", "auth-jwt-audience", "auth-jwt-issuer"):
-            if options[flag] is not None:
-                raise usage.UsageError(f"--{flag} needs --auth-jwt-key-file FILE")
-        return None
-    if options["raw"]:
-        raise usage.UsageError("--auth-jwt-key-file needs HTTP: it cannot be combined with --raw")
-    if not algorithm:
-        raise usage.UsageError(
-            "--auth-jwt-key-file needs --auth-jwt-algorithm, the algorithm the tokens are signed with (e.g. HS256)"
-        )
-    algorithms = [name.strip() for name in algorithm.split(",") if name.strip()]
-    try:
-        with open(keyFile, "rb") as f:
-            key = f.read()
-    except OSError as exc:
-        raise usage.UsageError(f"--auth-jwt-key-file: cannot read {keyFile}: {exc.strerror}") from None
-    if all(name.upper().startswith("HS") for name in algorithms):
-        # An HMAC secret: the file's trailing newline is not part of it.
-        key = key.strip()
-        if not key:
-            raise usage.UsageError(f"--auth-jwt-key-file: {keyFile} is empty")
-    from .auth.jwt import JWTAuth
-
-    try:
-        return JWTAuth(
-            key, algorithms=algorithms, audience=options["auth-jwt-audience"], issuer=options["auth-jwt-issuer"]
-        )
-    except (TypeError, ValueError, ImportError) as exc:
-        raise usage.UsageError(f"--auth-jwt-algorithm: {exc}") from None
-
-
 def importFromHere() -> None:
     """
     Make the current directory importable, as it is for C{python -m}: an
@@ -345,84 +279,6 @@ def importFromHere() -> None:
     """
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-
-
-def _djangoAuth(options: Options) -> Any:
-    """
-    The L{ratchetpy.auth.DjangoSessionAuth} of C{--auth-django-settings},
-    or C{None} without it. Django is set up with that settings module (as
-    C{DJANGO_SETTINGS_MODULE}, which the option overrides).
-
-    @raise usage.UsageError: with C{--raw}, or Django cannot be set up.
-    """
-    module = options["auth-django-settings"]
-    if module is None:
-        return None
-    if options["raw"]:
-        raise usage.UsageError("--auth-django-settings needs HTTP: it cannot be combined with --raw")
-    os.environ["DJANGO_SETTINGS_MODULE"] = module
-    from .auth.django import DjangoSessionAuth
-
-    try:
-        return DjangoSessionAuth()
-    except ImportError as exc:
-        raise usage.UsageError(f"--auth-django-settings {module}: {exc}") from None
-    except Exception as exc:
-        # django.core.exceptions.ImproperlyConfigured: settings that Django cannot use.
-        raise usage.UsageError(f"--auth-django-settings {module}: {type(exc).__name__}: {exc}") from None
-
-
-def _allowedOrigins(options: Options) -> list[str] | None:
-    """
-    The origins of C{--allowed-origins}, for an L{ratchetpy.OriginCheck} in
-    front of the component; C{[]} (the server's own host name only) with a
-    cookie authenticator (C{--auth-django-settings}) and no
-    C{--allowed-origins}, as L{ratchetpy.App.route} does; else C{None}: no
-    check.
-
-    @raise usage.UsageError: with C{--raw}.
-    """
-    given = options["allowed-origins"]
-    if given is None:
-        return [] if options.djangoAuth is not None else None
-    if options["raw"]:
-        raise usage.UsageError("--allowed-origins needs HTTP: it cannot be combined with --raw")
-    return [origin.strip() for origin in given.split(",") if origin.strip()]
-
-
-def _originsFor(component: Any, options: Options) -> list[str] | None:
-    """
-    The origins of the L{ratchetpy.OriginCheck} in front of C{component}: by
-    default, as C{App.route}'s, pages of the server's own host name (any
-    port) and clients that send no C{Origin}, so that no other site's page
-    can connect as its visitor; C{--allowed-origins} adds more (C{*}: every
-    site). None raw, nor for an App, whose routes have their own.
-    """
-    from .stack import ComponentKind, componentKind
-
-    given = getattr(options, "allowedOrigins", None)
-    if given is not None or options["raw"] or componentKind(component) is ComponentKind.APP:
-        return given
-    return []
-
-
-def _authenticators(options: Options) -> list[Any] | None:
-    """
-    The authenticators of the C{--auth-*} options, in the order they are
-    asked (a JWT, then a ticket, then a Django session: credentials a client
-    chose to send before the cookie a browser sends anyway); C{None} for
-    none. Built once the default broker is set, which tickets are kept in.
-    """
-    found = [a for a in [getattr(options, "jwtAuth", None)] if a is not None]
-    if options["auth-tickets"]:
-        from .auth.ticket import TicketAuth, Tickets
-        from .pubsub import defaultBroker
-
-        found.append(TicketAuth(Tickets(defaultBroker())))
-    djangoAuth = getattr(options, "djangoAuth", None)
-    if djangoAuth is not None:
-        found.append(djangoAuth)
-    return found or None
 
 
 def stopOnTerminate(reactor: Any, message: str) -> None:
@@ -712,8 +568,8 @@ def buildServer(component: Any, options: Options) -> IoServer:
         wsOptions=wsOptions,
         publishPath=options["publish-path"],
         publishSecret=getattr(options, "publishSecret", None),
-        auth=_authenticators(options),
-        allowedOrigins=_originsFor(component, options),
+        auth=authenticators(options),
+        allowedOrigins=originsFor(component, options),
         name=options["component"] or "wamp",
         names=_flag,
     )
